@@ -73,8 +73,6 @@ def cpu_section(n: int, d: int) -> dict[str, float]:
     eig_torch = best_of(lambda: torch.linalg.eigh(torch.from_numpy(G)), 1)
     floor = min(prod_np, prod_torch) + min(eig_np, eig_torch)
     svd64 = best_of(lambda: np.linalg.svd(X64, full_matrices=False), 1)
-    del X64, T64, G
-    gc.collect()
     Xt = torch.from_numpy(X)
     svd32 = best_of(lambda: torch.linalg.svd(Xt, full_matrices=False), 1)
     ref = ra.alignment_curve(X, y, taus, method="svd")

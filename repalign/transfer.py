@@ -1,0 +1,710 @@
+r"""Downstream learners on fixed features: gradient descent with its exact dynamics, probes and fine-tuning.
+
+The paper's theory (Imani, Hu, White 2022, §2; ``shared/PAPER.md``) is about full-batch gradient descent on a
+linear model over a fixed representation :math:`\Phi` (n × d, after the bias column and row normalisation
+that the alignment measure uses),
+
+.. math::  L(w) = \tfrac12 \lVert \Phi w - y \rVert^2, \qquad w_0 = 0,\quad
+           w_{t+1} = w_t - \eta\, \Phi^\top (\Phi w_t - y).
+
+With :math:`\Phi = U \Sigma V^\top` and :math:`m_i = (u_i^\top y)^2` the residual decouples along the left
+singular vectors, :math:`u_i^\top (y - \Phi w_t) = (1 - \eta \sigma_i^2)^t\, u_i^\top y`, hence
+
+.. math::  L(w_t) = \tfrac12 \sum_i (1 - \eta\sigma_i^2)^{2t} m_i + \tfrac12 \lVert (I - UU^\top) y \rVert^2 .
+
+:func:`gd_linear` runs the descent and records what happened; :func:`predicted_loss_curve`,
+:func:`predicted_weight_norm`, :func:`min_norm_solution_norm` and :func:`phase_bound` give the theory from a
+:class:`repalign.alignment.Spectrum` of the same features and targets. Matrix targets (n, k) are k independent
+problems: every formula holds with :math:`m_i = \lVert u_i^\top Y \rVert^2` and Frobenius norms.
+
+The transfer experiments use :func:`logistic_probe` (scikit-learn logistic regression on standardised
+features), :func:`linear_probe` (features of a backbone layer, then :func:`logistic_probe`) and
+:func:`fine_tune` (new classification head, then :func:`repalign.training.train`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from repalign.alignment import Spectrum, preprocess
+from repalign.utils import to_numpy
+
+__all__ = [
+    "GDResult",
+    "gd_linear",
+    "predicted_loss_curve",
+    "predicted_weight_norm",
+    "min_norm_solution_norm",
+    "phase_bound",
+    "logistic_probe",
+    "linear_probe",
+    "fine_tune",
+    "replace_head",
+]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Gradient descent on a linear model
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GDResult:
+    r"""What :func:`gd_linear` recorded.
+
+    ``train_loss`` is the objective itself, :math:`\tfrac12\lVert\Phi w_t - y\rVert^2` (a sum over
+    examples, the scale of the theory and of :func:`predicted_loss_curve`); ``test_loss`` is the same sum over
+    the test examples. Divide by ``n_train`` / ``n_test`` for per-example values.
+
+    Shape:
+        - ``steps``: (T,) the recorded step indices t (0 = before the first update, last = ``steps``)
+        - ``train_loss``, ``weight_norm_sq``: (T,)
+        - ``test_loss``, ``test_accuracy``, ``train_accuracy``: (T,) or ``None`` (no test set / targets that
+          are not class labels)
+        - ``weights``: (d',) or (d', k), the final weights over the preprocessed features (bias last)
+    """
+
+    steps: np.ndarray
+    train_loss: np.ndarray
+    weight_norm_sq: np.ndarray
+    weights: np.ndarray
+    lr: float
+    sigma_max: float
+    n_train: int
+    bias: bool = True
+    normalize: bool = True
+    train_accuracy: np.ndarray | None = None
+    test_loss: np.ndarray | None = None
+    test_accuracy: np.ndarray | None = None
+    n_test: int | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stability(self) -> float:
+        r""":math:`\eta\sigma_1^2`; descent converges for values below 2, the phase bound needs at most 1."""
+        return self.lr * self.sigma_max**2
+
+    def predict(self, features: Any) -> np.ndarray:
+        r"""Predictions :math:`\Phi w` of the final weights on new raw ``features`` (same preprocessing).
+
+        Shape:
+            - ``features``: (m, d)
+            - returns: (m,) or (m, k)
+        """
+        phi = to_numpy(preprocess(features, bias=self.bias, normalize=self.normalize)).astype(np.float64)
+        return phi @ self.weights
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain arrays and scalars (``None`` fields dropped), e.g. for :func:`repalign.cache.load_or_compute`."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {k: v for k, v in out.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GDResult:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**data)
+
+
+def _as_float64(x: Any) -> Any:
+    """Return ``x`` as a float64 torch tensor (keeping a torch input's device)."""
+    import torch
+
+    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    return t.detach().to(torch.float64)
+
+
+def _targets(y: Any, n: int, name: str, device: Any) -> Any:
+    import torch
+
+    t = y if isinstance(y, torch.Tensor) else torch.as_tensor(np.asarray(y))
+    t = t.detach().to(device=device, dtype=torch.float64)
+    if t.ndim not in (1, 2):
+        raise ValueError(f"{name} must have shape (n,) or (n, k); got {tuple(t.shape)}")
+    if t.shape[0] != n:
+        raise ValueError(
+            f"{name} has {t.shape[0]} rows but the features have {n}: pass one target row per example"
+        )
+    return t
+
+
+def _is_sign_vector(y: Any) -> bool:
+    """True for a vector of ±1 labels (the binary convention of the paper's demo)."""
+    import torch
+
+    return y.ndim == 1 and bool(torch.all((y == 1) | (y == -1)))
+
+
+def _accuracy(pred: Any, y: Any, kind: str | None) -> float:
+    """Sign agreement for ±1 targets (a score of 0 counts as +1), argmax agreement for matrix targets."""
+    import torch
+
+    if kind == "sign":
+        return float(torch.mean(((pred >= 0).to(torch.float64) * 2 - 1 == y).to(torch.float64)))
+    if kind == "argmax":
+        return float(torch.mean((pred.argmax(dim=1) == y.argmax(dim=1)).to(torch.float64)))
+    return float("nan")
+
+
+def gd_linear(
+    features: Any,
+    targets: Any,
+    *,
+    lr: float | None = None,
+    steps: int = 1000,
+    bias: bool = True,
+    normalize: bool = True,
+    test_features: Any = None,
+    test_targets: Any = None,
+    record_every: int = 1,
+) -> GDResult:
+    r"""Full-batch gradient descent on a linear model over fixed features, from :math:`w_0 = 0`.
+
+    The features get the alignment measure's preprocessing (:func:`repalign.alignment.preprocess`: a
+    constant-1 column when ``bias``, then every row scaled to unit norm when ``normalize``), giving
+    :math:`\Phi`; then
+
+    .. math::  w_{t+1} = w_t - \eta\, \Phi^\top(\Phi w_t - y), \qquad
+               L(w_t) = \tfrac12 \lVert \Phi w_t - y \rVert^2,
+
+    with :math:`\eta = 1/\sigma_1^2` by default (so :math:`\eta\sigma_1^2 = 1`, the largest step for which
+    the fast/slow-phase bound holds; descent diverges for :math:`\eta\sigma_1^2 > 2`).
+    Recorded at t = 0, every ``record_every`` steps and at t = ``steps``: the train loss, the test loss (same
+    sum, on the test set), the accuracy (sign agreement for ±1 vector targets, argmax agreement for matrix
+    targets; ``None`` for other targets such as regression) and :math:`\lVert w_t\rVert^2`.
+    Computation is float64 in torch, on a torch input's device.
+
+    Shape:
+        - ``features``: (n, d); ``targets``: (n,) or (n, k)
+        - ``test_features``: (m, d); ``test_targets``: (m,) or (m, k)
+        - returns: a :class:`GDResult` with (T,) curves, T = ``steps // record_every + 1`` (+1 when
+          ``record_every`` does not divide ``steps``)
+
+    Raises:
+        ValueError: on mismatched shapes, a non-positive ``lr``, negative ``steps`` or ``record_every < 1``.
+    """
+    import torch
+
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    if record_every < 1:
+        raise ValueError(f"record_every must be >= 1, got {record_every}")
+    if (test_features is None) != (test_targets is None):
+        raise ValueError("pass both test_features and test_targets, or neither")
+
+    phi = _as_float64(preprocess(features, bias=bias, normalize=normalize))
+    if phi.ndim != 2:
+        raise ValueError(f"features must have shape (n, d); got {tuple(phi.shape)}")
+    n, d = phi.shape
+    device = phi.device
+    y = _targets(targets, n, "targets", device)
+
+    gram = phi.T @ phi if d <= n else phi @ phi.T
+    sigma_max = math.sqrt(max(float(torch.linalg.eigvalsh(gram)[-1]), 0.0))
+    if lr is None:
+        if sigma_max == 0.0:
+            raise ValueError("features are all zero: the default step 1/sigma_1^2 is undefined; pass lr")
+        lr = 1.0 / sigma_max**2
+    lr = float(lr)
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+
+    kind = "sign" if _is_sign_vector(y) else ("argmax" if y.ndim == 2 and y.shape[1] > 1 else None)
+
+    phi_test = y_test = None
+    test_kind = None
+    if test_features is not None:
+        phi_test = _as_float64(preprocess(test_features, bias=bias, normalize=normalize))
+        phi_test = phi_test.to(device)
+        if phi_test.ndim != 2 or phi_test.shape[1] != d:
+            raise ValueError(
+                f"test_features must have shape (m, {phi.shape[1] - int(bias)}) like the training features; "
+                f"got {tuple(phi_test.shape)} after preprocessing"
+            )
+        y_test = _targets(test_targets, phi_test.shape[0], "test_targets", device)
+        if y_test.shape[1:] != y.shape[1:]:
+            raise ValueError(
+                f"test_targets shape {tuple(y_test.shape)} does not match targets shape {tuple(y.shape)}"
+            )
+        if kind == "sign":
+            test_kind = "sign" if _is_sign_vector(y_test) else None
+        else:
+            test_kind = kind
+
+    w = torch.zeros((d,) + tuple(y.shape[1:]), dtype=torch.float64, device=device)
+    rec_steps: list[int] = []
+    train_loss: list[float] = []
+    norm_sq: list[float] = []
+    train_acc: list[float] = []
+    test_loss: list[float] = []
+    test_acc: list[float] = []
+
+    def record(t: int, resid: Any, pred: Any) -> None:
+        rec_steps.append(t)
+        train_loss.append(0.5 * float(torch.sum(resid * resid)))
+        norm_sq.append(float(torch.sum(w * w)))
+        if kind is not None:
+            train_acc.append(_accuracy(pred, y, kind))
+        if phi_test is not None:
+            pred_test = phi_test @ w
+            r_test = pred_test - y_test
+            test_loss.append(0.5 * float(torch.sum(r_test * r_test)))
+            if test_kind is not None:
+                test_acc.append(_accuracy(pred_test, y_test, test_kind))
+
+    for t in range(steps + 1):
+        pred = phi @ w
+        resid = pred - y
+        if t % record_every == 0 or t == steps:
+            record(t, resid, pred)
+        if t < steps:
+            w = w - lr * (phi.T @ resid)
+
+    return GDResult(
+        steps=np.asarray(rec_steps, dtype=np.int64),
+        train_loss=np.asarray(train_loss),
+        weight_norm_sq=np.asarray(norm_sq),
+        weights=w.cpu().numpy(),
+        lr=lr,
+        sigma_max=sigma_max,
+        n_train=n,
+        bias=bias,
+        normalize=normalize,
+        train_accuracy=np.asarray(train_acc) if kind is not None else None,
+        test_loss=np.asarray(test_loss) if phi_test is not None else None,
+        test_accuracy=np.asarray(test_acc) if phi_test is not None and test_kind is not None else None,
+        n_test=None if phi_test is None else int(phi_test.shape[0]),
+        info={"target_kind": kind},
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The exact dynamics from a spectrum
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _step_array(steps: int | Sequence[int] | np.ndarray) -> np.ndarray:
+    """``steps`` as an int array: an int T means t = 0, 1, ..., T; an array is taken as given."""
+    if np.ndim(steps) == 0:
+        s = int(steps)  # type: ignore[arg-type]
+        if s < 0:
+            raise ValueError(f"steps must be >= 0, got {s}")
+        return np.arange(s + 1, dtype=np.int64)
+    arr = np.asarray(steps)
+    if arr.ndim != 1 or (arr.size and (arr.min() < 0 or not np.all(arr == np.round(arr)))):
+        raise ValueError("steps must be an int T (meaning 0..T) or a 1-D array of non-negative integers")
+    return arr.astype(np.int64)
+
+
+def _spectrum_arrays(spec: Spectrum) -> tuple[np.ndarray, np.ndarray, float, float]:
+    sv = np.asarray(to_numpy(spec.singular_values), dtype=np.float64).reshape(-1)
+    mass = np.asarray(to_numpy(spec.mass), dtype=np.float64).reshape(-1)
+    if sv.shape != mass.shape:
+        raise ValueError(f"spectrum has {sv.size} singular values but {mass.size} mass entries")
+    return sv, mass, float(spec.outside), float(spec.total)
+
+
+def _powers(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:math:`q^t` and :math:`1 - q^t` for :math:`q = 1 - x`, accurate when x is tiny.
+
+    Shape: ``x`` (r,), ``t`` (T,) -> two (T, r) arrays.
+    """
+    tt = t.astype(np.float64)[:, None]
+    xx = x[None, :]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        safe = xx < 1.0
+        log_q = np.log1p(-np.where(safe, xx, 0.0))
+        q_t_safe = np.exp(tt * log_q)
+        one_minus_safe = -np.expm1(tt * log_q)
+        q_t_gen = np.power(1.0 - xx, tt)
+    q_t = np.where(safe, q_t_safe, q_t_gen)
+    one_minus = np.where(safe, one_minus_safe, 1.0 - q_t_gen)
+    return q_t, one_minus
+
+
+def predicted_loss_curve(
+    spec: Spectrum, lr: float, steps: int | Sequence[int] | np.ndarray
+) -> np.ndarray:
+    r"""The exact loss of gradient descent from :math:`w_0 = 0`, from the spectrum alone.
+
+    .. math::  L(w_t) = \tfrac12 \sum_i (1 - \eta\sigma_i^2)^{2t}\, m_i + \tfrac12\, \mathrm{outside},
+               \qquad m_i = \lVert u_i^\top Y \rVert^2,
+
+    where *outside* is the target mass outside the column space of :math:`\Phi`. It is what
+    :func:`gd_linear` measures (same features, targets, ``bias`` and ``normalize``) for any step size.
+
+    Shape:
+        - ``spec``: a :class:`repalign.alignment.Spectrum` with r singular values
+        - ``steps``: an int T (meaning t = 0..T) or a (T,) array of step indices (e.g. ``GDResult.steps``)
+        - returns: (T + 1,) or (T,) losses
+    """
+    sv, mass, outside, _ = _spectrum_arrays(spec)
+    t = _step_array(steps)
+    q_t, _ = _powers(float(lr) * sv**2, t)
+    return 0.5 * (q_t**2 @ mass) + 0.5 * outside
+
+
+def predicted_weight_norm(
+    spec: Spectrum, lr: float, steps: int | Sequence[int] | np.ndarray
+) -> np.ndarray:
+    r"""The exact squared weight norm of gradient descent from :math:`w_0 = 0`.
+
+    .. math::  \lVert w_t \rVert^2 = \sum_i \bigl(1 - (1 - \eta\sigma_i^2)^t\bigr)^2\, m_i / \sigma_i^2,
+
+    which tends to :func:`min_norm_solution_norm` when :math:`0 < \eta\sigma_1^2 < 2`. Directions with
+    :math:`\sigma_i = 0` contribute nothing (descent never moves along them).
+
+    Shape:
+        - ``steps``: an int T (t = 0..T) or a (T,) array
+        - returns: (T + 1,) or (T,)
+    """
+    sv, mass, _, _ = _spectrum_arrays(spec)
+    t = _step_array(steps)
+    keep = sv > 0
+    sv, mass = sv[keep], mass[keep]
+    _, one_minus = _powers(float(lr) * sv**2, t)
+    return one_minus**2 @ (mass / sv**2)
+
+
+def min_norm_solution_norm(spec: Spectrum) -> float:
+    r"""Squared norm of the minimum-norm least-squares solution, the limit of gradient descent from zero.
+
+    .. math::  \lVert w^\star \rVert^2 = \sum_{i:\, \sigma_i > 0} m_i / \sigma_i^2 .
+
+    Aligned targets (mass on large :math:`\sigma_i`) need small weights: the paper's link to generalisation.
+    """
+    sv, mass, _, _ = _spectrum_arrays(spec)
+    keep = sv > 0
+    return float(np.sum(mass[keep] / sv[keep] ** 2))
+
+
+def phase_bound(
+    spec: Spectrum,
+    lr: float,
+    steps: int | Sequence[int] | np.ndarray,
+    tau: float | Sequence[float] | np.ndarray,
+) -> np.ndarray:
+    r"""The fast/slow-phase upper bound on the gradient-descent loss, for each threshold :math:`\tau`.
+
+    .. math::  L(w_t) \le \tfrac12 (1 - \eta\tau^2)^{2t} A(\tau) + \tfrac12 \bigl(\lVert Y\rVert^2
+               - A(\tau)\bigr), \qquad A(\tau) = \sum_{i:\,\sigma_i \ge \tau} m_i,
+
+    valid for every :math:`\tau` when :math:`\eta\sigma_1^2 \le 1` (with :math:`A(0) = \lVert Y\rVert^2`).
+    The mass above :math:`\tau` is fitted at rate :math:`(1-\eta\tau^2)^{2t}`; what is left decays no
+    faster than allowed by :math:`\lVert Y\rVert^2 - A(\tau)`.
+
+    Shape:
+        - ``steps``: an int T (t = 0..T) or a (T,) array
+        - ``tau``: a scalar or an (m,) array
+        - returns: (T',) for a scalar ``tau``, (m, T') for an array (T' = number of steps)
+
+    Raises:
+        ValueError: if :math:`\eta\sigma_1^2 > 1` (the bound does not hold there) or ``lr`` is not positive.
+    """
+    sv, mass, _, total = _spectrum_arrays(spec)
+    lr = float(lr)
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+    s1 = float(sv.max()) if sv.size else 0.0
+    if lr * s1**2 > 1.0 + 1e-12:
+        raise ValueError(
+            f"phase_bound needs lr * sigma_1^2 <= 1, got {lr * s1**2:.6g}: use lr <= {1.0 / s1**2:.6g}"
+        )
+    t = _step_array(steps).astype(np.float64)
+    taus = np.atleast_1d(np.asarray(tau, dtype=np.float64))
+    if taus.ndim != 1 or np.any(taus < 0):
+        raise ValueError("tau must be a non-negative scalar or 1-D array")
+    a = np.array([total if tk <= 0 else float(mass[sv >= tk].sum()) for tk in taus])
+    # (1 - lr tau^2) is in [0, 1] wherever A(tau) > 0; clip so tau > sigma_1 (where A = 0) stays finite.
+    q = np.clip(1.0 - lr * taus**2, 0.0, 1.0)
+    with np.errstate(divide="ignore"):
+        decay = np.power(q[:, None], 2.0 * t[None, :])
+    out = 0.5 * decay * a[:, None] + 0.5 * (total - a)[:, None]
+    return out[0] if np.ndim(tau) == 0 else out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Probes and fine-tuning
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _flat(x: Any, name: str) -> np.ndarray:
+    arr = to_numpy(x)
+    if arr.ndim < 2:
+        raise ValueError(f"{name} must have shape (n, d) (or (n, ...), flattened); got {arr.shape}")
+    return arr.reshape(arr.shape[0], -1)
+
+
+def _labels(y: Any, n: int, name: str) -> np.ndarray:
+    arr = to_numpy(y)
+    if arr.ndim == 2 and arr.shape[1] > 1:  # one-hot / one-vs-rest matrix -> class index
+        arr = arr.argmax(axis=1)
+    arr = arr.reshape(-1)
+    if arr.shape[0] != n:
+        raise ValueError(f"{name} has {arr.shape[0]} labels but the features have {n} rows")
+    return arr
+
+
+def logistic_probe(
+    train_features: Any,
+    train_labels: Any,
+    test_features: Any,
+    test_labels: Any,
+    *,
+    C: float = 1.0,
+    seed: int = 0,
+    max_iter: int = 1000,
+) -> dict[str, Any]:
+    r"""Logistic regression on standardised features: how linearly readable the labels are.
+
+    A scikit-learn pipeline ``StandardScaler`` → ``LogisticRegression(C=C)`` (L2 penalty, lbfgs,
+    multinomial for more than two classes) is fitted on the training features and scored on the test set:
+
+    .. math::  p(c \mid x) = \mathrm{softmax}(W z + b)_c, \qquad z = (x - \mu) / s,
+               \quad \text{loss} = -\tfrac1m \textstyle\sum_j \log p(c_j \mid x_j).
+
+    Shape:
+        - ``train_features``: (n, d) (more dims are flattened); ``train_labels``: (n,) class labels, or an
+          (n, k) one-hot / ±1 matrix (argmax is taken)
+        - ``test_features``: (m, d); ``test_labels``: (m,)
+
+    Returns:
+        ``{"accuracy", "loss", "train_accuracy", "train_loss", "classes", "n_features", "C", "model"}``:
+        test accuracy in [0, 1], mean test cross-entropy (nats), the same on the training set, the class
+        labels, d, C and the fitted pipeline. Test classes must be among the training classes.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, log_loss
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    xtr = _flat(train_features, "train_features")
+    xte = _flat(test_features, "test_features")
+    if xte.shape[1] != xtr.shape[1]:
+        raise ValueError(f"test_features have {xte.shape[1]} columns but train_features have {xtr.shape[1]}")
+    ytr = _labels(train_labels, xtr.shape[0], "train_labels")
+    yte = _labels(test_labels, xte.shape[0], "test_labels")
+    classes = np.unique(ytr)
+    if classes.size < 2:
+        raise ValueError("train_labels hold a single class: a probe needs at least two")
+    unseen = np.setdiff1d(np.unique(yte), classes)
+    if unseen.size:
+        raise ValueError(f"test_labels contain classes absent from train_labels: {unseen.tolist()}")
+
+    model = make_pipeline(
+        StandardScaler(), LogisticRegression(C=float(C), max_iter=int(max_iter), random_state=int(seed))
+    )
+    model.fit(xtr.astype(np.float64), ytr)
+    p_tr = model.predict_proba(xtr.astype(np.float64))
+    p_te = model.predict_proba(xte.astype(np.float64))
+    cls = model.classes_
+    return {
+        "accuracy": float(accuracy_score(yte, cls[p_te.argmax(axis=1)])),
+        "loss": float(log_loss(yte, p_te, labels=cls)),
+        "train_accuracy": float(accuracy_score(ytr, cls[p_tr.argmax(axis=1)])),
+        "train_loss": float(log_loss(ytr, p_tr, labels=cls)),
+        "classes": cls,
+        "n_features": int(xtr.shape[1]),
+        "C": float(C),
+        "model": model,
+    }
+
+
+def _split_data(data: Any, name: str) -> tuple[Any, Any]:
+    """``(x, y)`` from a pair or an object with ``.x`` and ``.y`` (a :class:`repalign.data.Dataset`)."""
+    if hasattr(data, "x") and hasattr(data, "y"):
+        return data.x, data.y
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return data[0], data[1]
+    raise ValueError(f"{name} must be an (x, y) pair or a Dataset with .x and .y")
+
+
+def linear_probe(
+    backbone: Any,
+    train_data: Any,
+    test_data: Any,
+    layer: str,
+    *,
+    C: float = 1.0,
+    seed: int = 0,
+    batch_size: int = 256,
+    device: Any = None,
+    pool: Any = "avg",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Logistic regression on one layer's features of a frozen backbone.
+
+    Features come from :func:`repalign.features.extract` (one forward pass per batch, ``eval()``,
+    ``no_grad()``; module outputs pooled by ``pool``: ``"avg"`` global average of conv maps, ``"max"``,
+    ``"cls"``, ``"flatten"`` or a callable, as that function documents), then :func:`logistic_probe`.
+    ``layer`` is one of :func:`repalign.features.layer_names` (``"input"`` probes the raw input).
+
+    Shape:
+        - ``train_data``: ``(x, y)`` or a Dataset with ``x`` (n, ...) inputs and ``y`` (n,) labels
+        - ``test_data``: likewise with m examples
+
+    Returns:
+        :func:`logistic_probe`'s dictionary plus ``"layer"``.
+    """
+    from repalign.features import extract
+
+    x_tr, y_tr = _split_data(train_data, "train_data")
+    x_te, y_te = _split_data(test_data, "test_data")
+    kw = {"batch_size": batch_size, "device": device, "pool": pool, "progress": progress}
+    f_tr = extract(backbone, x_tr, [layer], **kw)[layer]
+    f_te = extract(backbone, x_te, [layer], **kw)[layer]
+    out = logistic_probe(f_tr, y_tr, f_te, y_te, C=C, seed=seed)
+    out["layer"] = layer
+    return out
+
+
+def _find_head(model: Any) -> tuple[Any, str, Any] | None:
+    """The last ``nn.Linear`` of ``model`` in registration order: (parent module, attribute name, layer)."""
+    import torch.nn as nn
+
+    found = None
+    for qualified, module in model.named_modules():
+        if isinstance(module, nn.Linear) and qualified:
+            parent_name, _, attr = qualified.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            found = (parent, attr, module)
+    return found
+
+
+def replace_head(model: Any, num_classes: int, *, seed: int = 0) -> bool:
+    """Give ``model`` a freshly initialised ``num_classes``-way output layer, if it does not have one.
+
+    timm models use their own ``reset_classifier``; anything else has its last ``nn.Linear`` (in
+    registration order: ``fc`` of a ResNet, ``classifier[-1]`` of VGG, ``mlp_head[-1]`` of a vit-pytorch ViT,
+    the output of a :func:`repalign.models.mlp`) replaced by ``nn.Linear(in_features, num_classes)`` on the
+    same device and dtype. The new weights are drawn under ``seed`` without touching the global RNG.
+
+    Returns:
+        True when a head was replaced, False when the last linear layer already has ``num_classes`` outputs.
+
+    Raises:
+        ValueError: if the model has no ``nn.Linear`` to replace and no ``reset_classifier``.
+    """
+    import torch
+    import torch.nn as nn
+
+    found = _find_head(model)
+    if found is not None and found[2].out_features == num_classes:
+        return False
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        if hasattr(model, "reset_classifier") and hasattr(model, "num_classes"):
+            ref = next(model.parameters())
+            model.reset_classifier(num_classes)
+            model.to(device=ref.device, dtype=ref.dtype)
+            return True
+        if found is None:
+            raise ValueError(
+                "model has no nn.Linear output layer to replace: give it a classification head first"
+            )
+        parent, attr, old = found
+        new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
+        new = new.to(device=old.weight.device, dtype=old.weight.dtype)
+    setattr(parent, attr, new)
+    return True
+
+
+def fine_tune(
+    model: Any,
+    train_x: Any,
+    train_y: Any,
+    test_x: Any,
+    test_y: Any,
+    *,
+    num_classes: int,
+    epochs: int = 10,
+    optimizer: str = "adam",
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    seed: int = 0,
+    device: Any = None,
+    freeze_backbone: bool = False,
+    track_test: bool = False,
+    progress: bool = True,
+    eval_batch_size: int = 256,
+    **train_kwargs: Any,
+) -> dict[str, Any]:
+    r"""Fine-tune a (pre-trained) network on a target classification task and report its test accuracy.
+
+    The head is replaced by a new ``num_classes``-way layer when needed (:func:`replace_head`), optionally
+    every other parameter is frozen (``freeze_backbone``: a linear probe trained by the optimizer), then the
+    whole model is trained with cross-entropy by :func:`repalign.training.train`:
+
+    .. math::  \min_\theta\; -\tfrac1n \textstyle\sum_j \log \mathrm{softmax}(f_\theta(x_j))_{y_j}.
+
+    Test accuracy is the argmax agreement of the final model on ``test_x``. With ``track_test`` the test set
+    is also passed as ``x_val``/``y_val`` so ``history["val_acc"]`` is the test accuracy per epoch.
+
+    Shape:
+        - ``train_x``: (n, ...) inputs the model accepts; ``train_y``: (n,) integer labels in [0, num_classes)
+          (or ``train_x`` an object with ``.x``/``.y`` and ``train_y=None``, as :func:`repalign.training.train`
+          accepts)
+        - ``test_x``: (m, ...); ``test_y``: (m,) (or an object with ``.x``/``.y`` and ``test_y=None``)
+
+    Returns:
+        ``{"test_accuracy", "history", "model", "head_replaced"}``.
+    """
+    import torch
+
+    from repalign.training import train
+
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2 for a classification head, got {num_classes}")
+    head_replaced = replace_head(model, num_classes, seed=seed)
+    if freeze_backbone:
+        found = _find_head(model)
+        head_params = set()
+        if hasattr(model, "get_classifier"):
+            head_params = {id(p) for p in model.get_classifier().parameters()}
+        elif found is not None:
+            head_params = {id(p) for p in found[2].parameters()}
+        for p in model.parameters():
+            p.requires_grad_(id(p) in head_params)
+
+    extra: dict[str, Any] = dict(train_kwargs)
+    if track_test:
+        extra["x_val"] = test_x
+        if test_y is not None:
+            extra["y_val"] = test_y
+    result = train(
+        model,
+        train_x,
+        train_y,
+        task="multiclass",
+        optimizer=optimizer,
+        lr=lr,
+        batch_size=batch_size,
+        epochs=epochs,
+        seed=seed,
+        device=device,
+        progress=progress,
+        **extra,
+    )
+    trained = result.model
+    ref = next(trained.parameters())
+    if test_y is None:
+        test_x, test_y = _split_data(test_x, "test_x")
+    xt = test_x if isinstance(test_x, torch.Tensor) else torch.as_tensor(np.asarray(test_x))
+    yt = to_numpy(test_y).reshape(-1)
+    was_training = trained.training
+    trained.eval()
+    preds = []
+    with torch.no_grad():
+        for start in range(0, xt.shape[0], eval_batch_size):
+            xb = xt[start : start + eval_batch_size].to(device=ref.device)
+            if xb.is_floating_point():
+                xb = xb.to(dtype=ref.dtype)
+            preds.append(trained(xb).argmax(dim=1).cpu().numpy())
+    trained.train(was_training)
+    pred = np.concatenate(preds) if preds else np.zeros(0, dtype=np.int64)
+    acc = float(np.mean(pred == yt)) if yt.size else float("nan")
+    return {"test_accuracy": acc, "history": result.history, "model": trained, "head_replaced": head_replaced}

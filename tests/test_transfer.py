@@ -1,0 +1,287 @@
+"""Properties of the downstream learners: GD matches its exact dynamics, the phase bound holds, probes work."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from repalign.alignment import one_hot_targets, preprocess, spectrum
+from repalign.transfer import (
+    fine_tune,
+    gd_linear,
+    linear_probe,
+    logistic_probe,
+    min_norm_solution_norm,
+    phase_bound,
+    predicted_loss_curve,
+    predicted_weight_norm,
+    replace_head,
+)
+
+
+def _problem(n: int, d: int, seed: int = 0, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d))
+    w = rng.normal(size=(d,) if k is None else (d, k))
+    y = x @ w + 0.5 * rng.normal(size=(n,) if k is None else (n, k))
+    return x, (np.sign(y) if k is None else y)
+
+
+def _assert_matches(measured: np.ndarray, predicted: np.ndarray, total: float) -> None:
+    # 1e-8 relative; the absolute floor covers the spectrum's `outside`, computed as ||y||^2 - sum(mass),
+    # which is only known to ~1e-16 * ||y||^2 once an interpolating fit has driven the loss to zero.
+    np.testing.assert_allclose(measured, predicted, rtol=1e-8, atol=1e-12 * total)
+
+
+@pytest.mark.parametrize(("n", "d"), [(120, 15), (30, 80)], ids=["n>d", "n<d"])
+@pytest.mark.parametrize("step", [1.0, 0.3, 1.7], ids=["eta=1/s1^2", "eta=0.3/s1^2", "eta=1.7/s1^2"])
+def test_gd_loss_matches_exact_dynamics(n: int, d: int, step: float) -> None:
+    x, y = _problem(n, d)
+    spec = spectrum(x, y, method="svd")
+    lr = step / spec.singular_values[0] ** 2
+    res = gd_linear(x, y, lr=lr, steps=300)
+    pred = predicted_loss_curve(spec, lr, 300)
+    assert res.steps.tolist() == list(range(301))
+    _assert_matches(res.train_loss, pred, spec.total)
+    assert res.train_loss[0] == pytest.approx(0.5 * spec.total)
+    # the relative check is real where the loss is large
+    big = pred > 1e-6 * spec.total
+    assert big.sum() > 10
+    assert np.max(np.abs(res.train_loss[big] - pred[big]) / pred[big]) < 1e-8
+
+
+def test_gd_matches_dynamics_with_fast_spectrum_and_matrix_targets() -> None:
+    x, y = _problem(150, 12, seed=3, k=3)
+    spec = spectrum(x, y)  # default (Gram) method
+    res = gd_linear(x, y, steps=200, record_every=7)
+    assert res.steps[0] == 0 and res.steps[-1] == 200 and np.all(np.diff(res.steps) > 0)
+    _assert_matches(res.train_loss, predicted_loss_curve(spec, res.lr, res.steps), spec.total)
+    np.testing.assert_allclose(res.weight_norm_sq, predicted_weight_norm(spec, res.lr, res.steps), rtol=1e-8)
+
+
+@pytest.mark.parametrize(("n", "d"), [(120, 15), (30, 80)], ids=["n>d", "n<d"])
+def test_weight_norm_matches_and_tends_to_min_norm(n: int, d: int) -> None:
+    x, y = _problem(n, d, seed=1)
+    spec = spectrum(x, y, method="svd")
+    res = gd_linear(x, y, steps=400)
+    pred = predicted_weight_norm(spec, res.lr, res.steps)
+    assert res.weight_norm_sq[0] == 0.0 and pred[0] == 0.0
+    np.testing.assert_allclose(res.weight_norm_sq[1:], pred[1:], rtol=1e-8)
+    # GD from zero converges to the minimum-norm solution: the pseudo-inverse solution
+    phi = preprocess(x)
+    w_star = np.linalg.pinv(phi) @ y
+    assert min_norm_solution_norm(spec) == pytest.approx(float(w_star @ w_star), rel=1e-8)
+    long = predicted_weight_norm(spec, res.lr, np.array([10**7]))
+    assert long[0] == pytest.approx(min_norm_solution_norm(spec), rel=1e-6)
+    assert np.all(np.diff(pred) >= -1e-12)  # with eta*s1^2 <= 1 the norm grows monotonically
+
+
+@pytest.mark.parametrize(("n", "d"), [(120, 15), (30, 80)], ids=["n>d", "n<d"])
+def test_phase_bound_holds_for_every_tau_and_step(n: int, d: int) -> None:
+    x, y = _problem(n, d, seed=2)
+    spec = spectrum(x, y)
+    for step in (1.0, 0.25):
+        lr = step / spec.singular_values[0] ** 2
+        res = gd_linear(x, y, lr=lr, steps=150)
+        taus = np.linspace(0.0, 1.2 * spec.singular_values[0], 41)
+        bound = phase_bound(spec, lr, res.steps, taus)
+        assert bound.shape == (taus.size, res.steps.size)
+        assert np.all(res.train_loss[None, :] <= bound + 1e-10 * spec.total)
+        # the bound is tight at t = 0 and at tau = 0, trivial above sigma_1
+        np.testing.assert_allclose(bound[:, 0], 0.5 * spec.total)
+        np.testing.assert_allclose(bound[0], 0.5 * spec.total)
+        np.testing.assert_allclose(bound[-1], 0.5 * spec.total)
+        assert phase_bound(spec, lr, res.steps, float(taus[5])).shape == res.steps.shape
+
+
+def test_phase_bound_rejects_too_large_a_step() -> None:
+    x, y = _problem(60, 5)
+    spec = spectrum(x, y)
+    with pytest.raises(ValueError, match="sigma_1"):
+        phase_bound(spec, 1.5 / spec.singular_values[0] ** 2, 10, 1.0)
+
+
+def test_more_aligned_features_converge_faster() -> None:
+    rng = np.random.default_rng(4)
+    n = 200
+    y = np.sign(rng.normal(size=n))
+    aligned = np.c_[y[:, None] * 3.0 + 0.1 * rng.normal(size=(n, 1)), rng.normal(size=(n, 9))]
+    random = rng.normal(size=(n, 10))
+    la = gd_linear(aligned, y, steps=50).train_loss
+    lr_ = gd_linear(random, y, steps=50).train_loss
+    assert la[-1] < 0.5 * lr_[-1]
+
+
+def test_gd_records_test_metrics_and_accepts_torch() -> None:
+    x, y = _problem(200, 10, seed=5)
+    xt, yt = x[150:], y[150:]
+    res = gd_linear(x[:150], y[:150], steps=100, test_features=xt, test_targets=yt, record_every=10)
+    assert res.test_loss is not None and res.test_accuracy is not None and res.train_accuracy is not None
+    assert res.test_loss.shape == res.train_loss.shape == (11,)
+    assert res.test_loss[0] == pytest.approx(0.5 * len(yt))
+    assert res.test_accuracy[-1] > 0.75 and res.train_accuracy[-1] > 0.75
+    assert np.mean(np.where(res.predict(xt) >= 0, 1.0, -1.0) == yt) == pytest.approx(res.test_accuracy[-1])
+    res_t = gd_linear(
+        torch.from_numpy(x[:150]),
+        torch.from_numpy(y[:150]),
+        steps=100,
+        test_features=torch.from_numpy(xt),
+        test_targets=torch.from_numpy(yt),
+        record_every=10,
+    )
+    np.testing.assert_allclose(res_t.train_loss, res.train_loss, rtol=1e-12)
+    np.testing.assert_allclose(res_t.test_accuracy, res.test_accuracy)
+
+
+def test_gd_result_round_trips_through_the_cache(tmp_path) -> None:  # noqa: ANN001
+    from repalign.cache import load_or_compute
+    from repalign.transfer import GDResult
+
+    x, y = _problem(40, 4)
+    res = gd_linear(x, y, steps=20)
+    back = GDResult.from_dict(load_or_compute("gd", lambda: res.to_dict(), {}, cache_dir=tmp_path))
+    back = GDResult.from_dict(load_or_compute("gd", lambda: None, {}, cache_dir=tmp_path))
+    np.testing.assert_array_equal(back.train_loss, res.train_loss)
+    assert back.lr == res.lr and back.test_loss is None and back.info == res.info
+
+
+def test_gd_matrix_targets_use_argmax_accuracy() -> None:
+    rng = np.random.default_rng(6)
+    labels = rng.integers(0, 3, size=90)
+    centers = rng.normal(size=(3, 6)) * 4
+    x = centers[labels] + rng.normal(size=(90, 6))
+    y = one_hot_targets(labels)
+    res = gd_linear(x, y, steps=300, test_features=x, test_targets=y)
+    assert res.weights.shape == (7, 3)
+    assert res.test_accuracy is not None and res.test_accuracy[-1] > 0.9
+    acc = np.mean(res.predict(x).argmax(1) == labels)
+    assert acc == pytest.approx(res.test_accuracy[-1])
+
+
+def test_regression_targets_have_no_accuracy() -> None:
+    x, _ = _problem(50, 4)
+    y = np.random.default_rng(0).normal(size=50)
+    res = gd_linear(x, y, steps=5, test_features=x, test_targets=y)
+    assert res.train_accuracy is None and res.test_accuracy is None and res.test_loss is not None
+
+
+def test_gd_bad_input() -> None:
+    x, y = _problem(20, 3)
+    with pytest.raises(ValueError, match="rows"):
+        gd_linear(x, y[:10])
+    with pytest.raises(ValueError, match="lr"):
+        gd_linear(x, y, lr=-1.0)
+    with pytest.raises(ValueError, match="both"):
+        gd_linear(x, y, test_features=x)
+    with pytest.raises(ValueError, match="test_features"):
+        gd_linear(x, y, test_features=x[:, :2], test_targets=y)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Probes and fine-tuning
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _blobs(n: int, d: int, classes: int, seed: int, sep: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, size=n)
+    centers = rng.normal(size=(classes, d)) * sep
+    return (centers[labels] + rng.normal(size=(n, d))).astype(np.float32), labels
+
+
+def test_logistic_probe_separable_vs_noise_and_multiclass() -> None:
+    x, lab = _blobs(300, 8, 4, seed=0)
+    good = logistic_probe(x[:200], lab[:200], x[200:], lab[200:])
+    assert good["accuracy"] > 0.9 and good["loss"] < 0.5 and list(good["classes"]) == [0, 1, 2, 3]
+    noise = np.random.default_rng(1).normal(size=x.shape)
+    bad = logistic_probe(noise[:200], lab[:200], noise[200:], lab[200:])
+    assert bad["accuracy"] < good["accuracy"] - 0.3 and bad["loss"] > good["loss"]
+    # deterministic, accepts torch and one-hot labels
+    again = logistic_probe(torch.from_numpy(x[:200]), one_hot_targets(lab[:200]), x[200:], lab[200:])
+    assert again["accuracy"] == good["accuracy"]
+    with pytest.raises(ValueError, match="absent"):
+        logistic_probe(x[:200], np.where(lab[:200] == 3, 0, lab[:200]), x[200:], lab[200:])
+
+
+def _tiny_classifier(in_features: int, classes: int, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(
+        torch.nn.Linear(in_features, 16), torch.nn.ReLU(), torch.nn.Linear(16, classes)
+    )
+
+
+def test_replace_head() -> None:
+    model = _tiny_classifier(5, 2)
+    old = model[2]
+    assert replace_head(model, 2) is False and model[2] is old
+    assert replace_head(model, 4, seed=1) is True
+    assert model[2].out_features == 4 and model[2].in_features == 16
+    other = _tiny_classifier(5, 2)
+    replace_head(other, 4, seed=1)
+    torch.testing.assert_close(model[2].weight, other[2].weight)  # seeded head
+    with pytest.raises(ValueError, match="nn.Linear"):
+        replace_head(torch.nn.Sequential(torch.nn.ReLU()), 3)
+
+
+def test_replace_head_on_torchvision_and_timm_backbones() -> None:
+    torchvision = pytest.importorskip("torchvision")
+    resnet = torchvision.models.resnet18(weights=None)
+    assert replace_head(resnet, 7) and resnet.fc.out_features == 7 and resnet.fc.in_features == 512
+    timm = pytest.importorskip("timm")
+    net = timm.create_model("resnet10t", pretrained=False, num_classes=5).eval()
+    assert replace_head(net, 3) and net.get_classifier().out_features == 3
+    assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 3)
+
+
+def test_linear_probe_on_a_tiny_backbone() -> None:
+    from repalign import features
+    x, lab = _blobs(160, 6, 3, seed=2)
+    model = _tiny_classifier(6, 3)
+    assert "1" in features.layer_names(model)  # the ReLU after the 16-wide hidden layer
+    out = linear_probe(
+        model, (x[:120], lab[:120]), (x[120:], lab[120:]), layer="1", batch_size=32, progress=False
+    )
+    assert out["layer"] == "1" and out["n_features"] == 16
+    assert out["accuracy"] > 0.8
+    raw = linear_probe(model, (x[:120], lab[:120]), (x[120:], lab[120:]), layer="input", progress=False)
+    assert raw["n_features"] == 6
+    with pytest.raises(ValueError):
+        linear_probe(model, (x[:120], lab[:120]), (x[120:], lab[120:]), layer="no_such_layer", progress=False)
+
+
+def test_fine_tune_replaces_head_and_learns() -> None:
+    x, lab = _blobs(200, 6, 3, seed=3)
+    model = _tiny_classifier(6, 2)  # "pre-trained" for a 2-class source task
+    xt, yt = torch.from_numpy(x), torch.from_numpy(lab)
+    out = fine_tune(
+        model, xt[:150], yt[:150], xt[150:], yt[150:], num_classes=3, epochs=15, lr=1e-2, progress=False,
+        track_test=True,
+    )
+    assert out["head_replaced"] is True
+    assert out["test_accuracy"] > 0.8
+    assert out["history"]["val_acc"][-1] == pytest.approx(out["test_accuracy"])  # val = test set here
+    again = fine_tune(
+        _tiny_classifier(6, 2), xt[:150], yt[:150], xt[150:], yt[150:], num_classes=3, epochs=15, lr=1e-2,
+        progress=False,
+    )
+    assert again["test_accuracy"] == out["test_accuracy"]  # seeded
+
+
+def test_fine_tune_frozen_backbone_only_moves_the_head() -> None:
+    x, lab = _blobs(120, 6, 3, seed=4)
+    model = _tiny_classifier(6, 2)
+    before = model[0].weight.detach().clone()
+    xt, yt = torch.from_numpy(x), torch.from_numpy(lab)
+    replace_head(model, 3, seed=0)
+    head_before = model[2].weight.detach().clone()
+    test_set = SimpleNamespace(x=xt[90:], y=yt[90:])  # a Dataset-like object with .x and .y
+    out = fine_tune(
+        model, xt[:90], yt[:90], test_set, None, num_classes=3, epochs=3, progress=False, freeze_backbone=True
+    )
+    assert out["head_replaced"] is False  # already 3-way
+    torch.testing.assert_close(out["model"][0].weight.detach().cpu(), before)
+    assert not torch.allclose(out["model"][2].weight.detach().cpu(), head_before)
+    assert 0.0 <= out["test_accuracy"] <= 1.0
