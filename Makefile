@@ -9,6 +9,8 @@ STAMP      := $(VENV)/.repalign-installed
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 NB_TIMEOUT ?= 3600
 export MPLBACKEND := Agg
+export REPALIGN_DATA ?= $(CURDIR)/data
+export REPALIGN_CACHE ?= $(CURDIR)/.cache/repalign
 export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 

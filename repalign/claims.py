@@ -25,7 +25,7 @@ import numpy as np
 
 from repalign.utils import atomic_write_json, atomic_write_text, provenance
 
-__all__ = ["Claim", "check", "report", "evidence_table", "mean_std", "summarize"]
+__all__ = ["Claim", "check", "report", "evidence_table", "mean_std", "summarize", "snapshot"]
 
 
 @dataclass
@@ -57,6 +57,23 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+_NOT_PARAMETERS = {"In", "Out", "exit", "quit", "get_ipython", "open"}
+
+
+def snapshot(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The notebook's parameters: every public global holding plain data (numbers, strings, lists, dicts, None).
+
+    Call it in the cell right after the ``parameters`` cell (and papermill's injected one), before any result
+    exists: ``params = claims.snapshot(globals())``. Modules, functions and IPython's own names are skipped.
+    """
+    plain = (bool, int, float, str, list, tuple, dict, type(None))
+    return {
+        k: _plain(v)
+        for k, v in namespace.items()
+        if not k.startswith("_") and k not in _NOT_PARAMETERS and isinstance(v, plain)
+    }
 
 
 def check(statement: str, holds: bool | np.bool_, note: str = "", **evidence: Any) -> Claim:

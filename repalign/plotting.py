@@ -83,9 +83,15 @@ def plot_alignment_curves(
 
 
 def save_figure(
-    fig: Any, name: str, figures_dir: str | os.PathLike[str], formats: Sequence[str] = ("pdf", "png")
+    fig: Any,
+    name: str,
+    figures_dir: str | os.PathLike[str],
+    formats: Sequence[str] = ("pdf", "png"),
+    *,
+    show: bool = True,
 ) -> list[Path]:
-    """Save ``fig`` as ``<figures_dir>/<name>.<fmt>`` for each format (atomically), then close it."""
+    """Save ``fig`` as ``<figures_dir>/<name>.<fmt>`` for each format (atomically), show it inline in a notebook
+    (``show``), then close it."""
     import io
 
     import matplotlib.pyplot as plt
@@ -98,5 +104,14 @@ def save_figure(
         meta = {"CreationDate": None} if fmt == "pdf" else {"Software": None}
         fig.savefig(buf, format=fmt, dpi=120, metadata=meta)
         out.append(atomic_write_bytes(Path(figures_dir) / f"{name}.{fmt}", buf.getvalue()))
+    if show:
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+
+            if get_ipython() is not None:
+                display(fig)
+        except ImportError:  # pragma: no cover - IPython is optional
+            pass
     plt.close(fig)
     return out
