@@ -58,7 +58,8 @@ Method = Literal["auto", "gram", "kernel", "svd"]
 _METHODS = ("auto", "gram", "kernel", "svd")
 
 #: rows converted to float64 at a time by the Gram pass (bounded extra memory, large enough for fast BLAS)
-_CHUNK_ELEMENTS = 4_194_304  # 32 MiB of float64
+_CHUNK_ELEMENTS = 4_194_304  # 32 MiB of float64 on the CPU
+_CHUNK_ELEMENTS_CUDA = 67_108_864  # 512 MiB of float64 on a GPU: few, large products
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -359,7 +360,7 @@ class _GramState:
     def add(self, t: torch.Tensor, y: torch.Tensor, bias: bool, normalize: bool, row_offset: int, where: str) -> None:
         n, d = t.shape
         d1 = d + int(bias)
-        rows = max(1, min(n, _CHUNK_ELEMENTS // d1))
+        rows = max(1, min(n, (_CHUNK_ELEMENTS if self.cpu else _CHUNK_ELEMENTS_CUDA) // d1))
         if self.cpu:
             buf: Any = np.empty((rows, d1))
         else:
@@ -376,6 +377,15 @@ class _GramState:
                 self.G.addmm_(chunk.T, chunk)
                 self.B.addmm_(chunk.T, yc)
         self.yy += (y.square().sum(dim=0)).numpy() if self.cpu else y.square().sum(dim=0)
+
+    def snapshot(self) -> tuple[Any, Any, Any]:
+        """Copies of the accumulated state, to roll back a batch that fails validation part-way."""
+        if self.cpu:
+            return self.G.copy(order="F"), self.B.copy(), self.yy.copy()
+        return self.G.clone(), self.B.clone(), self.yy.clone()
+
+    def restore(self, snap: tuple[Any, Any, Any]) -> None:
+        self.G, self.B, self.yy = snap
 
     def merge(self, other: _GramState) -> None:
         if self.cpu and other.cpu:
@@ -607,9 +617,16 @@ class AlignmentAccumulator:
             raise ValueError(f"batch {self.batches} has {d} feature columns, earlier batches had {self._d}")
         elif y.shape[1] != self._k:
             raise ValueError(f"batch {self.batches} has {y.shape[1]} target columns, earlier batches had {self._k}")
-        self._state.add(
-            t, y, self.bias, self.normalize, self.n, f" (batch {self.batches}, stream rows {self.n}-{self.n + b - 1})"
-        )
+        where = f" (batch {self.batches}, stream rows {self.n}-{self.n + b - 1})"
+        # a batch larger than one chunk is validated chunk by chunk: keep a copy to roll back to, so that a bad
+        # row late in the batch leaves the accumulator exactly as it was before this update
+        snap = self._state.snapshot() if b * (d + int(self.bias)) > _CHUNK_ELEMENTS else None
+        try:
+            self._state.add(t, y, self.bias, self.normalize, self.n, where)
+        except Exception:
+            if snap is not None:
+                self._state.restore(snap)
+            raise
         self.n += b
         self.batches += 1
         return self

@@ -303,3 +303,24 @@ def test_integer_and_bool_inputs_work():
 def test_relative_with_zero_targets_is_an_error():
     with pytest.raises(ValueError, match="all zero"):
         ra.alignment_curve(np.ones((5, 2)) + np.arange(5)[:, None], np.zeros(5), relative=True)
+
+
+def test_failed_update_leaves_the_accumulator_unchanged(monkeypatch):
+    import sys
+
+    import repalign.alignment as _  # noqa: F401  (module object via sys.modules below)
+
+    monkeypatch.setattr(sys.modules["repalign.alignment"], "_CHUNK_ELEMENTS", 50)  # many chunks per batch
+    X, y = _data(120, 4, seed=13)
+    acc = ra.AlignmentAccumulator()
+    acc.update(X[:60], y[:60])
+    before = acc.curve(ra.threshold_grid(60))
+    bad = X[60:].copy()
+    bad[55, 2] = np.inf  # in a late chunk of the batch
+    with pytest.raises(ValueError, match="row 115"):
+        acc.update(bad, y[60:])
+    assert acc.n == 60
+    np.testing.assert_array_equal(acc.curve(ra.threshold_grid(60)), before)
+    acc.update(X[60:], y[60:])
+    ref = ra.alignment_curve(X, y, ra.threshold_grid(120))
+    assert np.allclose(acc.curve(ra.threshold_grid(120)), ref, atol=1e-9 * 120)
