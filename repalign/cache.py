@@ -121,9 +121,7 @@ def _canonical(obj: Any, where: str, *, strict: bool = True) -> Any:
         out = {}
         for k, v in obj.items():
             if not isinstance(k, (str, int, float, bool)) and k is not None:
-                raise TypeError(
-                    f"{where}: dictionary keys must be strings or numbers, got {type(k).__name__}"
-                )
+                raise TypeError(f"{where}: dictionary keys must be strings or numbers, got {type(k).__name__}")
             out[str(k)] = _canonical(v, f"{where}[{k!r}]", strict=strict)
         return {"__dict__": dict(sorted(out.items()))}
     if isinstance(obj, (list, tuple)):
@@ -211,9 +209,7 @@ def cache_key(
 def _safe_name(name: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9_.=-]+", "_", str(name)).strip("._")
     if not cleaned:
-        raise ValueError(
-            f"cache name {name!r} has no usable characters: use letters, digits, '_', '-' or '.'"
-        )
+        raise ValueError(f"cache name {name!r} has no usable characters: use letters, digits, '_', '-' or '.'")
     return cleaned
 
 
@@ -250,8 +246,10 @@ def _is_tensor(x: Any) -> bool:
 
 
 def _is_state_dict(value: Any) -> bool:
-    return isinstance(value, Mapping) and len(value) > 0 and all(
-        isinstance(k, str) and _is_tensor(v) for k, v in value.items()
+    return (
+        isinstance(value, Mapping)
+        and len(value) > 0
+        and all(isinstance(k, str) and _is_tensor(v) for k, v in value.items())
     )
 
 
@@ -434,8 +432,9 @@ def _try_load(directory: Path, key: str, payload: dict[str, Any], allow_pickle: 
         raise TypeError(str(err)) from None
     except Exception as err:  # anything a damaged file can raise: never return its contents
         problem = f"it could not be read ({type(err).__name__}: {err})"
-    warnings.warn(f"cache entry {manifest_path} is unusable: {problem}; deleting and recomputing",
-                  CacheWarning, stacklevel=3)
+    warnings.warn(
+        f"cache entry {manifest_path} is unusable: {problem}; deleting and recomputing", CacheWarning, stacklevel=3
+    )
     _remove(manifest_path, *_value_files(directory, key))
     return False, None
 

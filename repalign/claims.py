@@ -114,8 +114,11 @@ def report(
     results_dir: str | Path,
     *,
     echo: bool = True,
-) -> Path:
+) -> None:
     """Print one verdict line per claim and write ``<results_dir>/claims/<notebook>.json`` atomically.
+
+    Returns nothing, so that the verdict lines are a cell's only output (nbval executes cells without history,
+    where a trailing ``;`` does not silence a return value).
 
     The JSON holds the claims with their evidence, the notebook's parameters (which include its seeds and
     preprocessing flags) and :func:`repalign.utils.provenance`.
@@ -131,7 +134,6 @@ def report(
     if echo:
         for c in claims:
             print(f"claim: {c.statement} ... {c.holds}")
-    return path
 
 
 def summarize(results_dir: str | Path, out: str | Path | None = None) -> str:

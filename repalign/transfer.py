@@ -41,6 +41,10 @@ __all__ = [
     "predicted_weight_norm",
     "min_norm_solution_norm",
     "phase_bound",
+    "planted_problem",
+    "curve_dominates",
+    "reach_loss",
+    "mean_relative_loss",
     "logistic_probe",
     "linear_probe",
     "fine_tune",
@@ -126,9 +130,7 @@ def _targets(y: Any, n: int, name: str, device: Any) -> Any:
     if t.ndim not in (1, 2):
         raise ValueError(f"{name} must have shape (n,) or (n, k); got {tuple(t.shape)}")
     if t.shape[0] != n:
-        raise ValueError(
-            f"{name} has {t.shape[0]} rows but the features have {n}: pass one target row per example"
-        )
+        raise ValueError(f"{name} has {t.shape[0]} rows but the features have {n}: pass one target row per example")
     return t
 
 
@@ -227,9 +229,7 @@ def gd_linear(
             )
         y_test = _targets(test_targets, phi_test.shape[0], "test_targets", device)
         if y_test.shape[1:] != y.shape[1:]:
-            raise ValueError(
-                f"test_targets shape {tuple(y_test.shape)} does not match targets shape {tuple(y.shape)}"
-            )
+            raise ValueError(f"test_targets shape {tuple(y_test.shape)} does not match targets shape {tuple(y.shape)}")
         if kind == "sign":
             test_kind = "sign" if _is_sign_vector(y_test) else None
         else:
@@ -326,9 +326,7 @@ def _powers(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return q_t, one_minus
 
 
-def predicted_loss_curve(
-    spec: Spectrum, lr: float, steps: int | Sequence[int] | np.ndarray
-) -> np.ndarray:
+def predicted_loss_curve(spec: Spectrum, lr: float, steps: int | Sequence[int] | np.ndarray) -> np.ndarray:
     r"""The exact loss of gradient descent from :math:`w_0 = 0`, from the spectrum alone.
 
     .. math::  L(w_t) = \tfrac12 \sum_i (1 - \eta\sigma_i^2)^{2t}\, m_i + \tfrac12\, \mathrm{outside},
@@ -348,9 +346,7 @@ def predicted_loss_curve(
     return 0.5 * (q_t**2 @ mass) + 0.5 * outside
 
 
-def predicted_weight_norm(
-    spec: Spectrum, lr: float, steps: int | Sequence[int] | np.ndarray
-) -> np.ndarray:
+def predicted_weight_norm(spec: Spectrum, lr: float, steps: int | Sequence[int] | np.ndarray) -> np.ndarray:
     r"""The exact squared weight norm of gradient descent from :math:`w_0 = 0`.
 
     .. math::  \lVert w_t \rVert^2 = \sum_i \bigl(1 - (1 - \eta\sigma_i^2)^t\bigr)^2\, m_i / \sigma_i^2,
@@ -411,9 +407,7 @@ def phase_bound(
         raise ValueError(f"lr must be positive, got {lr}")
     s1 = float(sv.max()) if sv.size else 0.0
     if lr * s1**2 > 1.0 + 1e-12:
-        raise ValueError(
-            f"phase_bound needs lr * sigma_1^2 <= 1, got {lr * s1**2:.6g}: use lr <= {1.0 / s1**2:.6g}"
-        )
+        raise ValueError(f"phase_bound needs lr * sigma_1^2 <= 1, got {lr * s1**2:.6g}: use lr <= {1.0 / s1**2:.6g}")
     t = _step_array(steps).astype(np.float64)
     taus = np.atleast_1d(np.asarray(tau, dtype=np.float64))
     if taus.ndim != 1 or np.any(taus < 0):
@@ -425,6 +419,125 @@ def phase_bound(
         decay = np.power(q[:, None], 2.0 * t[None, :])
     out = 0.5 * decay * a[:, None] + 0.5 * (total - a)[:, None]
     return out[0] if np.ndim(tau) == 0 else out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Planted problems and summaries of a descent (notebooks 01 and 06)
+# ----------------------------------------------------------------------------------------------------------
+
+
+def planted_problem(
+    singular_values: Sequence[float] | np.ndarray,
+    target_mass: Sequence[float] | np.ndarray,
+    n: int,
+    *,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Features with chosen singular values and targets with a chosen mass on each singular direction.
+
+    With random orthonormal :math:`U \in \mathbb{R}^{n\times r}`, :math:`V \in \mathbb{R}^{r\times r}` (seeded)
+    and random signs :math:`s_i`,
+
+    .. math::  \Phi = U\,\mathrm{diag}(\sigma)\,V^\top, \qquad y = \sum_i s_i \sqrt{m_i}\; u_i ,
+
+    so that, measured without preprocessing (``bias=False, normalize=False``), the spectrum of
+    :math:`(\Phi, y)` is exactly :math:`\sigma` with :math:`(u_i^\top y)^2 = m_i` and nothing outside the
+    column space. Alignment is then set by construction: the same :math:`\sigma` with the mass on the top or
+    on the bottom directions.
+
+    Shape:
+        - ``singular_values``: (r,) positive, r <= n; ``target_mass``: (r,) non-negative
+        - returns: features (n, r) float64 and targets (n,) float64
+    """
+    sv = np.asarray(singular_values, dtype=np.float64).reshape(-1)
+    mass = np.asarray(target_mass, dtype=np.float64).reshape(-1)
+    if sv.shape != mass.shape:
+        raise ValueError(f"singular_values has {sv.size} entries but target_mass has {mass.size}")
+    if sv.size == 0 or sv.size > n:
+        raise ValueError(f"need 1 <= len(singular_values) <= n, got {sv.size} for n = {n}")
+    if np.any(sv <= 0) or np.any(mass < 0):
+        raise ValueError("singular values must be positive and target masses non-negative")
+    rng = np.random.default_rng(seed)
+    u, _ = np.linalg.qr(rng.normal(size=(n, sv.size)))
+    v, _ = np.linalg.qr(rng.normal(size=(sv.size, sv.size)))
+    signs = rng.choice([-1.0, 1.0], size=sv.size)
+    return (u * sv) @ v.T, u @ (signs * np.sqrt(mass))
+
+
+def curve_dominates(a: Spectrum, b: Spectrum, *, rtol: float = 1e-9) -> bool:
+    r"""Whether the alignment curve of ``a`` lies on or above that of ``b`` at every threshold.
+
+    .. math::  A_a(\tau) \ge A_b(\tau) \quad \forall \tau \ge 0 .
+
+    Both curves are step functions that change only at singular values, so they are compared at every
+    :math:`\sigma_i` of either spectrum (and at 0, where both are :math:`\lVert Y\rVert^2`; the targets must
+    be the same). Why it matters: with a shared step :math:`\eta \le 1/\sigma_1^2` of both, gradient descent
+    from zero gives :math:`L(w_t) = \tfrac12\lVert Y\rVert^2 - \tfrac12\int_0^\infty A(\tau)\, g_t(\tau)\,d\tau`
+    with :math:`g_t(\tau) = -\tfrac{d}{d\tau}(1-\eta\tau^2)^{2t} \ge 0`, so a dominating curve has a training
+    loss that is never higher, at every step. Crossing curves give no such order.
+
+    ``rtol`` is relative to :math:`\lVert Y\rVert^2`.
+    """
+    if not math.isclose(a.total, b.total, rel_tol=1e-9, abs_tol=1e-12):
+        raise ValueError(f"the spectra measure different targets: ||Y||^2 = {a.total} vs {b.total}")
+    taus = np.union1d(np.asarray(a.singular_values), np.asarray(b.singular_values))
+    taus = np.concatenate([[0.0], taus])
+    return bool(np.all(a.curve(taus) >= b.curve(taus) - rtol * a.total))
+
+
+def reach_loss(result: GDResult, level: float, *, relative: bool = True) -> dict[str, float]:
+    r"""Where a descent first reaches a training-loss level, and what the model looks like there.
+
+    .. math::  t^\star = \min\{t : L(w_t) \le \ell\}, \qquad \ell = \text{level}\cdot L(w_0)\ \
+               (\text{``relative``, } L(w_0) = \tfrac12\lVert y\rVert^2) \text{ or } \ell = \text{level},
+
+    over the recorded steps. Comparing representations at the same training loss (not the same step) is how
+    the paper compares weight norms: :math:`\lVert w_{t^\star}\rVert^2` is the price of that fit.
+
+    Returns:
+        ``{"step", "weight_norm_sq", "train_accuracy", "test_loss", "test_accuracy", "test_error"}`` at
+        :math:`t^\star` (floats; ``step`` is ``inf`` and the rest ``nan`` when the level is never reached;
+        ``nan`` for quantities :func:`gd_linear` did not record). ``test_loss`` is per test example.
+    """
+    loss = np.asarray(result.train_loss, dtype=np.float64)
+    target = float(level) * loss[0] if relative else float(level)
+    hit = np.flatnonzero(loss <= target)
+    nan = float("nan")
+    if hit.size == 0:
+        return {k: nan for k in ("weight_norm_sq", "train_accuracy", "test_loss", "test_accuracy", "test_error")} | {
+            "step": float("inf")
+        }
+    i = int(hit[0])
+
+    def pick(arr: np.ndarray | None, scale: float = 1.0) -> float:
+        return nan if arr is None else float(arr[i]) / scale
+
+    test_acc = pick(result.test_accuracy)
+    return {
+        "step": float(result.steps[i]),
+        "weight_norm_sq": float(result.weight_norm_sq[i]),
+        "train_accuracy": pick(result.train_accuracy),
+        "test_loss": pick(result.test_loss, float(result.n_test or 1)),
+        "test_accuracy": test_acc,
+        "test_error": 1.0 - test_acc,
+    }
+
+
+def mean_relative_loss(result: GDResult) -> float:
+    r"""Area under the relative training-loss curve, divided by the run length: one number for a whole descent.
+
+    .. math::  \bar L = \frac{1}{T}\int_0^T \frac{L(w_t)}{L(w_0)}\, dt \in [0, 1]
+               \quad(\text{trapezoid rule over the recorded steps}).
+
+    Lower is faster. It weighs every step, where the number of steps to one loss level can mislead (two
+    loss curves that cross order differently at different levels).
+    """
+    loss = np.asarray(result.train_loss, dtype=np.float64)
+    steps = np.asarray(result.steps, dtype=np.float64)
+    if loss.size < 2 or steps[-1] <= steps[0]:
+        return float(loss[0] / loss[0]) if loss.size and loss[0] > 0 else float("nan")
+    rel = loss / loss[0]
+    return float(np.sum(0.5 * (rel[1:] + rel[:-1]) * np.diff(steps)) / (steps[-1] - steps[0]))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -603,9 +716,7 @@ def replace_head(model: Any, num_classes: int, *, seed: int = 0) -> bool:
             model.to(device=ref.device, dtype=ref.dtype)
             return True
         if found is None:
-            raise ValueError(
-                "model has no nn.Linear output layer to replace: give it a classification head first"
-            )
+            raise ValueError("model has no nn.Linear output layer to replace: give it a classification head first")
         parent, attr, old = found
         new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
         new = new.to(device=old.weight.device, dtype=old.weight.dtype)

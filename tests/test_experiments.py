@@ -110,7 +110,8 @@ def test_claims_report_and_summary(tmp_path, capsys):
         claims.check("A beats B", np.float64(0.7) > 0.5, auc=(0.7, 0.01)),
         claims.check("C holds", False, note="small n", n=np.int64(10)),
     ]
-    path = claims.report(v, "99_test", {"seeds": [0, 1]}, tmp_path)
+    assert claims.report(v, "99_test", {"seeds": [0, 1]}, tmp_path) is None
+    path = tmp_path / "claims" / "99_test.json"
     out = capsys.readouterr().out
     assert out == "claim: A beats B ... True\nclaim: C holds ... False\n"
     data = json.loads(path.read_text())

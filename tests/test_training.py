@@ -1,0 +1,256 @@
+"""Properties of the training loop and of seeds trained together (small nets, a few seconds on 2 CPU cores)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from repalign.models import mlp
+from repalign.training import OPTIMIZERS, TASKS, init_model, train, train_ensemble
+
+FAST = {"device": "cpu", "progress": False, "batch_size": 16}
+
+
+def make_data(n: int = 96, d: int = 10, task: str = "binary", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    score = x[:, 0] + 0.5 * x[:, 1]
+    if task == "binary":
+        return x, (score > 0).astype(np.float32)
+    if task == "multiclass":
+        return x, np.digitize(score, [-0.5, 0.5]).astype(np.int64)
+    return x, np.stack([score, x[:, 2]], axis=1).astype(np.float32)
+
+
+def small_mlp(task: str = "binary", d: int = 10) -> nn.Module:
+    out = {"binary": 1, "multiclass": 3, "regression": 2}[task]
+    return mlp(d, 2, 16, activation="relu", bias=False, out_features=out)
+
+
+class TinyNet(nn.Module):
+    """Not an nn.Sequential: exercises the vmap path of train_ensemble."""
+
+    def __init__(self, d: int = 10) -> None:
+        super().__init__()
+        self.a = nn.Linear(d, 12)
+        self.b = nn.Linear(12, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(torch.tanh(self.a(x)))
+
+
+def params_of(model: nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in model.parameters()]
+
+
+# ---------------------------------------------------------------------------------------------------- train
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_loss_decreases(task):
+    x, y = make_data(task=task)
+    res = train(small_mlp(task), x, y, task=task, lr=1e-2, epochs=15, seed=0, **FAST)
+    loss = res.history["train_loss"]
+    assert len(loss) == 15 and res.history["epoch"] == list(range(1, 16))
+    assert loss[-1] < 0.5 * loss[0]
+    if task != "regression":
+        assert res.history["train_acc"][-1] > 0.8
+    else:
+        assert "train_acc" not in res.history
+
+
+def test_seeded_runs_are_bit_identical_and_leave_global_rng_alone():
+    x, y = make_data()
+    state = torch.get_rng_state()
+    a = train(lambda: small_mlp(), x, y, epochs=4, seed=3, **FAST)
+    assert torch.equal(torch.get_rng_state(), state)
+    b = train(lambda: small_mlp(), x, y, epochs=4, seed=3, **FAST)
+    assert a.history == b.history
+    for p, q in zip(a.model.parameters(), b.model.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_different_seeds_differ():
+    x, y = make_data()
+    a = train(lambda: small_mlp(), x, y, epochs=2, seed=0, **FAST)
+    b = train(lambda: small_mlp(), x, y, epochs=2, seed=1, **FAST)
+    assert a.history["train_loss"] != b.history["train_loss"]
+    assert not torch.equal(next(a.model.parameters()), next(b.model.parameters()))
+
+
+def test_seed_drives_shuffling_and_init_separately():
+    x, y = make_data()
+    model = init_model(small_mlp, 0)
+    # same initial weights, different shuffling seed -> different trajectories
+    a = train(init_model(small_mlp, 0), x, y, epochs=1, seed=0, **FAST)
+    b = train(init_model(small_mlp, 0), x, y, epochs=1, seed=5, **FAST)
+    assert a.history["train_loss"] != b.history["train_loss"]
+    # a factory is initialised with init_model(factory, seed) = torch.manual_seed(seed); factory()
+    c = train(small_mlp, x, y, epochs=0, seed=0, **FAST)
+    for p, q in zip(model.parameters(), c.model.parameters(), strict=True):
+        assert torch.equal(p, q)
+    torch.manual_seed(0)
+    for p, q in zip(small_mlp().parameters(), model.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_torch_dataset_uses_the_same_batches_as_arrays():
+    x, y = make_data()
+
+    class Pairs(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return len(x)
+
+        def __getitem__(self, i: int):
+            return torch.from_numpy(x[i]), torch.tensor(y[i])
+
+    a = train(small_mlp, x, y, epochs=3, seed=2, **FAST)
+    b = train(small_mlp, Pairs(), epochs=3, seed=2, **FAST)
+    np.testing.assert_allclose(a.history["train_loss"], b.history["train_loss"], rtol=1e-6)
+
+
+def test_validation_history_and_params():
+    x, y = make_data()
+    res = train(small_mlp, x[:64], y[:64], x_val=x[64:], y_val=y[64:], epochs=3, seed=0, **FAST)
+    assert set(res.history) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc"}
+    assert all(0 <= a <= 1 for a in res.history["val_acc"])
+    for key in ("task", "optimizer", "lr", "batch_size", "epochs", "seed", "shuffle"):
+        assert key in res.params
+    assert res.params["n_train"] == 64 and res.params["n_val"] == 32
+    assert not res.model.training
+
+
+def test_callback_records_at_the_right_epochs():
+    x, y = make_data()
+    seen = []
+
+    def callback(epoch, model):
+        seen.append(model.training)
+        return {"epoch": epoch, "norm": float(next(model.parameters()).detach().norm())}
+
+    res = train(small_mlp, x, y, epochs=5, seed=0, callback=callback, callback_every=2, **FAST)
+    assert list(res.records) == [0, 2, 4, 5]
+    assert all(r["epoch"] == e for e, r in res.records.items())
+    assert not any(seen)  # called in eval mode
+    assert res.records[0]["norm"] != res.records[5]["norm"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"optimizer": "adamw"}, "adam, sgd, rmsprop"),
+        ({"task": "ranking"}, "binary, multiclass, regression"),
+        ({"lr": -1.0}, "lr"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"optimizer": "adam", "momentum": 0.9}, "momentum"),
+    ],
+)
+def test_bad_options_raise(kwargs, match):
+    x, y = make_data()
+    with pytest.raises(ValueError, match=match):
+        train(small_mlp, x, y, epochs=1, **{**FAST, **kwargs})
+
+
+def test_bad_data_raise():
+    x, y = make_data()
+    with pytest.raises(ValueError, match="rows"):
+        train(small_mlp, x, y[:-1], epochs=1, **FAST)
+    bad = x.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        train(small_mlp, bad, y, epochs=1, **FAST)
+    with pytest.raises(ValueError, match="0/1"):
+        train(small_mlp, x, 2 * y - 1, epochs=1, **FAST)
+    with pytest.raises(ValueError, match="one logit"):
+        train(lambda: small_mlp("multiclass"), x, y, epochs=1, **FAST)
+    with pytest.raises(ValueError, match="out of range"):
+        train(small_mlp("multiclass"), x, np.full(len(x), 5), task="multiclass", epochs=1, **FAST)
+    with pytest.raises(ValueError, match="y is required"):
+        train(small_mlp, x, None, epochs=1, **FAST)
+
+
+def test_optimizer_names_are_the_documented_ones():
+    assert OPTIMIZERS == ("adam", "sgd", "rmsprop")
+    assert TASKS == ("binary", "multiclass", "regression")
+
+
+# ---------------------------------------------------------------------------------------------------- ensemble
+
+
+def assert_same_run(ens, seq, rtol=1e-5, atol=1e-6):
+    assert ens.params["seed"] == seq.params["seed"]
+    assert ens.history.keys() == seq.history.keys()
+    for key in ens.history:
+        np.testing.assert_allclose(ens.history[key], seq.history[key], rtol=rtol, atol=atol, err_msg=key)
+    for p, q in zip(ens.model.parameters(), seq.model.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_ensemble_equals_sequential(optimizer, task):
+    x, y = make_data(n=80, task=task)  # 80 = 5 batches of 16: the last batch is full; see the next test
+    opts = dict(task=task, optimizer=optimizer, lr=1e-2, epochs=3, weight_decay=1e-4, **FAST)
+    if optimizer != "adam":
+        opts["momentum"] = 0.9
+    seeds = [0, 7, 3]
+    ens = train_ensemble(lambda: small_mlp(task), seeds, x, y, **opts)
+    assert [r.params["seed"] for r in ens] == seeds
+    assert ens[0].params["ensemble_path"] == "bmm"
+    for r in ens:
+        assert_same_run(r, train(lambda: small_mlp(task), x, y, seed=r.params["seed"], **opts))
+
+
+def test_ensemble_equals_sequential_multiclass_partial_batches_validation():
+    x, y = make_data(n=90, task="multiclass")  # 90 = 5 x 16 + 10: a partial last batch
+    opts = dict(task="multiclass", lr=1e-2, epochs=3, x_val=x[:30], y_val=y[:30], **FAST)
+    ens = train_ensemble(lambda: small_mlp("multiclass"), [1, 2], x, y, **opts)
+    for r in ens:
+        assert "val_acc" in r.history
+        assert_same_run(r, train(lambda: small_mlp("multiclass"), x, y, seed=r.params["seed"], **opts))
+
+
+def test_ensemble_vmap_path_for_other_modules():
+    x, y = make_data()
+    opts = dict(lr=1e-2, epochs=2, **FAST)
+    ens = train_ensemble(TinyNet, [0, 1], x, y, **opts)
+    assert ens[0].params["ensemble_path"] == "vmap"
+    for r in ens:
+        assert_same_run(r, train(TinyNet, x, y, seed=r.params["seed"], **opts), rtol=1e-4, atol=1e-5)
+
+
+def test_ensemble_callback_records_per_seed():
+    x, y = make_data()
+
+    def callback(epoch, model):
+        return float(next(model.parameters()).detach().norm())
+
+    opts = dict(epochs=4, callback=callback, callback_every=3, **FAST)
+    ens = train_ensemble(small_mlp, [0, 1], x, y, **opts)
+    for r in ens:
+        seq = train(small_mlp, x, y, seed=r.params["seed"], **opts)
+        assert list(r.records) == list(seq.records) == [0, 3, 4]
+        np.testing.assert_allclose(list(r.records.values()), list(seq.records.values()), rtol=1e-5)
+    assert ens[0].records[0] != ens[1].records[0]
+
+
+def test_ensemble_rejects_what_it_cannot_batch():
+    x, y = make_data()
+
+    def with_batchnorm():
+        return nn.Sequential(nn.Linear(10, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1))
+
+    def with_dropout():
+        return nn.Sequential(nn.Linear(10, 8), nn.Dropout(0.5), nn.Linear(8, 1))
+
+    for factory in (with_batchnorm, with_dropout):
+        with pytest.raises(ValueError, match=r"train\(init_model"):
+            train_ensemble(factory, [0, 1], x, y, epochs=1, **FAST)
+    with pytest.raises(ValueError, match="seeds"):
+        train_ensemble(small_mlp, [], x, y, epochs=1, **FAST)
+    with pytest.raises(ValueError, match="adam, sgd, rmsprop"):
+        train_ensemble(small_mlp, [0], x, y, optimizer="lbfgs", epochs=1, **FAST)
+    # the same model trains fine sequentially
+    train(with_batchnorm, x, y, epochs=1, **FAST)
