@@ -74,16 +74,18 @@ notebook: $(STAMP)
 	@mkdir -p build/custom
 	$(PY) -m papermill --no-progress-bar --log-level WARNING --cwd notebooks -k python3 \
 	  $(if $(wildcard notebooks/params/$(SCALE)/$(NB).yaml),-f notebooks/params/$(SCALE)/$(NB).yaml,) \
+	  -p figures_dir ../figures/custom -p results_dir ../results/custom \
 	  $(foreach kv,$(P),-p $(firstword $(subst =, ,$(kv))) $(subst $(firstword $(subst =, ,$(kv)))=,,$(kv))) \
 	  notebooks/$(NB).ipynb build/custom/$(NB).ipynb
-	@echo "executed copy: build/custom/$(NB).ipynb"
+	@echo "executed copy: build/custom/$(NB).ipynb; figures in figures/custom, verdicts in results/custom"
 
 data: $(STAMP)
 	$(PY) -m repalign.data download $(DATASETS)
 
 # ------------------------------------------------------------------------------------------------ checks
+# One BLAS/torch thread: the tests' models are tiny, where a second thread costs more than it gives.
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
 
 lint: $(STAMP)
 	$(PY) -m ruff check repalign tests benchmarks scripts notebooks
@@ -97,4 +99,4 @@ store-outputs: $(STAMP)
 	$(PY) scripts/store_outputs.py notebooks/[0-9][0-9]_*.ipynb
 
 clean:
-	rm -rf build results/smoke figures/smoke
+	rm -rf build results/smoke figures/smoke results/custom figures/custom

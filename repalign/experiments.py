@@ -33,6 +33,15 @@ __all__ = [
     "stack_curves",
     "stack_aucs",
     "spectrum_from_dict",
+    "config_grid",
+    "sweep",
+    "sweep_aucs",
+    "sweep_final",
+    "sweep_table",
+    "increasing",
+    "prepare_task",
+    "whiten_inputs",
+    "during_aucs",
 ]
 
 
@@ -342,3 +351,224 @@ def stack_curves(
 def stack_aucs(runs: Sequence[RunResult], layer: str, *, when: str = "after") -> np.ndarray:
     """Area under the relative alignment curve (:func:`repalign.alignment_auc`) of one layer, per seed. Shape: (seeds,)."""
     return np.array([getattr(r, when)[layer].auc() for r in runs])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# sweeps over configurations (notebooks 03 architectures, 04 optimizers and batch size)
+def config_grid(base: MLPConfig | Mapping[str, Any] | None = None, **axes: Sequence[Any]) -> dict[tuple, MLPConfig]:
+    """Every combination of the given :class:`MLPConfig` fields, the other fields taken from ``base``.
+
+    ``config_grid(base, depth=[1, 2], activation=["relu", "tanh"])`` →
+    ``{(1, "relu"): MLPConfig(depth=1, activation="relu", ...), (1, "tanh"): ..., (2, "relu"): ..., ...}``,
+    keys are tuples of the axis values in the order the axes are given (the first axis varies slowest).
+
+    Shape: axes of sizes a_1, …, a_k → a_1 · … · a_k configurations.
+    """
+    import itertools
+
+    base = base if isinstance(base, MLPConfig) else MLPConfig(**dict(base or {}))
+    unknown = set(axes) - set(MLPConfig.__dataclass_fields__)
+    if unknown:
+        raise ValueError(
+            f"unknown MLPConfig field(s) {sorted(unknown)}; fields: {list(MLPConfig.__dataclass_fields__)}"
+        )
+    names = list(axes)
+    values = [list(v) for v in axes.values()]
+    return {
+        combo: MLPConfig(**{**base.to_dict(), **dict(zip(names, combo, strict=True))})
+        for combo in itertools.product(*values)
+    }
+
+
+def sweep(
+    x: np.ndarray,
+    y: np.ndarray,
+    configs: Mapping[Any, MLPConfig | Mapping[str, Any]],
+    *,
+    task: str,
+    seeds: Sequence[int] = (0,),
+    progress: bool = True,
+    desc: str = "configurations",
+    **kwargs: Any,
+) -> dict[Any, list[RunResult]]:
+    """:func:`train_and_measure` for every configuration, in order; a resumable sweep.
+
+    Each configuration is one cached :func:`train_and_measure` call (all seeds together), stored before the next
+    starts, so an interrupted sweep re-run with the same arguments loads what finished and trains only the rest.
+    Identical configurations under two keys are trained once (same cache entry). ``kwargs`` go to
+    :func:`train_and_measure` (``x_test``, ``y_test``, ``cache``, ``record_every`` …).
+
+    Shape: x (n, ...), y (n,) or (n, k); configs: c entries. Returns ``{key: [RunResult per seed]}`` in the order
+    of ``configs``.
+    """
+    from tqdm.auto import tqdm
+
+    out: dict[Any, list[RunResult]] = {}
+    bar = tqdm(list(configs.items()), desc=desc, disable=not progress, leave=False)
+    for key, cfg in bar:
+        out[key] = train_and_measure(x, y, task=task, seeds=seeds, config=cfg, **kwargs)
+    bar.close()
+    return out
+
+
+def _layer_name(runs: Sequence[RunResult], layer: str) -> str:
+    """``"last"`` → the runs' last hidden layer (``hidden{depth}``); any other name is returned unchanged."""
+    return runs[0].layers[-1] if layer == "last" else layer
+
+
+def sweep_aucs(results: Mapping[Any, Sequence[RunResult]], layer: str = "last", *, when: str = "after") -> np.ndarray:
+    """AUC (:func:`repalign.alignment_auc`) of one layer for every configuration of a :func:`sweep` and every seed.
+
+    ``layer``: ``"input"``, ``"hidden{i}"`` or ``"last"`` (each configuration's last hidden layer, whatever its
+    depth).
+
+    .. math::  \\mathrm{AUC}_{c,s} = \\frac{1}{\\sqrt n}\\int_0^{\\sqrt n} A_{c,s}(\\tau)/\\lVert Y\\rVert^2\\, d\\tau
+
+    Shape: returns (c, seeds), rows in the order of ``results``.
+    """
+    return np.stack([stack_aucs(runs, _layer_name(runs, layer), when=when) for runs in results.values()])
+
+
+def sweep_final(results: Mapping[Any, Sequence[RunResult]], metric: str = "train_acc") -> np.ndarray:
+    """Last-epoch value of a training metric (``train_acc``, ``train_loss``, ``val_acc`` …) per configuration and
+    seed. Shape: returns (c, seeds)."""
+    return np.array([[r.final[metric] for r in runs] for runs in results.values()], dtype=float)
+
+
+def sweep_table(
+    results: Mapping[Any, Sequence[RunResult]],
+    *,
+    metrics: Sequence[str] = ("train_acc",),
+    label: str = "configuration",
+    digits: int = 3,
+) -> str:
+    """A text table of a :func:`sweep`: per configuration the AUC (mean ± std over seeds) of the input, of the
+    last hidden layer before and after training, and the last-epoch ``metrics``.
+
+    Shape: one row per configuration (c rows), in the order of ``results``.
+    """
+
+    def cell(values: np.ndarray) -> str:
+        mean, std = values.mean(), values.std()
+        if 0 < abs(mean) < 10.0**-digits:  # e.g. a training loss near zero: keep its magnitude visible
+            return f"{mean:.1e} ± {std:.0e}"
+        return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+    columns = {
+        "AUC input": sweep_aucs(results, "input"),
+        "AUC last (init)": sweep_aucs(results, "last", when="before"),
+        "AUC last (trained)": sweep_aucs(results, "last"),
+        **{m: sweep_final(results, m) for m in metrics},
+    }
+    keys = [", ".join(map(str, k)) if isinstance(k, tuple) else str(k) for k in results]
+    rows = [[label, *columns]] + [[k, *(cell(v[i]) for v in columns.values())] for i, k in enumerate(keys)]
+    widths = [max(len(r[j]) for r in rows) for j in range(len(rows[0]))]
+    lines = [
+        "  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths, strict=True)))
+        for r in rows
+    ]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def increasing(values: Sequence[float] | np.ndarray, *, decimals: int = 3) -> bool:
+    """Whether a sequence (e.g. mean AUC by depth) increases: no step down and a net rise, at ``decimals``.
+
+    .. math::  \\mathrm{round}(v_{k+1}) \\ge \\mathrm{round}(v_k)\\ \\forall k \\quad\\text{and}\\quad
+               \\mathrm{round}(v_{\\mathrm{last}}) > \\mathrm{round}(v_{\\mathrm{first}})
+
+    Rounding makes the verdict stable where a curve saturates (an AUC of 0.9994 against 0.9993 is a tie, not a
+    decrease). Shape: values (k,), k ≥ 2.
+    """
+    v = np.round(np.asarray(values, dtype=float).ravel(), decimals)
+    if v.size < 2:
+        raise ValueError(f"need at least two values to judge a trend, got {v.size}")
+    return bool(np.all(np.diff(v) >= 0) and v[-1] > v[0])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# tasks and layer-wise curves (notebooks 02 emergence, 05 layer-wise)
+def prepare_task(
+    name: str,
+    *,
+    n: int | None = None,
+    classes: Sequence[int | str] | None = None,
+    n_per_class: int | None = None,
+    seed: int = 0,
+    target_scaling: str | None = "standardize",
+    demo_normalize: bool = False,
+    load_kw: Mapping[str, Any] | None = None,
+) -> Any:
+    """One training task from a named data set, the way the notebooks describe it (a dict of these arguments).
+
+    Steps, each seeded by ``seed``: ``data.load(name, **load_kw)`` (generators take their size here, e.g.
+    ``load_kw={"n": 1000}`` for ``ct_like``); ``classes``: :func:`repalign.tasks.class_subset` with
+    ``n_per_class`` of each, relabelled ``0..k-1`` (two classes give a binary task); ``n``: a subsample of ``n``
+    rows (:func:`repalign.tasks.subsample`, stratified for class labels); regression targets rescaled column by
+    column with :func:`repalign.tasks.rescale_targets` (``target_scaling`` ``"standardize"``: mean 0, sd 1, so no
+    target mass sits on the constant direction; ``"minmax"``: [−1, 1]; ``None``: unchanged); with
+    ``demo_normalize``, image pixels (x of 4 dimensions) mapped from [0, 1] to [−1, 1], the demo's
+    ``Normalize(0.5, 0.5)``: x' = (x − 0.5) / 0.5 (tabular inputs are left as they are).
+
+    Shape: returns a :class:`repalign.data.Dataset`, x (n, ...) float32, y (n,) int64 labels or (n,) / (n, k)
+    float64 targets; its ``info.task`` is the ``task`` for :func:`train_and_measure`.
+    """
+    from repalign import data as data_mod
+    from repalign import tasks as tasks_mod
+
+    ds = data_mod.load(name, **dict(load_kw or {}))
+    if classes is not None:
+        ds = tasks_mod.class_subset(ds, list(classes), n_per_class, seed=seed)
+    elif n_per_class is not None:
+        raise ValueError("n_per_class needs classes (the classes to draw from)")
+    if n is not None:
+        ds = tasks_mod.subsample(ds, int(n), seed=seed, stratify=ds.info.task != "regression" and ds.y.ndim == 1)
+    if ds.info.task == "regression" and target_scaling is not None:
+        ds = ds.with_targets(
+            tasks_mod.rescale_targets(ds.y, target_scaling), note=f"targets rescaled ({target_scaling})"
+        )
+    if demo_normalize and ds.x.ndim == 4:
+        ds = ds.subset(np.arange(len(ds)), note="pixels mapped to [-1, 1] (Normalize(0.5, 0.5))")
+        ds.x = (ds.x - 0.5) / 0.5
+    return ds
+
+
+def whiten_inputs(x: np.ndarray, *, rtol: float = 1e-3) -> np.ndarray:
+    r"""ZCA-whitened inputs: the same information, but every direction of the centred data has the same variance,
+    so no input direction is favoured and the labels cannot sit on the top singular directions (a poorly aligned
+    input, for inputs of more than a few dimensions).
+
+    .. math::  X - \mathbf 1 \bar x^\top = U S V^\top, \qquad
+               W = \sqrt n\, U_K V_K^\top, \quad K = \{k : s_k > \mathrm{rtol}\cdot s_1\}
+
+    so :math:`W^\top W / n = V_K V_K^\top` (unit variance on the kept directions) and :math:`W W^\top =
+    n\,U_K U_K^\top` depends only on the column space of the centred data (invariant to any invertible linear map
+    of the inputs). Directions with :math:`s_k \le \mathrm{rtol}\cdot s_1` (e.g. constant pixels) are dropped.
+
+    Shape: x (n, ...) → (n, d) float32, d = the number of features of one example.
+    """
+    x2 = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    if len(x2) < 2:
+        raise ValueError(f"whitening needs at least two examples, got {len(x2)}")
+    u, s, vt = np.linalg.svd(x2 - x2.mean(axis=0), full_matrices=False)
+    if s.size == 0 or s[0] <= 0:
+        raise ValueError("whitening needs inputs that are not all equal")
+    keep = s > rtol * s[0]
+    return (np.sqrt(len(x2)) * u[:, keep] @ vt[keep]).astype(np.float32)
+
+
+def during_aucs(runs: Sequence[RunResult], layer: str) -> tuple[np.ndarray, np.ndarray]:
+    """AUC (:func:`repalign.alignment_auc`) of one layer at every recorded epoch, per seed.
+
+    Needs runs from :func:`train_and_measure` with ``record_every`` > 0; epoch 0 is before training.
+    ``layer``: ``"input"``, ``"hidden{i}"`` or ``"last"``.
+
+    Shape: returns epochs (t,) ints and aucs (seeds, t).
+    """
+    layer = _layer_name(runs, layer)
+    epochs = sorted(runs[0].during)
+    if not epochs:
+        raise ValueError("these runs recorded nothing during training; pass record_every > 0 to train_and_measure")
+    if any(sorted(r.during) != epochs for r in runs):
+        raise ValueError("the runs recorded different epochs")
+    return np.array(epochs), np.array([[r.during[e][layer].auc() for e in epochs] for r in runs])

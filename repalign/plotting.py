@@ -15,7 +15,7 @@ import numpy as np
 
 from repalign.utils import atomic_write_bytes
 
-__all__ = ["plot_band", "plot_alignment_curves", "save_figure", "new_figure"]
+__all__ = ["plot_band", "plot_alignment_curves", "save_figure", "new_figure", "plot_auc_heatmap", "plot_auc_bars"]
 
 
 def new_figure(ncols: int = 1, nrows: int = 1, width: float = 4.2, height: float = 3.2, **kw: Any):
@@ -115,3 +115,90 @@ def save_figure(
             pass
     plt.close(fig)
     return out
+
+
+def plot_auc_heatmap(
+    ax: Any,
+    values: np.ndarray,
+    row_labels: Sequence[Any],
+    col_labels: Sequence[Any],
+    *,
+    xlabel: str = "",
+    ylabel: str = "",
+    title: str | None = None,
+    vmin: float = 0.0,
+    vmax: float = 1.0,
+    cmap: str = "viridis",
+    colorbar_label: str = "AUC of A(τ)/‖y‖²",
+    digits: int = 2,
+) -> Any:
+    """A configuration grid of AUCs as a heat map, each cell annotated with its mean (± std over seeds).
+
+    With seeds on the last axis the cell shows mean over seeds; the text is black on light cells, white on dark.
+
+    Shape: values (r, c) or (r, c, seeds); row_labels (r,), col_labels (c,). Returns the image.
+    """
+    import matplotlib.pyplot as plt
+
+    values = np.asarray(values, dtype=float)
+    if values.ndim not in (2, 3):
+        raise ValueError(f"values must be (rows, cols) or (rows, cols, seeds), got shape {values.shape}")
+    mean = values.mean(axis=-1) if values.ndim == 3 else values
+    std = values.std(axis=-1) if values.ndim == 3 and values.shape[-1] > 1 else None
+    if mean.shape != (len(row_labels), len(col_labels)):
+        raise ValueError(f"values are {mean.shape[0]}×{mean.shape[1]} but {len(row_labels)}×{len(col_labels)} labels")
+    image = ax.imshow(mean, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    colormap = plt.get_cmap(cmap)
+    for i in range(mean.shape[0]):
+        for j in range(mean.shape[1]):
+            text = f"{mean[i, j]:.{digits}f}" + ("" if std is None else f"\n±{std[i, j]:.{digits}f}")
+            r, g, b, _ = colormap((mean[i, j] - vmin) / (vmax - vmin) if vmax > vmin else 0.5)
+            dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
+            ax.text(j, i, text, ha="center", va="center", fontsize="small", color="white" if dark else "black")
+    ax.set_xticks(range(len(col_labels)), [str(c) for c in col_labels])
+    ax.set_yticks(range(len(row_labels)), [str(r) for r in row_labels])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.figure.colorbar(image, ax=ax, label=colorbar_label, fraction=0.046, pad=0.03)
+    return image
+
+
+def plot_auc_bars(
+    ax: Any,
+    groups: Sequence[Any],
+    series: Mapping[str, np.ndarray],
+    *,
+    xlabel: str = "",
+    ylabel: str = "AUC of A(τ)/‖y‖²",
+    title: str | None = None,
+    reference: Mapping[str, float] | None = None,
+) -> Any:
+    """Grouped bars: for each group (e.g. a batch size) one bar per series (e.g. an optimizer), height the mean over
+    seeds, error bar ± one std; optional dashed horizontal reference lines (e.g. the input's AUC).
+
+    Shape: groups (g,); each series (g, seeds) or (g,); reference ``{label: value}``.
+    """
+    names = list(series)
+    x = np.arange(len(groups), dtype=float)
+    width = 0.8 / max(len(names), 1)
+    for k, name in enumerate(names):
+        ys = np.asarray(series[name], dtype=float)
+        ys = ys[:, None] if ys.ndim == 1 else ys
+        if ys.shape[0] != len(groups):
+            raise ValueError(f"series {name!r} has {ys.shape[0]} rows for {len(groups)} groups")
+        err = ys.std(axis=1) if ys.shape[1] > 1 else None
+        ax.bar(x + (k - (len(names) - 1) / 2) * width, ys.mean(axis=1), width, yerr=err, capsize=2, label=name)
+    for j, (label, value) in enumerate((reference or {}).items()):
+        ax.axhline(float(value), color="k", linestyle=("--", ":", "-.")[j % 3], linewidth=1, label=label)
+    ax.set_xticks(x, [str(g) for g in groups])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    # below the axes, so that it never hides a bar
+    entries = len(names) + len(reference or {})
+    ax.legend(fontsize="small", frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=min(entries, 3))
+    ax.grid(alpha=0.3, axis="y")
+    return ax

@@ -8,6 +8,7 @@ strips execution timestamps and writes the notebook back atomically.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -16,6 +17,11 @@ import nbformat
 from nbclient import NotebookClient
 
 from repalign.utils import atomic_write_text
+
+# the same environment `make test` runs nbval in, so the stored verdicts are the ones nbval recomputes
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def store(path: Path, timeout: int = 600) -> None:
