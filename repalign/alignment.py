@@ -350,7 +350,7 @@ class _GramState:
         self.cpu = device.type == "cpu"
         if self.cpu:
             self.G: Any = np.zeros((d1, d1), order="F")
-            self.B: Any = np.zeros((d1, k))
+            self.B: Any = np.zeros((d1, k), order="F")
             self.yy: Any = np.zeros(k)
         else:
             self.G = torch.zeros((d1, d1), dtype=torch.float64, device=device)
@@ -372,7 +372,9 @@ class _GramState:
                 out = _blas.dsyrk(1.0, chunk.T, beta=1.0, c=self.G, trans=0, overwrite_c=1)
                 if out is not self.G and not np.shares_memory(out, self.G):  # pragma: no cover - BLAS copied
                     self.G = np.asfortranarray(out)
-                self.B += chunk.T @ yc.numpy()
+                # scipy's BLAS for both products: NumPy links a second OpenBLAS whose spinning threads would
+                # compete with scipy's for the same cores between calls
+                self.B = _blas.dgemm(1.0, chunk.T, yc.numpy(), beta=1.0, c=self.B, overwrite_c=1)
             else:
                 self.G.addmm_(chunk.T, chunk)
                 self.B.addmm_(chunk.T, yc)
