@@ -29,13 +29,11 @@ Directions whose eigenvalue is below the numerical rank tolerance carry no mass 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 from scipy import linalg as _scipy_linalg
 from scipy.linalg import blas as _blas
 
@@ -53,7 +51,12 @@ __all__ = [
     "one_hot_targets",
 ]
 
-ArrayLike = np.ndarray | torch.Tensor | Sequence[Any]
+if TYPE_CHECKING:  # torch is imported only when a tensor is given
+    import torch
+
+    ArrayLike = np.ndarray | torch.Tensor | Sequence[Any]
+else:
+    ArrayLike = Any
 Method = Literal["auto", "gram", "kernel", "svd"]
 _METHODS = ("auto", "gram", "kernel", "svd")
 
@@ -65,33 +68,50 @@ _CHUNK_ELEMENTS_CUDA = 67_108_864  # 512 MiB of float64 on a GPU: few, large pro
 # ----------------------------------------------------------------------------------------------------------------
 # Input validation
 # ----------------------------------------------------------------------------------------------------------------
-def _as_tensor(x: ArrayLike, name: str) -> torch.Tensor:
-    """Wrap ``x`` as a tensor without copying where possible; reject non-numeric data."""
-    if isinstance(x, torch.Tensor):
+def _is_tensor(x: Any) -> bool:
+    """A torch tensor, recognised without importing torch (NumPy users never pay torch's import)."""
+    return type(x).__module__.split(".")[0] == "torch" and hasattr(x, "detach")
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    if _is_tensor(x):
         t = x.detach()
-    else:
-        arr = np.asarray(x)
-        if arr.dtype.kind not in "biuf":
-            raise ValueError(
-                f"{name} must be numeric (bool, int or float), got dtype {arr.dtype!s}; "
-                f"convert it first, e.g. np.asarray({name}, dtype=np.float32)"
-            )
-        if arr.dtype == np.float16:
-            arr = arr.astype(np.float32)
-        if any(s < 0 for s in arr.strides):
-            arr = np.ascontiguousarray(arr)
-        with warnings.catch_warnings():  # read-only arrays are fine: we never write to them
-            warnings.simplefilter("ignore", UserWarning)
-            t = torch.from_numpy(arr)
-    if t.is_complex():
-        raise ValueError(f"{name} must be real-valued, got complex dtype {t.dtype}")
-    if t.dtype == torch.bool:
-        t = t.to(torch.float32)
-    return t
+        if t.dtype.is_floating_point and t.element_size() < 4:  # float16 / bfloat16 have no fast NumPy path
+            t = t.float()
+        return t.cpu().numpy()
+    return np.asarray(x)
 
 
-def _check_features(features: ArrayLike) -> torch.Tensor:
-    t = _as_tensor(features, "features")
+def _keeps_torch(t: Any) -> bool:
+    """Whether a tensor is measured with torch on its device (CUDA), rather than with NumPy/SciPy (CPU)."""
+    return t.device.type != "cpu"
+
+
+def _as_array(x: ArrayLike, name: str) -> Any:
+    """``x`` as a NumPy array (NumPy input and CPU tensors, zero-copy where possible) or a CUDA tensor.
+
+    Rejects non-numeric and complex data. The measure is computed on the returned object's device.
+    """
+    if _is_tensor(x) and _keeps_torch(x):
+        t = x.detach()
+        if t.is_complex():
+            raise ValueError(f"{name} must be real-valued, got complex dtype {t.dtype}")
+        return t.float() if str(t.dtype) == "torch.bool" else t
+    arr = _to_numpy(x)
+    if arr.dtype.kind == "c":
+        raise ValueError(f"{name} must be real-valued, got complex dtype {arr.dtype}")
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{name} must be numeric (bool, int or float), got dtype {arr.dtype!s}; "
+            f"convert it first, e.g. np.asarray({name}, dtype=np.float32)"
+        )
+    if arr.dtype == np.float16:
+        arr = arr.astype(np.float32)
+    return arr
+
+
+def _check_features(features: ArrayLike) -> Any:
+    t = _as_array(features, "features")
     if t.ndim != 2:
         if t.ndim == 1:
             hint = "for one feature per example use features.reshape(-1, 1)"
@@ -106,9 +126,9 @@ def _check_features(features: ArrayLike) -> torch.Tensor:
     return t
 
 
-def _check_targets(targets: ArrayLike, n: int | None, device: torch.device | None) -> torch.Tensor:
-    """Targets as a float64 (n, k) tensor on ``device``."""
-    t = _as_tensor(targets, "targets")
+def _check_targets(targets: ArrayLike, n: int | None, like: Any) -> Any:
+    """Targets as a float64 (n, k) array: NumPy when ``like`` is a NumPy array, else a tensor on its device."""
+    t = _as_array(targets, "targets")
     if t.ndim == 1:
         t = t.reshape(-1, 1)
     elif t.ndim != 2:
@@ -123,21 +143,25 @@ def _check_targets(targets: ArrayLike, n: int | None, device: torch.device | Non
             f"features and targets have different lengths: {n} rows of features but {t.shape[0]} targets; "
             "they must describe the same examples in the same order"
         )
-    if device is not None:
-        t = t.to(device)
-    t = t.to(torch.float64)
+    if isinstance(like, np.ndarray):
+        t = np.asarray(_to_numpy(t), dtype=np.float64)
+    else:
+        import torch
+
+        t = torch.as_tensor(t, device=like.device).to(torch.float64)
     _raise_if_nonfinite(t, "targets")
     return t
 
 
-def _raise_if_nonfinite(t: torch.Tensor, name: str, row_offset: int = 0, where: str = "") -> None:
-    finite = torch.isfinite(t)
-    if bool(finite.all()):
+def _raise_if_nonfinite(t: Any, name: str, row_offset: int = 0, where: str = "") -> None:
+    a = t if isinstance(t, np.ndarray) else t.detach().float().cpu().numpy()
+    finite = np.isfinite(a) if a.dtype.kind == "f" else np.ones(a.shape, dtype=bool)
+    if finite.all():
         return
     bad = ~finite
     count = int(bad.sum())
-    n_nan = int(torch.isnan(t).sum())
-    first_row = int(bad.reshape(bad.shape[0], -1).any(dim=1).nonzero()[0, 0]) + row_offset
+    n_nan = int(np.isnan(a).sum())
+    first_row = int(np.flatnonzero(bad.reshape(bad.shape[0], -1).any(axis=1))[0]) + row_offset
     kinds = f"{n_nan} NaN and {count - n_nan} inf" if 0 < n_nan < count else ("NaN" if n_nan else "inf")
     raise ValueError(
         f"{name}{where} contain {count} non-finite value(s) ({kinds}), first in row {first_row}; "
@@ -148,17 +172,17 @@ def _raise_if_nonfinite(t: torch.Tensor, name: str, row_offset: int = 0, where: 
 # ----------------------------------------------------------------------------------------------------------------
 # Preprocessing (shared with the downstream learners)
 # ----------------------------------------------------------------------------------------------------------------
-def _prepare_chunk(src: torch.Tensor, buf: Any, bias: bool, normalize: bool, row_offset: int, where: str = "") -> Any:
+def _prepare_chunk(src: Any, buf: Any, bias: bool, normalize: bool, row_offset: int, where: str = "") -> Any:
     """Copy ``src`` (m, d) into the float64 buffer ``buf`` (≥ m rows, d + bias columns), append the bias column,
     scale rows to unit norm; raise on non-finite values or unnormalisable zero rows.
 
-    ``buf`` is a NumPy array for CPU tensors (NumPy/BLAS only in the hot loop: mixing torch's OpenMP pool with
-    BLAS threads oversubscribes a small CPU) and a torch tensor on the source's device otherwise.
+    ``src`` and ``buf`` are NumPy arrays on the CPU (NumPy/BLAS only in the hot loop: mixing torch's OpenMP pool
+    with BLAS threads oversubscribes a small CPU) and torch tensors on the source's device otherwise.
     """
     m, d = src.shape
     out = buf[:m]
     if isinstance(out, np.ndarray):
-        out[:, :d] = src.numpy()
+        out[:, :d] = src
         if bias:
             out[:, d] = 1.0
         # one pass gives both checks: a NaN/inf anywhere in a row makes its squared norm (or sum) non-finite
@@ -179,7 +203,7 @@ def _prepare_chunk(src: torch.Tensor, buf: Any, bias: bool, normalize: bool, row
     if bias:
         out[:, d] = 1.0
     sq = out.square().sum(dim=1) if normalize else out.sum(dim=1)
-    if not bool(torch.isfinite(sq).all()):
+    if not bool(sq.isfinite().all()):
         _raise_if_nonfinite(src, "features", row_offset, where)
         raise ValueError(f"features{where} hold values too large to square in float64; rescale them")
     if normalize:
@@ -198,7 +222,7 @@ def _raise_zero_rows(rows: np.ndarray, row_offset: int, where: str) -> None:
     )
 
 
-def preprocess(features: ArrayLike, *, bias: bool = True, normalize: bool = True) -> np.ndarray | torch.Tensor:
+def preprocess(features: ArrayLike, *, bias: bool = True, normalize: bool = True) -> Any:
     r"""The features alignment is measured on: float64, bias column appended, rows scaled to unit norm.
 
     .. math::  \tilde\phi_j = [\phi_j, 1] / \lVert [\phi_j, 1] \rVert_2
@@ -207,12 +231,17 @@ def preprocess(features: ArrayLike, *, bias: bool = True, normalize: bool = True
         features: (n, d)  →  returns (n, d + 1) with ``bias`` (else (n, d)), float64, same kind (numpy array or
         torch tensor on the same device) as the input.
     """
-    is_tensor = isinstance(features, torch.Tensor)
     t = _check_features(features)
     n, d = t.shape
-    if t.device.type == "cpu":
+    if isinstance(t, np.ndarray):
         out_np = _prepare_chunk(t, np.empty((n, d + int(bias))), bias, normalize, 0)
-        return torch.from_numpy(out_np) if is_tensor else out_np
+        if _is_tensor(features):
+            import torch
+
+            return torch.from_numpy(out_np)
+        return out_np
+    import torch
+
     out = torch.empty((n, d + int(bias)), dtype=torch.float64, device=t.device)
     return _prepare_chunk(t, out, bias, normalize, 0)
 
@@ -290,80 +319,87 @@ class Spectrum:
         }
 
 
-def _to_numpy(x: Any) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
+def _host(x: Any) -> np.ndarray:
+    """A NumPy array of ``x`` (CUDA results are small by then: eigenvalues, projections, totals)."""
+    return x if isinstance(x, np.ndarray) else x.detach().cpu().numpy()
 
 
-def _rank_cutoff(eigvals_desc: torch.Tensor, dim: int, squared: bool) -> float:
+def _rank_cutoff(eigvals_desc: np.ndarray, dim: int, squared: bool) -> float:
     """Eigenvalues (of a Gram or kernel matrix) at or below this are numerically zero."""
-    top = float(eigvals_desc[0]) if eigvals_desc.numel() else 0.0
-    eps = float(torch.finfo(torch.float64).eps)
+    top = float(eigvals_desc[0]) if eigvals_desc.size else 0.0
+    eps = float(np.finfo(np.float64).eps)
     # eigh of a float64 Gram/kernel matrix is accurate to about eps * lambda_max * dim
     return max(top, 0.0) * dim * eps * (10.0 if squared else 1.0)
 
 
 def _spectrum_from_eig(
-    eigvals: torch.Tensor,
-    eigvecs: torch.Tensor,
-    projections: torch.Tensor,
-    total_columns: torch.Tensor,
+    eigvals: Any,
+    eigvecs: Any,
+    projections: Any,
+    total_columns: Any,
     n: int,
     d: int,
     options: dict[str, Any],
     *,
     from_gram: bool,
 ) -> Spectrum:
-    """Assemble a :class:`Spectrum` from an ascending ``eigh`` result.
+    """Assemble a :class:`Spectrum` from an ascending ``eigh`` result (NumPy arrays or tensors on one device).
 
     ``projections`` is :math:`B = \\tilde\\Phi^\\top Y` (gram) or :math:`Y` (kernel).
     """
-    lam = torch.flip(eigvals, dims=[0])
-    vec = torch.flip(eigvecs, dims=[1])
-    cutoff = _rank_cutoff(lam, max(n, d) if not from_gram else d, squared=from_gram)
-    keep = lam > cutoff
-    lam = lam[keep]
-    vec = vec[:, keep]
-    coef = vec.T @ projections  # (r, k)
-    mass_cols = coef.square()
+    lam_desc = _host(eigvals)[::-1].copy()
+    cutoff = _rank_cutoff(lam_desc, max(n, d) if not from_gram else d, squared=from_gram)
+    keep = np.flatnonzero(lam_desc > cutoff)
+    lam = lam_desc[keep]
+    cols = eigvecs.shape[1] - 1 - keep  # ascending column index of each kept direction
+    if isinstance(eigvecs, np.ndarray):
+        coef = eigvecs[:, cols].T @ projections  # (r, k)
+    else:
+        import torch
+
+        idx = torch.as_tensor(cols.copy(), device=eigvecs.device)
+        coef = (eigvecs.index_select(1, idx).T @ projections).cpu().numpy()
+    mass_cols = np.square(coef)
     if from_gram:
-        mass_cols = mass_cols / lam.unsqueeze(1)
-    mass_cols_np = mass_cols.cpu().numpy()
-    sig = torch.sqrt(lam).cpu().numpy()
-    total_cols = total_columns.cpu().numpy()
-    mass = mass_cols_np.sum(axis=1)
+        mass_cols = mass_cols / lam[:, None]
+    total_cols = _host(total_columns)
+    mass = mass_cols.sum(axis=1)
     total = float(total_cols.sum())
     outside = max(total - float(mass.sum()), 0.0)
-    return Spectrum(sig, mass, mass_cols_np, outside, total, n, d, options)
+    return Spectrum(np.sqrt(lam), mass, mass_cols, outside, total, n, d, options)
 
 
 class _GramState:
     """float64 :math:`G = \\tilde\\Phi^\\top\\tilde\\Phi`, :math:`B = \\tilde\\Phi^\\top Y` and :math:`\\lVert Y\\rVert^2`.
 
-    On the CPU the symmetric rank-k update runs as BLAS ``dsyrk`` (half the flops of a general product) into the
-    upper triangle, and the eigendecomposition as LAPACK ``syevd``; on CUDA both run in torch on the device.
+    On the CPU (NumPy arrays) the symmetric rank-k update runs as BLAS ``dsyrk`` (half the flops of a general
+    product) into the upper triangle, and the eigendecomposition as LAPACK ``syevd``, both from SciPy; on CUDA
+    (``device`` a CUDA device) both run in torch on the device.
     """
 
-    def __init__(self, d1: int, k: int, device: torch.device) -> None:
+    def __init__(self, d1: int, k: int, device: Any = None) -> None:
         self.device = device
-        self.cpu = device.type == "cpu"
+        self.cpu = device is None
         if self.cpu:
             self.G: Any = np.zeros((d1, d1), order="F")
             self.B: Any = np.zeros((d1, k), order="F")
             self.yy: Any = np.zeros(k)
         else:
+            import torch
+
             self.G = torch.zeros((d1, d1), dtype=torch.float64, device=device)
             self.B = torch.zeros((d1, k), dtype=torch.float64, device=device)
             self.yy = torch.zeros(k, dtype=torch.float64, device=device)
 
-    def add(self, t: torch.Tensor, y: torch.Tensor, bias: bool, normalize: bool, row_offset: int, where: str) -> None:
+    def add(self, t: Any, y: Any, bias: bool, normalize: bool, row_offset: int, where: str) -> None:
         n, d = t.shape
         d1 = d + int(bias)
         rows = max(1, min(n, (_CHUNK_ELEMENTS if self.cpu else _CHUNK_ELEMENTS_CUDA) // d1))
         if self.cpu:
             buf: Any = np.empty((rows, d1))
         else:
+            import torch
+
             buf = torch.empty((rows, d1), dtype=torch.float64, device=t.device)
         for start in range(0, n, rows):
             chunk = _prepare_chunk(t[start : start + rows], buf, bias, normalize, row_offset + start, where)
@@ -374,55 +410,55 @@ class _GramState:
                     self.G = np.asfortranarray(out)
                 # scipy's BLAS for both products: NumPy links a second OpenBLAS whose spinning threads would
                 # compete with scipy's for the same cores between calls
-                self.B = _blas.dgemm(1.0, chunk.T, yc.numpy(), beta=1.0, c=self.B, overwrite_c=1)
+                self.B = _blas.dgemm(1.0, chunk.T, yc, beta=1.0, c=self.B, overwrite_c=1)
             else:
                 self.G.addmm_(chunk.T, chunk)
                 self.B.addmm_(chunk.T, yc)
-        self.yy += (y.square().sum(dim=0)).numpy() if self.cpu else y.square().sum(dim=0)
+        self.yy += np.square(y).sum(axis=0) if self.cpu else y.square().sum(dim=0)
 
     def snapshot(self) -> tuple[Any, Any, Any]:
         """Copies of the accumulated state, to roll back a batch that fails validation part-way."""
         if self.cpu:
-            return self.G.copy(order="F"), self.B.copy(), self.yy.copy()
+            return self.G.copy(order="F"), self.B.copy(order="F"), self.yy.copy()
         return self.G.clone(), self.B.clone(), self.yy.clone()
 
     def restore(self, snap: tuple[Any, Any, Any]) -> None:
         self.G, self.B, self.yy = snap
 
-    def merge(self, other: _GramState) -> None:
-        if self.cpu and other.cpu:
-            self.G += other.G
-            self.B += other.B
-            self.yy += other.yy
-        else:
-            g, b, yy = other.tensors()
-            mine = self.tensors()
-            self.G, self.B, self.yy = (
-                mine[0] + g.to(self.device),
-                mine[1] + b.to(self.device),
-                mine[2] + yy.to(self.device),
-            )
-            self.cpu = False
-
-    def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(full symmetric G, B, ‖y_c‖²) as float64 tensors."""
+    def full(self) -> tuple[Any, Any, Any]:
+        """(full symmetric G, B, ‖y_c‖²), NumPy arrays on the CPU, tensors on the device otherwise."""
         if self.cpu:
             upper = np.triu(self.G)
-            full = upper + np.triu(upper, 1).T
-            return torch.from_numpy(full), torch.from_numpy(self.B), torch.from_numpy(self.yy)
+            return upper + np.triu(upper, 1).T, self.B, self.yy
         return 0.5 * (self.G + self.G.T), self.B, self.yy
 
+    def merge(self, other: _GramState) -> None:
+        g, b, yy = other.full()
+        if self.cpu:
+            g, b, yy = _host(g), _host(b), _host(yy)
+            upper = np.triu(self.G)
+            self.G = np.asfortranarray(upper + np.triu(upper, 1).T + g)
+            self.B = np.asfortranarray(self.B + b)
+            self.yy = self.yy + yy
+        else:
+            import torch
+
+            self.G = self.G + torch.as_tensor(g, device=self.device)
+            self.B = self.B + torch.as_tensor(b, device=self.device)
+            self.yy = self.yy + torch.as_tensor(yy, device=self.device)
+
     def spectrum(self, n: int, options: dict[str, Any]) -> Spectrum:
-        G, B, yy = self.tensors()
+        G, B, yy = self.full()
         lam, V = _eigh(G)
         return _spectrum_from_eig(lam, V, B, yy, n, G.shape[0], options, from_gram=True)
 
 
-def _eigh(M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _eigh(M: Any) -> tuple[Any, Any]:
     """Ascending eigendecomposition of a symmetric float64 matrix (LAPACK ``syevd`` on the CPU)."""
-    if M.device.type == "cpu":
-        lam, V = _scipy_linalg.eigh(M.numpy(), driver="evd", check_finite=False, overwrite_a=False)
-        return torch.from_numpy(lam), torch.from_numpy(V)
+    if isinstance(M, np.ndarray):
+        return _scipy_linalg.eigh(M, driver="evd", check_finite=False, overwrite_a=False)
+    import torch
+
     return torch.linalg.eigh(0.5 * (M + M.T))
 
 
@@ -450,7 +486,8 @@ def spectrum(
         \text{outside} = \lVert Y\rVert_F^2 - \sum_i m_i
 
     Shape:
-        features: (n, d), numpy array or torch tensor (computed on the tensor's device, in float64).
+        features: (n, d), a NumPy array or a torch tensor (CUDA tensors are measured on their device; everything
+        else with NumPy/SciPy, without importing torch), accumulated in float64.
         targets: (n,) or (n, k).
 
     Args:
@@ -464,29 +501,35 @@ def spectrum(
     """
     t = _check_features(features)
     n, d = t.shape
-    y = _check_targets(targets, n, t.device)
+    y = _check_targets(targets, n, t)
+    on_cpu = isinstance(t, np.ndarray)
     d1 = d + int(bias)
     chosen = _resolve_method(method, n, d1)
     options = {"bias": bias, "normalize": normalize, "method": chosen}
-    total_columns = y.square().sum(dim=0)
+    total_columns = np.square(y).sum(axis=0) if on_cpu else y.square().sum(dim=0)
     if chosen == "gram":
-        state = _GramState(d1, y.shape[1], t.device)
+        state = _GramState(d1, y.shape[1], None if on_cpu else t.device)
         state.add(t, y, bias, normalize, 0, "")
         return state.spectrum(n, options)
     X = preprocess(t, bias=bias, normalize=normalize)
-    assert isinstance(X, torch.Tensor)
     if chosen == "kernel":
-        lam, U = _eigh(torch.from_numpy(X.numpy() @ X.numpy().T) if X.device.type == "cpu" else X @ X.T)
+        lam, U = _eigh(X @ X.T)
         return _spectrum_from_eig(lam, U, y, total_columns, n, d1, options, from_gram=False)
-    # thin SVD reference
-    U, S, _ = torch.linalg.svd(X, full_matrices=False)
-    eps = float(torch.finfo(torch.float64).eps)
-    keep = S > (float(S[0]) * max(n, d1) * eps if S.numel() else 0.0)
-    U, S = U[:, keep], S[keep]
-    mass_cols = (U.T @ y).square().cpu().numpy()
+    # thin SVD reference (never full_matrices=True: that builds an n x n matrix)
+    if on_cpu:
+        U, S, _ = np.linalg.svd(X, full_matrices=False)
+        proj = U.T @ y
+    else:
+        import torch
+
+        U, S, _ = torch.linalg.svd(X, full_matrices=False)
+        proj, S = (U.T @ y).cpu().numpy(), S.cpu().numpy()
+    eps = float(np.finfo(np.float64).eps)
+    keep = S > (float(S[0]) * max(n, d1) * eps if S.size else 0.0)
+    mass_cols = np.square(proj[keep])
     mass = mass_cols.sum(axis=1)
-    total = float(total_columns.sum())
-    return Spectrum(S.cpu().numpy(), mass, mass_cols, max(total - float(mass.sum()), 0.0), total, n, d1, options)
+    total = float(_host(total_columns).sum())
+    return Spectrum(S[keep], mass, mass_cols, max(total - float(mass.sum()), 0.0), total, n, d1, options)
 
 
 def alignment_curve(
@@ -592,7 +635,9 @@ class AlignmentAccumulator:
     def __init__(self, *, bias: bool = True, normalize: bool = True, device: Any = None) -> None:
         self.bias = bias
         self.normalize = normalize
-        self.device = torch.device(device) if device is not None else None
+        # None: decided by the first batch (a CUDA tensor accumulates on its device, anything else with NumPy)
+        self.device: Any = None if device is None or str(device) == "cpu" else device
+        self._decided = device is not None
         self.n = 0
         self.batches = 0
         self._d: int | None = None
@@ -607,11 +652,17 @@ class AlignmentAccumulator:
     def update(self, features: ArrayLike, targets: ArrayLike) -> AlignmentAccumulator:
         """Add a batch. Shape: features (b, d), targets (b,) or (b, k); d and k fixed by the first batch."""
         t = _check_features(features)
-        if self.device is None:
-            self.device = t.device
-        t = t.to(self.device)
+        if not self._decided:
+            self.device = None if isinstance(t, np.ndarray) else t.device
+            self._decided = True
+        if self.device is None and not isinstance(t, np.ndarray):
+            t = _host(t)
+        elif self.device is not None:
+            import torch
+
+            t = torch.as_tensor(t, device=self.device)
         b, d = t.shape
-        y = _check_targets(targets, b, self.device)
+        y = _check_targets(targets, b, t)
         if self._state is None:
             self._d, self._k = d, y.shape[1]
             self._state = _GramState(d + int(self.bias), self._k, self.device)
@@ -640,8 +691,10 @@ class AlignmentAccumulator:
         if (other.bias, other.normalize) != (self.bias, self.normalize):
             raise ValueError("cannot merge accumulators with different bias/normalize options")
         if self._state is None:
-            self._d, self._k, self.device = other._d, other._k, other.device
-            assert self._k is not None and self.device is not None
+            self._d, self._k = other._d, other._k
+            if not self._decided:
+                self.device, self._decided = other.device, True
+            assert self._k is not None
             self._state = _GramState(other._state.B.shape[0], self._k, self.device)
         elif (other._d, other._k) != (self._d, self._k):
             raise ValueError(f"shapes differ: d={other._d}, k={other._k} vs d={self._d}, k={self._k}")
@@ -662,10 +715,10 @@ class AlignmentAccumulator:
         return self.spectrum().curve(thresholds, relative=relative)
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume accumulation later (CPU tensors; save with ``torch.save``)."""
+        """Everything needed to resume accumulation later: plain numbers and NumPy arrays (``np.savez`` them)."""
         G = B = yy = None
         if self._state is not None:
-            G, B, yy = (x.cpu().clone() for x in self._state.tensors())
+            G, B, yy = (np.array(_host(x)) for x in self._state.full())
         return {
             "bias": self.bias,
             "normalize": self.normalize,
@@ -680,18 +733,21 @@ class AlignmentAccumulator:
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any], device: Any = None) -> AlignmentAccumulator:
-        """Rebuild an accumulator saved with :meth:`state_dict`."""
-        acc = cls(bias=state["bias"], normalize=state["normalize"], device=device)
+        """Rebuild an accumulator saved with :meth:`state_dict` (on ``device``: default NumPy on the CPU)."""
+        acc = cls(bias=state["bias"], normalize=state["normalize"], device=device or "cpu")
         acc.n, acc.batches, acc._d, acc._k = state["n"], state["batches"], state["d"], state["k"]
         if state["G"] is not None:
-            acc.device = acc.device or torch.device("cpu")
-            st = _GramState(state["G"].shape[0], state["k"], acc.device)
+            st = _GramState(np.shape(state["G"])[0], state["k"], acc.device)
             if st.cpu:
-                st.G[...] = state["G"].numpy()
-                st.B[...] = state["B"].numpy()
-                st.yy[...] = state["yy"].numpy()
+                st.G = np.asfortranarray(_host(state["G"]), dtype=np.float64)
+                st.B = np.asfortranarray(_host(state["B"]), dtype=np.float64)
+                st.yy = np.array(_host(state["yy"]), dtype=np.float64)
             else:
-                st.G, st.B, st.yy = (state[k].to(acc.device, torch.float64) for k in ("G", "B", "yy"))
+                import torch
+
+                st.G, st.B, st.yy = (
+                    torch.as_tensor(_host(state[k]), dtype=torch.float64, device=acc.device) for k in ("G", "B", "yy")
+                )
             acc._state = st
         return acc
 
@@ -699,8 +755,8 @@ class AlignmentAccumulator:
 # ----------------------------------------------------------------------------------------------------------------
 # Targets from class labels
 # ----------------------------------------------------------------------------------------------------------------
-def _labels_1d(labels: ArrayLike) -> tuple[np.ndarray, torch.Tensor | None]:
-    ref = labels if isinstance(labels, torch.Tensor) else None
+def _labels_1d(labels: ArrayLike) -> tuple[np.ndarray, Any]:
+    ref = labels if _is_tensor(labels) else None
     arr = _to_numpy(labels)
     if arr.ndim != 1:
         raise ValueError(f"labels must be 1-D (one class label per example), got shape {arr.shape}")
@@ -711,11 +767,15 @@ def _labels_1d(labels: ArrayLike) -> tuple[np.ndarray, torch.Tensor | None]:
     return arr, ref
 
 
-def _like(out: np.ndarray, ref: torch.Tensor | None) -> np.ndarray | torch.Tensor:
-    return out if ref is None else torch.from_numpy(out).to(ref.device)
+def _like(out: np.ndarray, ref: Any) -> Any:
+    if ref is None:
+        return out
+    import torch
+
+    return torch.from_numpy(out).to(ref.device)
 
 
-def binary_targets(labels: ArrayLike, positive: Any = None) -> np.ndarray | torch.Tensor:
+def binary_targets(labels: ArrayLike, positive: Any = None) -> Any:
     """Class labels → ±1 targets (the demo's convention).
 
     With ``positive`` given, that class is +1 and every other class −1. Otherwise the labels must have exactly
@@ -751,7 +811,7 @@ def _class_index(arr: np.ndarray, classes: Sequence[Any] | None) -> tuple[np.nda
     return idx, len(classes)
 
 
-def one_vs_rest_targets(labels: ArrayLike, classes: Sequence[Any] | None = None) -> np.ndarray | torch.Tensor:
+def one_vs_rest_targets(labels: ArrayLike, classes: Sequence[Any] | None = None) -> Any:
     """Class labels → a ±1 one-vs-rest matrix: column c is +1 where the label is class c, −1 elsewhere.
 
     Shape: labels (n,) → (n, K) float64, K = number of classes (sorted unique labels unless ``classes`` given).
@@ -763,7 +823,7 @@ def one_vs_rest_targets(labels: ArrayLike, classes: Sequence[Any] | None = None)
     return _like(out, ref)
 
 
-def one_hot_targets(labels: ArrayLike, classes: Sequence[Any] | None = None) -> np.ndarray | torch.Tensor:
+def one_hot_targets(labels: ArrayLike, classes: Sequence[Any] | None = None) -> Any:
     """Class labels → a 0/1 one-hot matrix.
 
     Shape: labels (n,) → (n, K) float64, K = number of classes (sorted unique labels unless ``classes`` given).

@@ -324,3 +324,62 @@ def test_failed_update_leaves_the_accumulator_unchanged(monkeypatch):
     acc.update(X[60:], y[60:])
     ref = ra.alignment_curve(X, y, ra.threshold_grid(120))
     assert np.allclose(acc.curve(ra.threshold_grid(120)), ref, atol=1e-9 * 120)
+
+
+@pytest.fixture()
+def torch_path(monkeypatch):
+    """Route CPU tensors through the torch code path that CUDA tensors take (no GPU needed to test its logic)."""
+    import sys
+
+    monkeypatch.setattr(sys.modules["repalign.alignment"], "_keeps_torch", lambda t: True)
+
+
+@pytest.mark.parametrize("method", ["gram", "kernel", "svd"])
+@pytest.mark.parametrize("n,d", [(300, 20), (30, 80)])
+def test_torch_device_path_matches_numpy_path(torch_path, method, n, d):
+    X, Y = _data(n, d, k=2, kind="multi", seed=14)
+    taus = ra.threshold_grid(n)
+    ref = ra.alignment_curve(X, Y, taus, method=method)
+    got = ra.alignment_curve(torch.from_numpy(X.astype(np.float32)), torch.from_numpy(Y), taus, method=method)
+    assert np.allclose(got, ref, atol=1e-6 * np.sum(Y**2), rtol=0)  # fp32 input vs fp64 reference
+    got64 = ra.alignment_curve(torch.from_numpy(X), torch.from_numpy(Y), taus, method=method)
+    assert np.allclose(got64, ref, atol=1e-9 * np.sum(Y**2), rtol=0)
+    assert isinstance(preprocess(torch.from_numpy(X)), torch.Tensor)
+
+
+def test_torch_device_path_accumulator_and_errors(torch_path, monkeypatch):
+    import sys
+
+    X, y = _data(250, 12, seed=15)
+    taus = ra.threshold_grid(250)
+    acc = ra.AlignmentAccumulator()
+    for s in range(0, 250, 64):
+        acc.update(torch.from_numpy(X[s : s + 64]), torch.from_numpy(y[s : s + 64]))
+    assert acc.device is not None and acc._state is not None and not acc._state.cpu
+    assert np.allclose(acc.curve(taus), ra.alignment_curve(X, y, taus), atol=1e-9 * 250)
+    other = ra.AlignmentAccumulator()
+    other.update(X[:10], y[:10])  # a NumPy accumulator merged into a torch one
+    acc.merge(other)
+    ref = ra.alignment_curve(np.vstack([X, X[:10]]), np.concatenate([y, y[:10]]), taus)
+    assert np.allclose(acc.curve(taus), ref, atol=1e-9 * 260)
+    restored = ra.AlignmentAccumulator.from_state_dict(acc.state_dict())
+    assert np.allclose(restored.curve(taus), ref, atol=1e-9 * 260)
+    monkeypatch.setattr(sys.modules["repalign.alignment"], "_CHUNK_ELEMENTS", 40)
+    bad = torch.from_numpy(X[:50].copy())
+    bad[33, 1] = float("nan")
+    before = acc.curve(taus)
+    with pytest.raises(ValueError, match="row 293"):
+        acc.update(bad, torch.from_numpy(y[:50]))
+    np.testing.assert_array_equal(acc.curve(taus), before)
+    Z = torch.zeros((5, 3), dtype=torch.float64)
+    with pytest.raises(ValueError, match="all-zero"):
+        ra.alignment_curve(Z, torch.ones(5), bias=False)
+
+
+def test_import_does_not_load_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, repalign, numpy as np; repalign.alignment_curve(np.eye(3), np.ones(3)); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
