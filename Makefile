@@ -33,8 +33,10 @@ venv: $(STAMP)
 
 $(STAMP): requirements-lock.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-lock.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@echo "installing the pinned environment into $(VENV) (requirements-lock.txt)"
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-lock.txt 2>&1 \
+	  | { grep -v "^WARNING: Location" || true; }
+	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e . 2>&1 | { grep -v "^WARNING: Location" || true; }
 	@touch $@
 
 # ------------------------------------------------------------------------------------------------ notebooks
@@ -44,8 +46,8 @@ build/$(1)/%.ipynb: notebooks/%.ipynb notebooks/params/$(1)/%.yaml $(LIBRARY) | 
 	@mkdir -p build/$(1)
 	@echo "[$(1)] $$*"
 	$(PY) -m papermill --no-progress-bar --log-level WARNING --cwd notebooks -k python3 \
-	  --execution-timeout $(NB_TIMEOUT) -f notebooks/params/$(1)/$$*.yaml $$< $$@.part
-	@mv $$@.part $$@
+	  --execution-timeout $(NB_TIMEOUT) -f notebooks/params/$(1)/$$*.yaml $$< build/$(1)/.$$*.part.ipynb
+	@mv build/$(1)/.$$*.part.ipynb $$@
 endef
 $(eval $(call NOTEBOOK_RULE,replicate))
 $(eval $(call NOTEBOOK_RULE,paper))
