@@ -70,14 +70,15 @@ paper: $(STAMP)
 	$(MAKE) --no-print-directory summary SCALE=paper
 	@cat results/paper/SUMMARY.md
 
-# make notebook NB=03_architectures P="depth=3 width=256" [SCALE=replicate]
+# make notebook NB=03_architectures P="depth=3 width=256 seeds=[0,1]" [SCALE=replicate]
+# (each key=value of P becomes a YAML line `key: value`, so lists and numbers keep their types)
 notebook: $(STAMP)
 	@test -n "$(NB)" || { echo "usage: make notebook NB=<name> P=\"key=value ...\""; exit 2; }
 	@mkdir -p build/custom
 	$(PY) -m papermill --no-progress-bar --log-level WARNING --cwd notebooks -k python3 \
 	  $(if $(wildcard notebooks/params/$(SCALE)/$(NB).yaml),-f notebooks/params/$(SCALE)/$(NB).yaml,) \
 	  -p figures_dir ../figures/custom -p results_dir ../results/custom \
-	  $(foreach kv,$(P),-p $(firstword $(subst =, ,$(kv))) $(subst $(firstword $(subst =, ,$(kv)))=,,$(kv))) \
+	  $(if $(P),-y "$$(printf '%s\n' $(P) | sed 's/=/: /')",) \
 	  notebooks/$(NB).ipynb build/custom/$(NB).ipynb
 	@echo "executed copy: build/custom/$(NB).ipynb; figures in figures/custom, verdicts in results/custom"
 

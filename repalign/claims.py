@@ -59,6 +59,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
+#: how every notebook summarises an alignment curve (see the module docstring)
+VERDICT_RULE = "area under A(tau)/||Y||^2 over tau in [0, sqrt(n)], divided by sqrt(n); mean +- std over seeds"
+
 _NOT_PARAMETERS = {"In", "Out", "exit", "quit", "get_ipython", "open"}
 
 
@@ -114,20 +117,24 @@ def report(
     results_dir: str | Path,
     *,
     echo: bool = True,
+    preprocessing: Mapping[str, Any] | None = None,
 ) -> None:
     """Print one verdict line per claim and write ``<results_dir>/claims/<notebook>.json`` atomically.
 
     Returns nothing, so that the verdict lines are a cell's only output (nbval executes cells without history,
     where a trailing ``;`` does not silence a return value).
 
-    The JSON holds the claims with their evidence, the notebook's parameters (which include its seeds and
-    preprocessing flags) and :func:`repalign.utils.provenance`.
+    The JSON holds the claims with their evidence, the notebook's parameters (which include its seeds), how the
+    features were preprocessed for the measure (``preprocessing``: default the library's, a bias column then
+    unit-norm rows), the verdict rule, and :func:`repalign.utils.provenance`.
     """
     path = Path(results_dir) / "claims" / f"{notebook}.json"
     payload = {
         "notebook": notebook,
         "claims": [asdict(c) for c in claims],
         "parameters": _plain(dict(params)),
+        "preprocessing": _plain(dict(preprocessing or {"bias": True, "normalize": True})),
+        "verdict_rule": VERDICT_RULE,
         "provenance": provenance(),
     }
     atomic_write_json(path, payload)
