@@ -307,16 +307,34 @@ class Spectrum:
         return self.total
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-data form (lists and floats) for JSON result files."""
+        """Plain data (NumPy arrays, numbers, a dict of options): cacheable without pickle, JSON-able with
+        :func:`repalign.utils.json_default`. Inverse: :meth:`from_dict`."""
         return {
-            "singular_values": self.singular_values.tolist(),
-            "mass": self.mass.tolist(),
-            "outside": self.outside,
-            "total": self.total,
-            "n": self.n,
-            "d": self.d,
+            "singular_values": self.singular_values,
+            "mass": self.mass,
+            "mass_columns": self.mass_columns,
+            "outside": float(self.outside),
+            "total": float(self.total),
+            "n": int(self.n),
+            "d": int(self.d),
             "options": dict(self.options),
         }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Spectrum:
+        """Rebuild a :class:`Spectrum` from :meth:`to_dict` (arrays or lists)."""
+        mass = np.asarray(data["mass"], dtype=np.float64)
+        cols = np.asarray(data.get("mass_columns", mass[:, None]), dtype=np.float64).reshape(mass.size, -1)
+        return cls(
+            np.asarray(data["singular_values"], dtype=np.float64),
+            mass,
+            cols,
+            float(data["outside"]),
+            float(data["total"]),
+            int(data["n"]),
+            int(data["d"]),
+            dict(data.get("options", {})),
+        )
 
 
 def _host(x: Any) -> np.ndarray:

@@ -32,7 +32,6 @@ __all__ = [
     "train_and_measure",
     "stack_curves",
     "stack_aucs",
-    "spectrum_from_dict",
     "config_grid",
     "sweep",
     "sweep_aucs",
@@ -120,36 +119,6 @@ def data_fingerprint(*arrays: np.ndarray) -> str:
     return h.hexdigest()[:16]
 
 
-def spectrum_to_dict(spec: Spectrum) -> dict[str, Any]:
-    """A :class:`Spectrum` as plain arrays and numbers (cacheable without pickle)."""
-    return {
-        "singular_values": spec.singular_values,
-        "mass": spec.mass,
-        "mass_columns": spec.mass_columns,
-        "outside": float(spec.outside),
-        "total": float(spec.total),
-        "n": int(spec.n),
-        "d": int(spec.d),
-        "options": dict(spec.options),
-    }
-
-
-def spectrum_from_dict(data: Mapping[str, Any]) -> Spectrum:
-    """Inverse of :func:`spectrum_to_dict`."""
-    mass = np.asarray(data["mass"], dtype=np.float64)
-    cols = np.asarray(data.get("mass_columns", mass[:, None]), dtype=np.float64).reshape(mass.size, -1)
-    return Spectrum(
-        np.asarray(data["singular_values"], dtype=np.float64),
-        mass,
-        cols,
-        float(data["outside"]),
-        float(data["total"]),
-        int(data["n"]),
-        int(data["d"]),
-        dict(data.get("options", {})),
-    )
-
-
 def measure_layers(
     model: Any,
     x: np.ndarray,
@@ -208,7 +177,7 @@ def _run(
     targets = alignment_targets(y, task)
 
     def callback(epoch: int, model: Any) -> dict[str, Any]:
-        return {k: spectrum_to_dict(v) for k, v in measure_layers(model, x, targets, layers).items()}
+        return {k: v.to_dict() for k, v in measure_layers(model, x, targets, layers).items()}
 
     every = record_every if record_every > 0 else max(cfg.epochs, 1)
     kwargs = dict(
@@ -259,12 +228,12 @@ def _to_result(run: Mapping[str, Any]) -> RunResult:
     return RunResult(
         seed=int(run["seed"]),
         layers=list(run["layers"]),
-        before={k: spectrum_from_dict(v) for k, v in run["before"].items()},
-        after={k: spectrum_from_dict(v) for k, v in run["after"].items()},
+        before={k: Spectrum.from_dict(v) for k, v in run["before"].items()},
+        after={k: Spectrum.from_dict(v) for k, v in run["after"].items()},
         history={k: list(np.asarray(v, dtype=float)) for k, v in run["history"].items()},
         features={k: dict(v) for k, v in run.get("features", {}).items()},
         during={
-            int(e): {k: spectrum_from_dict(v) for k, v in specs.items()} for e, specs in run.get("during", {}).items()
+            int(e): {k: Spectrum.from_dict(v) for k, v in specs.items()} for e, specs in run.get("during", {}).items()
         },
     )
 

@@ -41,6 +41,8 @@ __all__ = [
     "predicted_weight_norm",
     "min_norm_solution_norm",
     "phase_bound",
+    "prediction_gap",
+    "phase_bound_excess",
     "planted_problem",
     "curve_dominates",
     "reach_loss",
@@ -424,6 +426,34 @@ def phase_bound(
 # ----------------------------------------------------------------------------------------------------------
 # Planted problems and summaries of a descent (notebooks 01 and 06)
 # ----------------------------------------------------------------------------------------------------------
+
+
+def prediction_gap(spec: Spectrum, result: GDResult, *, floor: float = 1e-6) -> float:
+    r"""Largest relative gap between a GD run's measured loss and the exact prediction from the spectrum.
+
+    .. math::  \max_t \frac{|L(w_t) - \hat L_t|}{\hat L_t}, \qquad \hat L_t = \text{predicted\_loss\_curve}
+
+    over the recorded steps where :math:`\hat L_t > \text{floor}\cdot L(w_0)` (below that both are rounding noise).
+    ``spec`` must describe the same (preprocessed) features and targets as ``result``.
+    """
+    pred = predicted_loss_curve(spec, result.lr, result.steps)
+    big = pred > floor * result.train_loss[0]
+    return float(np.max(np.abs(result.train_loss[big] - pred[big]) / pred[big]))
+
+
+def phase_bound_excess(spec: Spectrum, result: GDResult, taus: np.ndarray | None = None) -> float:
+    r"""How far a GD run's loss goes above the fast/slow-phase bound, relative to the initial loss (≤ 0: it holds).
+
+    .. math::  \max_{t,\tau} \frac{L(w_t) - B_t(\tau)}{L(w_0)}, \qquad
+               B_t(\tau) = \tfrac12(1-\eta\tau^2)^{2t}A(\tau) + \tfrac12(\lVert y\rVert^2 - A(\tau))
+
+    Shape: taus (m,), default 121 points on [0, √n] (normalised rows) or [0, σ₁].
+    """
+    if taus is None:
+        top = np.sqrt(spec.n) if spec.options.get("normalize", True) else float(spec.singular_values[0])
+        taus = np.linspace(0.0, top, 121)
+    bound = phase_bound(spec, result.lr, result.steps, np.asarray(taus, dtype=np.float64))
+    return float(np.max(result.train_loss[None, :] - bound) / result.train_loss[0])
 
 
 def planted_problem(

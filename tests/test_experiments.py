@@ -90,7 +90,7 @@ def test_multiclass_and_regression_targets():
 def test_spectrum_dict_round_trip():
     rng = np.random.default_rng(1)
     spec = ra.spectrum(rng.normal(size=(30, 4)), rng.normal(size=(30, 2)))
-    back = experiments.spectrum_from_dict(experiments.spectrum_to_dict(spec))
+    back = ra.Spectrum.from_dict(spec.to_dict())
     np.testing.assert_array_equal(back.singular_values, spec.singular_values)
     assert back.auc() == spec.auc() and back.mass_columns.shape == spec.mass_columns.shape
 

@@ -87,3 +87,19 @@ def test_reach_loss_and_mean_relative_loss() -> None:
     assert mean_relative_loss(slow) > m
     still = gd_linear(phi, y_sign, lr=1e-30, steps=10, bias=False, normalize=False)
     assert mean_relative_loss(still) == pytest.approx(1.0)
+
+
+def test_prediction_gap_and_phase_bound_excess():
+    import repalign as ra
+    from repalign import transfer
+
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(120, 9))
+    y = np.sign(X[:, 0] + 0.3 * rng.normal(size=120))
+    spec = ra.spectrum(X, y)
+    res = transfer.gd_linear(X, y, steps=200)
+    assert transfer.prediction_gap(spec, res) < 1e-8
+    assert transfer.phase_bound_excess(spec, res) <= 1e-12
+    # a spectrum of other targets does not predict this run
+    other = ra.spectrum(X, -np.roll(y, 3))
+    assert transfer.prediction_gap(other, res) > 1e-3
