@@ -15,7 +15,15 @@ import numpy as np
 
 from repalign.utils import atomic_write_bytes
 
-__all__ = ["plot_band", "plot_alignment_curves", "save_figure", "new_figure", "plot_auc_heatmap", "plot_auc_bars"]
+__all__ = [
+    "plot_band",
+    "plot_alignment_curves",
+    "save_figure",
+    "new_figure",
+    "tidy_grid",
+    "plot_auc_heatmap",
+    "plot_auc_bars",
+]
 
 
 def new_figure(ncols: int = 1, nrows: int = 1, width: float = 4.2, height: float = 3.2, **kw: Any):
@@ -80,6 +88,20 @@ def plot_alignment_curves(
     ax.legend(fontsize="small", frameon=False)
     ax.grid(alpha=0.3)
     return ax
+
+
+def tidy_grid(axes: Any) -> None:
+    """For a grid of panels sharing axes: x labels on the bottom row only, and one legend (the top-left panel's).
+
+    Shape: axes (rows, cols) as returned by :func:`new_figure`.
+    """
+    axes = np.atleast_2d(axes)
+    for ax in axes[:-1].ravel():
+        ax.set_xlabel("")
+    for ax in axes.ravel()[1:]:
+        legend = ax.get_legend()
+        if legend is not None:
+            legend.remove()
 
 
 def save_figure(

@@ -142,3 +142,14 @@ def test_save_figure_writes_pdf_and_png_and_closes(tmp_path):
         plotting.plot_band(plt.gca(), taus, np.ones((2, 5)), band="iqr")
     plt.close("all")
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_tidy_grid_keeps_one_legend_and_bottom_labels():
+    fig, axes = plotting.new_figure(ncols=2, nrows=2)
+    taus = np.linspace(0, 1, 4)
+    for ax in axes.ravel():
+        plotting.plot_alignment_curves(ax, taus, {"a": np.ones(4)})
+    plotting.tidy_grid(axes)
+    assert [ax.get_legend() is not None for ax in axes.ravel()] == [True, False, False, False]
+    assert [ax.get_xlabel() != "" for ax in axes.ravel()] == [False, False, True, True]
+    plt.close(fig)
