@@ -383,3 +383,37 @@ def test_import_does_not_load_torch():
     code = "import sys, repalign, numpy as np; repalign.alignment_curve(np.eye(3), np.ones(3)); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("method", ["gram", "kernel", "svd"])
+@pytest.mark.parametrize("k", [1, 3])
+def test_inputs_are_not_modified(method, k):
+    """The eigen-step works in place on its own copies only: the caller's features and targets survive."""
+    X, y = _data(40, 60 if method == "kernel" else 12, seed=21)
+    Y = np.asfortranarray(np.column_stack([y] * k)) if k > 1 else y[:, None]
+    X0, Y0 = X.copy(), Y.copy()
+    first = ra.alignment_curve(X, Y, [0.0, 1.0, 3.0], method=method)
+    second = ra.alignment_curve(X, Y, [0.0, 1.0, 3.0], method=method)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(Y, Y0)
+    np.testing.assert_array_equal(first, second)
+
+
+def test_eigen_step_matches_full_eigendecomposition():
+    """_eig_coefficients (tridiagonalise, rotate P, divide and conquer) equals eigh's V^T P, ties included."""
+    from repalign.alignment import _eig_coefficients
+
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(300, 90))
+    A[:, 10] = A[:, 11]  # a zero eigenvalue
+    for M in (A.T @ A, np.diag(np.repeat([5.0, 2.0, 1.0], 30))):  # the second: triple-degenerate clusters
+        P = rng.normal(size=(90, 4))
+        lam, C = _eig_coefficients(M, P)
+        lam_ref, V = np.linalg.eigh(M)
+        np.testing.assert_allclose(lam, lam_ref, atol=1e-10 * lam_ref[-1])
+        # per-eigenvalue-cluster mass is basis independent even where vectors are not
+        for value in np.unique(np.round(lam_ref, 6)):
+            sel = np.abs(lam_ref - value) < 1e-6 * max(1.0, abs(value))
+            np.testing.assert_allclose(
+                np.square(C[sel]).sum(0), np.square(V[:, sel].T @ P).sum(0), rtol=1e-9, atol=1e-9
+            )
