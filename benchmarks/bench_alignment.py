@@ -107,7 +107,9 @@ def demo_section(n: int, d: int) -> None:
     diff = np.max(np.abs(ra.alignment_curve(X, y, taus) - demo_curve(X, y, taus))) / float(y @ y)
     print(f"\n[2] against the authors' demo method (full_matrices=True), {n:,} x {d:,}")
     print(f"    repalign.alignment_curve            {ours:8.3f} s")
-    print(f"    demo: np.linalg.svd(full_matrices)  {demo:8.3f} s   (its U alone is {n * n * X.dtype.itemsize / 1e9:.1f} GB)")
+    print(
+        f"    demo: np.linalg.svd(full_matrices)  {demo:8.3f} s   (its U alone is {n * n * X.dtype.itemsize / 1e9:.1f} GB)"
+    )
     print(f"    max |ours - demo (float32)| / ‖y‖² = {diff:.1e}")
     print(f"    speed-up                            {demo / ours:8.1f}x  (target ≥ 30)")
 

@@ -725,6 +725,109 @@ def _mlp_forward(plan: list[tuple[str, Any]], params: dict[str, torch.Tensor], x
     return h
 
 
+# Backward of the elementwise modules the explicit step handles, as the aten ops autograd itself calls for them
+# (so the gradients are the per-seed ones bit for bit): f(grad, input, output) -> grad of the input.
+def _elementwise_backward(m: nn.Module) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None:
+    aten = torch.ops.aten
+    if type(m) is nn.ReLU:
+        return lambda g, i, o: aten.threshold_backward(g, o, 0)
+    if type(m) is nn.Tanh:
+        return lambda g, i, o: aten.tanh_backward(g, o)
+    if type(m) is nn.Sigmoid:
+        return lambda g, i, o: aten.sigmoid_backward(g, o)
+    if type(m) is nn.LeakyReLU and not m.inplace:
+        slope = m.negative_slope
+        return lambda g, i, o: aten.leaky_relu_backward(g, i, slope, False)
+    if type(m) is nn.Identity or (isinstance(m, nn.modules.dropout._DropoutNd) and m.p == 0):
+        return lambda g, i, o: g
+    return None
+
+
+def _explicit_plan(plan: list[tuple[str, Any]] | None) -> bool:
+    """Whether :func:`_explicit_step` handles every step of ``plan`` (else autograd runs the bmm path)."""
+    if plan is None:
+        return False
+    for kind, arg in plan:
+        if kind == "prelu" or (
+            kind == "elementwise" and (getattr(arg, "inplace", False) or _elementwise_backward(arg) is None)
+        ):
+            return False
+    return True
+
+
+def _explicit_step(
+    plan: list[tuple[str, Any]],
+    params: dict[str, torch.Tensor],
+    xb: torch.Tensor,
+    yb: torch.Tensor,
+    task: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward and backward of all seeds without building an autograd graph; sets ``params[k].grad``.
+
+    The layers' gradients are written out with the same products autograd takes for ``nn.Linear`` (per seed
+    ``dW = g^T h``, ``dh = g W``, ``db = \\sum_i g_i``; stacked as ``torch.bmm``), and each activation's
+    backward is the aten op autograd calls for it; only the loss (per seed, :func:`_loss`) goes through
+    autograd, on a graph of its own. Cutting the Python autograd machinery out of the hidden layers is what makes
+    the step cheap for small networks.
+
+    Shape: ``xb`` ``(S, b, ...)``, ``yb`` ``(S, b, ...)``; returns outputs ``(S, b, out)`` and losses ``(S,)``.
+    """
+    S, b = xb.shape[0], xb.shape[1]
+    saved: list[tuple[str, Any, torch.Tensor, torch.Tensor]] = []
+    with torch.no_grad():
+        h = xb
+        for kind, arg in plan:
+            if kind == "flatten":
+                h_out = h.reshape(S, b, -1)
+            elif kind == "linear":
+                w, bias = arg
+                wt = params[w].transpose(1, 2)
+                h_out = torch.bmm(h, wt) if bias is None else torch.baddbmm(params[bias].unsqueeze(1), h, wt)
+            elif kind == "linear_per_seed":
+                w, bias = arg
+                biases = params[bias].unbind(0) if bias is not None else [None] * S
+                h_out = torch.stack(
+                    [F.linear(hs, ws, bs) for hs, ws, bs in zip(h.unbind(0), params[w].unbind(0), biases, strict=True)]
+                )
+            else:
+                h_out = arg(h)
+            saved.append((kind, arg, h, h_out))
+            h = h_out
+    out = h.detach().requires_grad_()
+    losses = torch.stack([_loss(task, o, t) for o, t in zip(out.unbind(0), yb.unbind(0), strict=True)])
+    (g,) = torch.autograd.grad(losses.sum(), out)
+    # the input needs no gradient: stop at the first layer with parameters
+    first_param = next((i for i, (kind, _, _, _) in enumerate(saved) if kind.startswith("linear")), len(saved))
+    with torch.no_grad():
+        for index in range(len(saved) - 1, first_param - 1, -1):
+            kind, arg, h_in, h_out = saved[index]
+            first = index == first_param
+            if kind == "flatten":
+                g = g.reshape(h_in.shape)
+            elif kind == "linear":
+                w, bias = arg
+                # into last step's gradient buffer: a fresh (S, out, in) result costs more to allocate and fault
+                # in than the product itself for small nets
+                grad = params[w].grad
+                if grad is None or grad.shape != params[w].shape:
+                    params[w].grad = torch.bmm(g.transpose(1, 2), h_in)
+                else:
+                    torch.bmm(g.transpose(1, 2), h_in, out=grad)
+                if bias is not None:
+                    params[bias].grad = g.sum(1)
+                g = None if first else torch.bmm(g, params[w])
+            elif kind == "linear_per_seed":
+                w, bias = arg
+                gs, hs, ws = g.unbind(0), h_in.unbind(0), params[w].unbind(0)
+                params[w].grad = torch.stack([gi.t().mm(hi) for gi, hi in zip(gs, hs, strict=True)])
+                if bias is not None:
+                    params[bias].grad = torch.stack([gi.sum(0) for gi in gs])
+                g = None if first else torch.stack([gi.mm(wi) for gi, wi in zip(gs, ws, strict=True)])
+            else:
+                g = _elementwise_backward(arg)(g, h_in, h_out)  # type: ignore[misc]
+    return out.detach(), losses.detach()
+
+
 def _check_ensemble_module(model: nn.Module) -> None:
     """Reject modules whose training step cannot be batched over seeds or would not match sequential runs."""
     for name, module in model.named_modules():
@@ -780,8 +883,12 @@ def train_ensemble(
     with one forward and one backward for all seeds, then takes one elementwise optimizer step on the stacked
     tensors, which is exactly a per-seed step. Plain MLPs (``nn.Sequential`` of Flatten, Linear, PReLU and
     elementwise activations, e.g. :func:`repalign.models.mlp`) use batched matrix products (``torch.bmm``) laid
-    out like ``nn.Linear``'s, so on CPU the per-seed results usually match sequential training bit for bit; any
-    other module goes through ``torch.func.vmap(functional_call)``, equal to float rounding. (Training is
+    out like ``nn.Linear``'s, so on CPU the per-seed results match sequential training to float rounding. When
+    every activation is ReLU, Tanh, Sigmoid, LeakyReLU or Identity the backward of the hidden layers is written
+    out (the same products, and the aten backward op autograd calls for each activation; only the loss goes
+    through autograd), which removes autograd's per-step overhead (``params["ensemble_path"] == "bmm"``); with
+    PReLU or other activations the stacked layers run under autograd (``"bmm-autograd"``). Any other module
+    goes through ``torch.func.vmap(functional_call)`` (``"vmap"``), equal to float rounding. (Training is
     chaotic: rounding-level differences can grow over many epochs, just as with another BLAS or thread count.)
 
     Shape:
@@ -795,7 +902,7 @@ def train_ensemble(
 
     Returns:
         One :class:`TrainResult` per seed, in the order of ``seeds``; ``params["ensemble_path"]`` says which
-        path ran (``"bmm"`` or ``"vmap"``).
+        path ran (``"bmm"``, ``"bmm-autograd"`` or ``"vmap"``).
 
     Raises:
         ValueError: as :func:`train`; also for modules that cannot be trained per seed in a batch (BatchNorm with
@@ -829,9 +936,10 @@ def train_ensemble(
     opt, impl = make_optimizer(optimizer, stacked.values(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     S = len(seeds)
     plan = _mlp_plan(models[0])
+    explicit = _explicit_plan(plan)
 
     if plan is not None:
-        path = "bmm"
+        path = "bmm" if explicit else "bmm-autograd"
 
         def forward(xb: torch.Tensor) -> torch.Tensor:
             return _mlp_forward(plan, stacked, xb)
@@ -871,15 +979,18 @@ def train_ensemble(
             flat = idx.reshape(-1)
             xb = xt.index_select(0, flat).view(S, -1, *xt.shape[1:])
             yb = yt.index_select(0, flat).view(S, -1, *yt.shape[1:])
-            if checked:
-                outs = forward(xb)
-            else:
-                outs = _first_forward(forward, xb, yb, task, int(yt.max()) if task == "multiclass" else None)
+            if not checked:  # the output shape and labels, once (an autograd-free forward)
+                with torch.no_grad():
+                    _first_forward(forward, xb, yb, task, int(yt.max()) if task == "multiclass" else None)
                 checked = True
-            # one loss per seed, computed exactly as in train() (same reduction, same backward)
-            losses = torch.stack([_loss(task, o, t) for o, t in zip(outs.unbind(0), yb.unbind(0), strict=True)])
-            opt.zero_grad(set_to_none=True)
-            losses.sum().backward()
+            if explicit:
+                outs, losses = _explicit_step(plan, stacked, xb, yb, task)  # type: ignore[arg-type]
+            else:
+                outs = forward(xb)
+                # one loss per seed, computed exactly as in train() (same reduction, same backward)
+                losses = torch.stack([_loss(task, o, t) for o, t in zip(outs.unbind(0), yb.unbind(0), strict=True)])
+                opt.zero_grad(set_to_none=True)
+                losses.sum().backward()
             opt.step()
             b = idx.shape[1]
             with torch.no_grad():

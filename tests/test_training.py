@@ -203,6 +203,48 @@ def test_ensemble_equals_sequential(optimizer, task):
         assert_same_run(r, train(lambda: small_mlp(task), x, y, seed=r.params["seed"], **opts))
 
 
+@pytest.mark.parametrize(
+    ("activation", "bias", "path"),
+    [
+        ("tanh", True, "bmm"),
+        ("leaky_relu", False, "bmm"),
+        ("linear", True, "bmm"),
+        ("prelu", False, "bmm-autograd"),  # PReLU's shared slope: autograd runs the stacked layers
+    ],
+)
+def test_ensemble_paths_per_activation_equal_sequential(activation, bias, path):
+    x, y = make_data(n=72, task="multiclass")  # a partial last batch of 8
+    opts = dict(task="multiclass", lr=1e-2, epochs=3, **FAST)
+
+    def factory():
+        return mlp(10, 3, 16, activation=activation, bias=bias, out_features=3)
+
+    ens = train_ensemble(factory, [4, 5], x, y, **opts)
+    assert ens[0].params["ensemble_path"] == path
+    for r in ens:
+        assert_same_run(r, train(factory, x, y, seed=r.params["seed"], **opts))
+
+
+def test_explicit_step_gradients_equal_autograd():
+    """One explicit step's gradients are autograd's, for every parameter of every seed (thin output included)."""
+    from repalign.training import _explicit_step, _mlp_plan
+
+    seeds = [0, 1, 2]
+    models = [init_model(lambda: mlp(10, 2, 16, activation="tanh", bias=True, out_features=1), s) for s in seeds]
+    stacked, _ = torch.func.stack_module_state(models)
+    plan = _mlp_plan(models[0])
+    g = torch.Generator().manual_seed(0)
+    xb = torch.randn(len(seeds), 12, 10, generator=g)
+    yb = (torch.rand(len(seeds), 12, generator=g) > 0.5).float()
+    _, losses = _explicit_step(plan, stacked, xb, yb, "binary")
+    for s, m in enumerate(models):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(m(xb[s]).reshape(-1), yb[s])
+        loss.backward()
+        assert float(losses[s]) == pytest.approx(float(loss.detach()), rel=1e-6)
+        for name, p in m.named_parameters():
+            torch.testing.assert_close(stacked[name].grad[s], p.grad, rtol=1e-5, atol=1e-7, msg=name)
+
+
 def test_ensemble_equals_sequential_multiclass_partial_batches_validation():
     x, y = make_data(n=90, task="multiclass")  # 90 = 5 x 16 + 10: a partial last batch
     opts = dict(task="multiclass", lr=1e-2, epochs=3, x_val=x[:30], y_val=y[:30], **FAST)
