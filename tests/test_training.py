@@ -296,3 +296,18 @@ def test_ensemble_rejects_what_it_cannot_batch():
         train_ensemble(small_mlp, [0], x, y, optimizer="lbfgs", epochs=1, **FAST)
     # the same model trains fine sequentially
     train(with_batchnorm, x, y, epochs=1, **FAST)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_training_matches_cpu():  # pragma: no cover - runs where a GPU exists
+    """train and train_ensemble (explicit step, fused optimizer) on the GPU agree with the CPU to float rounding."""
+    x, y = make_data(n=64)
+    opts = dict(lr=1e-2, epochs=2, progress=False, batch_size=16)
+    cpu = train(small_mlp, x, y, seed=0, device="cpu", **opts)
+    gpu = train(small_mlp, x, y, seed=0, device="cuda", **opts)
+    ens = train_ensemble(small_mlp, [0, 1], x, y, device="cuda", **opts)
+    assert ens[0].params["ensemble_path"] == "bmm" and ens[0].params["device"].startswith("cuda")
+    for run in (gpu, ens[0]):
+        np.testing.assert_allclose(run.history["train_loss"], cpu.history["train_loss"], rtol=1e-4, atol=1e-5)
+        for p, q in zip(run.model.parameters(), cpu.model.parameters(), strict=True):
+            torch.testing.assert_close(p.detach().cpu(), q.detach().cpu(), rtol=1e-4, atol=1e-5)
