@@ -225,24 +225,58 @@ def test_ensemble_paths_per_activation_equal_sequential(activation, bias, path):
         assert_same_run(r, train(factory, x, y, seed=r.params["seed"], **opts))
 
 
-def test_explicit_step_gradients_equal_autograd():
+def _every_explicit_activation(out: int) -> nn.Module:
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(10, 20),
+        nn.Sigmoid(),
+        nn.Linear(20, 20, bias=False),
+        nn.LeakyReLU(0.2),
+        nn.Linear(20, 16),
+        nn.Tanh(),
+        nn.Dropout(0.0),
+        nn.Linear(16, 16),
+        nn.ReLU(),
+        nn.Identity(),
+        nn.Linear(16, out),
+    )
+
+
+@pytest.mark.parametrize(("task", "out"), [("binary", 1), ("multiclass", 3), ("regression", 2)])
+def test_explicit_step_gradients_equal_autograd(task, out):
     """One explicit step's gradients are autograd's, for every parameter of every seed (thin output included)."""
-    from repalign.training import _explicit_step, _mlp_plan
+    from repalign.training import _explicit_plan, _explicit_step, _loss, _mlp_plan
 
     seeds = [0, 1, 2]
-    models = [init_model(lambda: mlp(10, 2, 16, activation="tanh", bias=True, out_features=1), s) for s in seeds]
+    models = [init_model(lambda: _every_explicit_activation(out), s) for s in seeds]
     stacked, _ = torch.func.stack_module_state(models)
     plan = _mlp_plan(models[0])
+    assert _explicit_plan(plan)
     g = torch.Generator().manual_seed(0)
-    xb = torch.randn(len(seeds), 12, 10, generator=g)
-    yb = (torch.rand(len(seeds), 12, generator=g) > 0.5).float()
-    _, losses = _explicit_step(plan, stacked, xb, yb, "binary")
+    xb = torch.randn(len(seeds), 12, 2, 5, generator=g)  # flattened by the model
+    yb = {
+        "binary": (torch.rand(len(seeds), 12, generator=g) > 0.5).float(),
+        "multiclass": torch.randint(0, out, (len(seeds), 12), generator=g),
+        "regression": torch.randn(len(seeds), 12, out, generator=g),
+    }[task]
+    outs, losses = _explicit_step(plan, stacked, xb, yb, task)
     for s, m in enumerate(models):
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(m(xb[s]).reshape(-1), yb[s])
+        pred = m(xb[s])
+        loss = _loss(task, pred, yb[s])
         loss.backward()
+        torch.testing.assert_close(outs[s], pred.detach(), rtol=1e-6, atol=1e-7)
         assert float(losses[s]) == pytest.approx(float(loss.detach()), rel=1e-6)
         for name, p in m.named_parameters():
             torch.testing.assert_close(stacked[name].grad[s], p.grad, rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_plans_the_explicit_step_leaves_to_autograd():
+    from repalign.training import _explicit_plan, _mlp_plan
+
+    assert not _explicit_plan(_mlp_plan(nn.Sequential(nn.Linear(4, 16), nn.ReLU(inplace=True), nn.Linear(16, 1))))
+    assert not _explicit_plan(_mlp_plan(nn.Sequential(nn.Linear(4, 16), nn.PReLU(), nn.Linear(16, 1))))
+    assert not _explicit_plan(_mlp_plan(nn.Sequential(nn.Linear(4, 16), nn.GELU(), nn.Linear(16, 1))))
+    assert not _explicit_plan(None)
 
 
 def test_ensemble_equals_sequential_multiclass_partial_batches_validation():
