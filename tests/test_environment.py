@@ -51,6 +51,9 @@ def test_ruff_clean():
     if not ruff.exists():
         pytest.skip("ruff is not installed in this environment")
     out = subprocess.run(
-        [str(ruff), "check", "repalign", "tests", "benchmarks", "scripts", "notebooks"], cwd=ROOT, capture_output=True, text=True
+        [str(ruff), "check", "repalign", "tests", "benchmarks", "scripts", "notebooks"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0, out.stdout + out.stderr

@@ -208,9 +208,7 @@ def test_logistic_probe_separable_vs_noise_and_multiclass() -> None:
 
 def _tiny_classifier(in_features: int, classes: int, seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
-    return torch.nn.Sequential(
-        torch.nn.Linear(in_features, 16), torch.nn.ReLU(), torch.nn.Linear(16, classes)
-    )
+    return torch.nn.Sequential(torch.nn.Linear(in_features, 16), torch.nn.ReLU(), torch.nn.Linear(16, classes))
 
 
 def test_replace_head() -> None:
@@ -238,12 +236,11 @@ def test_replace_head_on_torchvision_and_timm_backbones() -> None:
 
 def test_linear_probe_on_a_tiny_backbone() -> None:
     from repalign import features
+
     x, lab = _blobs(160, 6, 3, seed=2)
     model = _tiny_classifier(6, 3)
     assert "1" in features.layer_names(model)  # the ReLU after the 16-wide hidden layer
-    out = linear_probe(
-        model, (x[:120], lab[:120]), (x[120:], lab[120:]), layer="1", batch_size=32, progress=False
-    )
+    out = linear_probe(model, (x[:120], lab[:120]), (x[120:], lab[120:]), layer="1", batch_size=32, progress=False)
     assert out["layer"] == "1" and out["n_features"] == 16
     assert out["accuracy"] > 0.8
     raw = linear_probe(model, (x[:120], lab[:120]), (x[120:], lab[120:]), layer="input", progress=False)
@@ -257,14 +254,29 @@ def test_fine_tune_replaces_head_and_learns() -> None:
     model = _tiny_classifier(6, 2)  # "pre-trained" for a 2-class source task
     xt, yt = torch.from_numpy(x), torch.from_numpy(lab)
     out = fine_tune(
-        model, xt[:150], yt[:150], xt[150:], yt[150:], num_classes=3, epochs=15, lr=1e-2, progress=False,
+        model,
+        xt[:150],
+        yt[:150],
+        xt[150:],
+        yt[150:],
+        num_classes=3,
+        epochs=15,
+        lr=1e-2,
+        progress=False,
         track_test=True,
     )
     assert out["head_replaced"] is True
     assert out["test_accuracy"] > 0.8
     assert out["history"]["val_acc"][-1] == pytest.approx(out["test_accuracy"])  # val = test set here
     again = fine_tune(
-        _tiny_classifier(6, 2), xt[:150], yt[:150], xt[150:], yt[150:], num_classes=3, epochs=15, lr=1e-2,
+        _tiny_classifier(6, 2),
+        xt[:150],
+        yt[:150],
+        xt[150:],
+        yt[150:],
+        num_classes=3,
+        epochs=15,
+        lr=1e-2,
         progress=False,
     )
     assert again["test_accuracy"] == out["test_accuracy"]  # seeded
