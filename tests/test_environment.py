@@ -57,3 +57,10 @@ def test_ruff_clean():
         text=True,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+    fmt = subprocess.run(
+        [str(ruff), "format", "--check", "repalign", "tests", "benchmarks", "scripts"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert fmt.returncode == 0, "run `make lint` / `ruff format`: " + fmt.stdout + fmt.stderr
