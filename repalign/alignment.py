@@ -204,7 +204,10 @@ def _prepare_chunk(src: Any, buf: Any, bias: bool, normalize: bool, row_offset: 
     out[:, :d].copy_(src)
     if bias:
         out[:, d] = 1.0
-    sq = out.square().sum(dim=1) if normalize else out.sum(dim=1)
+    import torch
+
+    # einsum reduces row by row: no (m, d) temporary of squares on the device
+    sq = torch.einsum("ij,ij->i", out, out) if normalize else out.sum(dim=1)
     if not bool(sq.isfinite().all()):
         _raise_if_nonfinite(src, "features", row_offset, where)
         raise ValueError(f"features{where} hold values too large to square in float64; rescale them")
