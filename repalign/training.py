@@ -506,25 +506,9 @@ def train(
 
     model.to(dev)
     opt, impl = make_optimizer(optimizer, model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    params = {
-        "task": task,
-        "loss": _LOSS_NAMES[task],
-        "optimizer": optimizer,
-        "optimizer_impl": impl,
-        "lr": lr,
-        "momentum": momentum,
-        "weight_decay": weight_decay,
-        "batch_size": batch_size,
-        "epochs": epochs,
-        "seed": seed,
-        "shuffle": _SHUFFLE_RULE,
-        "n_train": n,
-        "n_val": None if val_batches is None else _val_count(x_val),
-        "device": str(dev),
-        "model": type(model).__name__,
-        "num_parameters": sum(p.numel() for p in model.parameters()),
-        "torch": torch.__version__,
-    }
+    params = _run_params(
+        model, task, optimizer, impl, lr, momentum, weight_decay, batch_size, epochs, seed, n, x_val, val_batches, dev
+    )
     history = _empty_history(task, val_batches is not None)
     records: dict[int, Any] = {}
     record_at = _callback_epochs(epochs, callback_every)
@@ -601,6 +585,46 @@ def _val_source(
         return lambda: _loader_batches(loader, task, dtype, dev)
     xv, yv = _in_memory(x_val, y_val, task, dtype, dev, what="x_val")
     return lambda: _chunks(xv, yv, eval_size)
+
+
+def _run_params(
+    model: nn.Module,
+    task: str,
+    optimizer: str,
+    impl: str,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    batch_size: int,
+    epochs: int,
+    seed: int,
+    n: int,
+    x_val: Any,
+    val_batches: Any,
+    dev: torch.device,
+    **extra: Any,
+) -> dict[str, Any]:
+    """What a :class:`TrainResult` records of its run (``extra`` goes after the shuffle rule)."""
+    return {
+        "task": task,
+        "loss": _LOSS_NAMES[task],
+        "optimizer": optimizer,
+        "optimizer_impl": impl,
+        "lr": lr,
+        "momentum": momentum,
+        "weight_decay": weight_decay,
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "seed": seed,
+        "shuffle": _SHUFFLE_RULE,
+        **extra,
+        "n_train": n,
+        "n_val": None if val_batches is None else _val_count(x_val),
+        "device": str(dev),
+        "model": type(model).__name__,
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "torch": torch.__version__,
+    }
 
 
 def _empty_history(task: str, has_val: bool) -> dict[str, list[float]]:
@@ -700,11 +724,20 @@ def _mlp_plan(model: nn.Module) -> list[tuple[str, Any]] | None:
     return plan
 
 
-def _mlp_forward(plan: list[tuple[str, Any]], params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """Forward of all seeds at once: ``x`` ``(S, b, ...)`` -> output ``(S, b, out)``."""
+def _mlp_forward(
+    plan: list[tuple[str, Any]],
+    params: dict[str, torch.Tensor],
+    x: torch.Tensor,
+    saved: list[tuple[str, Any, torch.Tensor, torch.Tensor]] | None = None,
+) -> torch.Tensor:
+    """Forward of all seeds at once: ``x`` ``(S, b, ...)`` -> output ``(S, b, out)``.
+
+    ``saved``, when given, receives ``(kind, arg, input, output)`` of every step (for :func:`_explicit_step`).
+    """
     S, b = x.shape[0], x.shape[1]
     h = x
     for kind, arg in plan:
+        h_in = h
         if kind == "flatten":
             h = h.reshape(S, b, -1)
         elif kind == "linear":
@@ -722,6 +755,8 @@ def _mlp_forward(plan: list[tuple[str, Any]], params: dict[str, torch.Tensor], x
             h = torch.stack([F.prelu(hs, a) for hs, a in zip(h.unbind(0), params[arg].unbind(0), strict=True)])
         else:
             h = arg(h)
+        if saved is not None:
+            saved.append((kind, arg, h_in, h))
     return h
 
 
@@ -743,12 +778,21 @@ def _elementwise_backward(m: nn.Module) -> Callable[[torch.Tensor, torch.Tensor,
     return None
 
 
-def _explicit_plan(plan: list[tuple[str, Any]] | None) -> bool:
-    """Whether :func:`_explicit_step` handles every step of ``plan`` (else autograd runs the bmm path)."""
+def _explicit_plan(plan: list[tuple[str, Any]] | None, sample_ndim: int = 1) -> bool:
+    """Whether :func:`_explicit_step` handles every step of ``plan`` (else autograd runs the bmm path).
+
+    ``sample_ndim``: dimensions of one input example; a Linear layer must see flat ``(S, b, features)``
+    activations (a 1-D input, or a Flatten before it), as the written-out products are 3-D.
+    """
     if plan is None:
         return False
+    flat = sample_ndim == 1
     for kind, arg in plan:
-        if kind == "prelu" or (
+        if kind == "flatten":
+            flat = True
+        elif kind.startswith("linear") and not flat:
+            return False
+        elif kind == "prelu" or (
             kind == "elementwise" and (getattr(arg, "inplace", False) or _elementwise_backward(arg) is None)
         ):
             return False
@@ -761,38 +805,25 @@ def _explicit_step(
     xb: torch.Tensor,
     yb: torch.Tensor,
     task: str,
+    check: bool = False,
+    label_max: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One forward and backward of all seeds without building an autograd graph; sets ``params[k].grad``.
 
-    The layers' gradients are written out with the same products autograd takes for ``nn.Linear`` (per seed
-    ``dW = g^T h``, ``dh = g W``, ``db = \\sum_i g_i``; stacked as ``torch.bmm``), and each activation's
-    backward is the aten op autograd calls for it; only the loss (per seed, :func:`_loss`) goes through
-    autograd, on a graph of its own. Cutting the Python autograd machinery out of the hidden layers is what makes
-    the step cheap for small networks.
+    The forward is :func:`_mlp_forward`'s. The layers' gradients are written out with the same products autograd
+    takes for ``nn.Linear`` (per seed ``dW = g^T h``, ``dh = g W``, ``db = \\sum_i g_i``; stacked as
+    ``torch.bmm``), and each activation's backward is the aten op autograd calls for it; only the loss (per seed,
+    :func:`_loss`) goes through autograd, on a graph of its own. Cutting the Python autograd machinery out of the
+    hidden layers is what makes the step cheap for small networks. ``check`` runs the output shape and label
+    checks of :func:`train` (``label_max`` as there) before the loss is computed: the first step's.
 
     Shape: ``xb`` ``(S, b, ...)``, ``yb`` ``(S, b, ...)``; returns outputs ``(S, b, out)`` and losses ``(S,)``.
     """
-    S, b = xb.shape[0], xb.shape[1]
     saved: list[tuple[str, Any, torch.Tensor, torch.Tensor]] = []
     with torch.no_grad():
-        h = xb
-        for kind, arg in plan:
-            if kind == "flatten":
-                h_out = h.reshape(S, b, -1)
-            elif kind == "linear":
-                w, bias = arg
-                wt = params[w].transpose(1, 2)
-                h_out = torch.bmm(h, wt) if bias is None else torch.baddbmm(params[bias].unsqueeze(1), h, wt)
-            elif kind == "linear_per_seed":
-                w, bias = arg
-                biases = params[bias].unbind(0) if bias is not None else [None] * S
-                h_out = torch.stack(
-                    [F.linear(hs, ws, bs) for hs, ws, bs in zip(h.unbind(0), params[w].unbind(0), biases, strict=True)]
-                )
-            else:
-                h_out = arg(h)
-            saved.append((kind, arg, h, h_out))
-            h = h_out
+        h = _mlp_forward(plan, params, xb, saved)
+    if check:
+        _check_output(task, h[0], yb[0], label_max)
     out = h.detach().requires_grad_()
     losses = torch.stack([_loss(task, o, t) for o, t in zip(out.unbind(0), yb.unbind(0), strict=True)])
     (g,) = torch.autograd.grad(losses.sum(), out)
@@ -936,7 +967,8 @@ def train_ensemble(
     opt, impl = make_optimizer(optimizer, stacked.values(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     S = len(seeds)
     plan = _mlp_plan(models[0])
-    explicit = _explicit_plan(plan)
+    explicit = _explicit_plan(plan, xt.dim() - 1)
+    label_max = int(yt.max()) if task == "multiclass" else None
 
     if plan is not None:
         path = "bmm" if explicit else "bmm-autograd"
@@ -979,18 +1011,15 @@ def train_ensemble(
             flat = idx.reshape(-1)
             xb = xt.index_select(0, flat).view(S, -1, *xt.shape[1:])
             yb = yt.index_select(0, flat).view(S, -1, *yt.shape[1:])
-            if not checked:  # the output shape and labels, once (an autograd-free forward)
-                with torch.no_grad():
-                    _first_forward(forward, xb, yb, task, int(yt.max()) if task == "multiclass" else None)
-                checked = True
             if explicit:
-                outs, losses = _explicit_step(plan, stacked, xb, yb, task)  # type: ignore[arg-type]
+                outs, losses = _explicit_step(plan, stacked, xb, yb, task, not checked, label_max)  # type: ignore[arg-type]
             else:
-                outs = forward(xb)
+                outs = forward(xb) if checked else _first_forward(forward, xb, yb, task, label_max)
                 # one loss per seed, computed exactly as in train() (same reduction, same backward)
                 losses = torch.stack([_loss(task, o, t) for o, t in zip(outs.unbind(0), yb.unbind(0), strict=True)])
                 opt.zero_grad(set_to_none=True)
                 losses.sum().backward()
+            checked = True
             opt.step()
             b = idx.shape[1]
             with torch.no_grad():
@@ -1022,28 +1051,25 @@ def train_ensemble(
     results = []
     for s, seed in enumerate(seeds):
         model = sync(s)
-        params = {
-            "task": task,
-            "loss": _LOSS_NAMES[task],
-            "optimizer": optimizer,
-            "optimizer_impl": impl,
-            "lr": lr,
-            "momentum": momentum,
-            "weight_decay": weight_decay,
-            "batch_size": batch_size,
-            "epochs": epochs,
-            "seed": seed,
-            "shuffle": _SHUFFLE_RULE,
-            "init": _INIT_RULE,
-            "trained_with": f"train_ensemble ({S} seeds: {seeds})",
-            "ensemble_path": path,
-            "n_train": n,
-            "n_val": None if val_batches is None else _val_count(x_val),
-            "device": str(dev),
-            "model": type(model).__name__,
-            "num_parameters": sum(p.numel() for p in model.parameters()),
-            "torch": torch.__version__,
-        }
+        params = _run_params(
+            model,
+            task,
+            optimizer,
+            impl,
+            lr,
+            momentum,
+            weight_decay,
+            batch_size,
+            epochs,
+            seed,
+            n,
+            x_val,
+            val_batches,
+            dev,
+            init=_INIT_RULE,
+            trained_with=f"train_ensemble ({S} seeds: {seeds})",
+            ensemble_path=path,
+        )
         results.append(TrainResult(model, histories[s], records[s], params, seconds))
     return results
 

@@ -270,6 +270,31 @@ def test_explicit_step_gradients_equal_autograd(task, out):
             torch.testing.assert_close(stacked[name].grad[s], p.grad, rtol=1e-5, atol=1e-7, msg=name)
 
 
+def test_ensemble_checks_outputs_on_every_path():
+    """The first step's shape and label checks run on the explicit path as in train()."""
+    x, y = make_data(n=48, task="multiclass")
+    two_outputs = lambda: mlp(10, 1, 16, out_features=2)  # noqa: E731 - labels go up to 2
+    with pytest.raises(ValueError, match="out of range"):
+        train_ensemble(two_outputs, [0, 1], x, y, task="multiclass", epochs=1, **FAST)
+    with pytest.raises(ValueError, match="one logit per example"):
+        train_ensemble(two_outputs, [0, 1], x, (y > 0).astype(np.float32), epochs=1, **FAST)
+
+
+def test_ensemble_unflattened_input_uses_autograd_and_equals_sequential():
+    """A Linear on (b, 2, 5) inputs acts on the last axis: not the explicit step's 3-D products."""
+    x, y = make_data(n=48)
+    x = x.reshape(48, 2, 5)
+
+    def factory():
+        return nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Flatten(), nn.Linear(32, 1))
+
+    opts = dict(lr=1e-2, epochs=2, **FAST)
+    ens = train_ensemble(factory, [0, 1], x, y, **opts)
+    assert ens[0].params["ensemble_path"] == "bmm-autograd"
+    for r in ens:
+        assert_same_run(r, train(factory, x, y, seed=r.params["seed"], **opts))
+
+
 def test_plans_the_explicit_step_leaves_to_autograd():
     from repalign.training import _explicit_plan, _mlp_plan
 
@@ -277,6 +302,9 @@ def test_plans_the_explicit_step_leaves_to_autograd():
     assert not _explicit_plan(_mlp_plan(nn.Sequential(nn.Linear(4, 16), nn.PReLU(), nn.Linear(16, 1))))
     assert not _explicit_plan(_mlp_plan(nn.Sequential(nn.Linear(4, 16), nn.GELU(), nn.Linear(16, 1))))
     assert not _explicit_plan(None)
+    linear_first = _mlp_plan(nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 1)))
+    assert _explicit_plan(linear_first, 1) and not _explicit_plan(linear_first, 2)
+    assert _explicit_plan(_mlp_plan(nn.Sequential(nn.Flatten(), nn.Linear(10, 16), nn.Linear(16, 1))), 2)
 
 
 def test_ensemble_equals_sequential_multiclass_partial_batches_validation():

@@ -253,32 +253,13 @@ def test_fine_tune_replaces_head_and_learns() -> None:
     x, lab = _blobs(200, 6, 3, seed=3)
     model = _tiny_classifier(6, 2)  # "pre-trained" for a 2-class source task
     xt, yt = torch.from_numpy(x), torch.from_numpy(lab)
-    out = fine_tune(
-        model,
-        xt[:150],
-        yt[:150],
-        xt[150:],
-        yt[150:],
-        num_classes=3,
-        epochs=15,
-        lr=1e-2,
-        progress=False,
-        track_test=True,
-    )
+    data = (xt[:150], yt[:150], xt[150:], yt[150:])
+    opts = dict(num_classes=3, epochs=15, lr=1e-2, progress=False)
+    out = fine_tune(model, *data, **opts, track_test=True)
     assert out["head_replaced"] is True
     assert out["test_accuracy"] > 0.8
     assert out["history"]["val_acc"][-1] == pytest.approx(out["test_accuracy"])  # val = test set here
-    again = fine_tune(
-        _tiny_classifier(6, 2),
-        xt[:150],
-        yt[:150],
-        xt[150:],
-        yt[150:],
-        num_classes=3,
-        epochs=15,
-        lr=1e-2,
-        progress=False,
-    )
+    again = fine_tune(_tiny_classifier(6, 2), *data, **opts)
     assert again["test_accuracy"] == out["test_accuracy"]  # seeded
 
 
