@@ -13,6 +13,13 @@ implementation, so ``sequential / floor`` bounds the achievable speed-up). The C
 numbers are noisy. Prints torch's thread count, both times, the speed-up, and the largest per-seed difference
 between the two paths (final train loss, weights).
 
+The ensemble's code paths are measured in the same run, one training step (8 seeds, batch 64, fused Adam) at a
+time in interleaved chunks (less sensitive to the host's load than whole runs): ``train_ensemble``'s batched-matmul
+step (stacked forward, autograd backward) against its generic ``vmap(functional_call)`` step, and against a
+hand-written backward of the same products (the aten backward ops autograd calls, gradients written into reused
+buffers), which ``train_ensemble`` used before this benchmark showed it gaining less than the 1.3x that would pay
+for its code.
+
 Run: ``python benchmarks/bench_training.py [--repeats 3] [--threads N]``  (about a minute on 2 cores).
 """
 
@@ -29,8 +36,9 @@ import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
 
+from repalign.ensemble import _mlp_forward, _mlp_plan, train_ensemble
 from repalign.models import mlp
-from repalign.training import train, train_ensemble
+from repalign.training import _loss, init_model, make_optimizer, train
 
 SEEDS = list(range(8))
 OPTIONS = dict(task="binary", optimizer="adam", lr=1e-3, batch_size=64, epochs=20, device="cpu", progress=False)
@@ -62,6 +70,97 @@ def run_ensemble(x: np.ndarray, y: np.ndarray) -> tuple[float, float, list]:
     start, cpu = time.perf_counter(), time.process_time()
     results = train_ensemble(make_model, SEEDS, x, y, **OPTIONS)
     return time.perf_counter() - start, time.process_time() - cpu, results
+
+
+def stacked_params() -> tuple[dict[str, torch.Tensor], list]:
+    """The 8 seeds' initial parameters stacked as ``train_ensemble`` stacks them, and the MLP's plan."""
+    models = [init_model(make_model, s) for s in SEEDS]
+    return torch.func.stack_module_state(models)[0], _mlp_plan(models[0])
+
+
+def _backward(outs: torch.Tensor, params: dict[str, torch.Tensor], yb: torch.Tensor) -> None:
+    losses = torch.stack([_loss("binary", o, t) for o, t in zip(outs.unbind(0), yb.unbind(0), strict=True)])
+    for p in params.values():
+        p.grad = None
+    losses.sum().backward()
+
+
+def bmm_step(params: dict[str, torch.Tensor], plan: list, xb: torch.Tensor, yb: torch.Tensor) -> None:
+    """``train_ensemble``'s step for plain MLPs, without the optimizer: batched matmuls, autograd backward."""
+    _backward(_mlp_forward(plan, params, xb), params, yb)
+
+
+_BASE = make_model().to("meta")
+_VMAPPED = torch.func.vmap(lambda p, xx: torch.func.functional_call(_BASE, p, (xx,)))
+
+
+def vmap_step(params: dict[str, torch.Tensor], plan: list, xb: torch.Tensor, yb: torch.Tensor) -> None:
+    """``train_ensemble``'s generic step (any module), without the optimizer: ``vmap(functional_call)``."""
+    _backward(_VMAPPED(params, xb), params, yb)
+
+
+def hand_written_step(params: dict[str, torch.Tensor], plan: list, xb: torch.Tensor, yb: torch.Tensor) -> None:
+    """The same step with the hidden layers' backward written out (the removed explicit path, for this MLP).
+
+    Forward without a graph, keeping each ReLU's input and output; only the loss goes through autograd; then per
+    layer ``dW = g^T h`` (into last step's gradient buffer), ``dh = g W`` and ``threshold_backward`` for the ReLU;
+    the thin output layer (one logit) per seed, as ``train_ensemble`` runs it.
+    """
+    names = [arg[0] for kind, arg in plan if kind.startswith("linear")]
+    *hidden, last = names
+    acts = []
+    with torch.no_grad():
+        h = xb.reshape(xb.shape[0], xb.shape[1], -1)
+        for w in hidden:
+            h_in, h = h, torch.relu(torch.bmm(h, params[w].transpose(1, 2)))
+            acts.append((h_in, h))
+        bias = last.replace("weight", "bias")
+        out = torch.stack([F.linear(hs, ws, bs) for hs, ws, bs in zip(h, params[last], params[bias], strict=True)])
+    out.requires_grad_()
+    losses = torch.stack([_loss("binary", o, t) for o, t in zip(out.unbind(0), yb.unbind(0), strict=True)])
+    (g,) = torch.autograd.grad(losses.sum(), out)
+    with torch.no_grad():
+        params[last].grad = torch.stack([gs.t().mm(hs) for gs, hs in zip(g, h, strict=True)])
+        params[bias].grad = g.sum(1)
+        g = torch.stack([gs.mm(ws) for gs, ws in zip(g, params[last], strict=True)])
+        for k in range(len(hidden) - 1, -1, -1):
+            (h_in, h_out), w = acts[k], params[hidden[k]]
+            g = torch.ops.aten.threshold_backward(g, h_out, 0)
+            if w.grad is None:
+                w.grad = torch.bmm(g.transpose(1, 2), h_in)
+            else:
+                torch.bmm(g.transpose(1, 2), h_in, out=w.grad)
+            if k:
+                g = torch.bmm(g, w)
+
+
+def time_steps(x: np.ndarray, y: np.ndarray, chunks: int = 8, chunk: int = 40) -> tuple[dict, float]:
+    """Seconds per training step (with fused Adam) of each step kind, in interleaved chunks of ``chunk`` steps.
+
+    Returns ``{kind: per-chunk seconds per step}`` and the largest difference between the hand-written and the
+    batched-matmul step's gradients on one batch (a check that both compute the same thing).
+    """
+    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+    g = torch.Generator().manual_seed(0)
+    batches = [torch.randint(0, len(xt), (len(SEEDS) * 64,), generator=g) for _ in range(chunk)]
+    batches = [(xt[i].view(len(SEEDS), 64, -1), yt[i].view(len(SEEDS), 64)) for i in batches]
+    runs = {}
+    for name, step in (("hand-written", hand_written_step), ("bmm", bmm_step), ("vmap", vmap_step)):
+        params, plan = stacked_params()
+        opt, _ = make_optimizer("adam", params.values(), lr=1e-3)
+        step(params, plan, *batches[0])  # warm-up; its gradients for the check below
+        runs[name] = (step, params, plan, opt, [p.grad.clone() for p in params.values()])
+    pairs = zip(runs["hand-written"][4], runs["bmm"][4], strict=True)
+    grad_diff = max((a - b).abs().max().item() for a, b in pairs)
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(chunks):
+        for name, (step, params, plan, opt, _) in runs.items():
+            start = time.perf_counter()
+            for xb, yb in batches:
+                step(params, plan, xb, yb)
+                opt.step()
+            times[name].append((time.perf_counter() - start) / chunk)
+    return times, grad_diff
 
 
 def matmul_floor(steps: int = 320, seeds: int = 8, batch: int = 64) -> float:
@@ -144,6 +243,7 @@ def main() -> None:
         opt_floors.append(optimizer_floor())
         if time.perf_counter() - start > args.budget:
             break
+    steps, grad_diff = time_steps(x, y)
     floor, opt_floor = min(floors), min(opt_floors)
     identical = all(
         torch.equal(p, q)
@@ -158,23 +258,35 @@ def main() -> None:
     )
     best_seq, best_ens = min(seq_times), min(ens_times)
     med_seq, med_ens = statistics.median(seq_times), statistics.median(ens_times)
-    print(
-        f"sequential (8 x train):      best {best_seq:6.2f} s   median {med_seq:6.2f} s   runs "
-        + " ".join(f"{t:.2f}" for t in seq_times)
-    )
-    print(
-        f"together   (train_ensemble): best {best_ens:6.2f} s   median {med_ens:6.2f} s   runs "
-        + " ".join(f"{t:.2f}" for t in ens_times)
-    )
+
+    def runs(times: list[float]) -> str:
+        return " ".join(f"{t:.2f}" for t in times)
+
+    print(f"sequential (8 x train):      best {best_seq:6.2f} s   median {med_seq:6.2f} s   runs {runs(seq_times)}")
+    print(f"together   (train_ensemble): best {best_ens:6.2f} s   median {med_ens:6.2f} s   runs {runs(ens_times)}")
     print(f"process CPU time, best: sequential {min(seq_cpu):.2f} s, together {min(ens_cpu):.2f} s")
     print(f"speed-up: best {best_seq / best_ens:.2f}x   median {med_seq / med_ens:.2f}x   (target >= 3x)")
     if seq1_times:
         best_seq1 = min(seq1_times)
         print(
-            f"sequential on 1 thread:      best {best_seq1:6.2f} s   runs "
-            + " ".join(f"{t:.2f}" for t in seq1_times)
-            + f"   -> speed-up against the faster sequential setting: {min(best_seq, best_seq1) / best_ens:.2f}x"
+            f"sequential on 1 thread:      best {best_seq1:6.2f} s   runs {runs(seq1_times)}"
+            f"   -> speed-up against the faster sequential setting: {min(best_seq, best_seq1) / best_ens:.2f}x"
         )
+    best = {k: min(v) for k, v in steps.items()}
+    med = {k: statistics.median(v) for k, v in steps.items()}
+    print(
+        "one step, 8 seeds, batch 64, with Adam (interleaved chunks): "
+        + ", ".join(f"{k} best {1e3 * best[k]:.2f} ms (median {1e3 * med[k]:.2f})" for k in steps)
+    )
+    print(
+        f"  hand-written backward vs batched autograd (bmm): {best['bmm'] / best['hand-written']:.2f}x best, "
+        f"{med['bmm'] / med['hand-written']:.2f}x median (a path must gain >= 1.3x to be kept); "
+        f"max |gradient difference| {grad_diff:.1e}"
+    )
+    print(
+        f"  batched autograd (bmm) vs generic vmap: {best['vmap'] / best['bmm']:.2f}x best, "
+        f"{med['vmap'] / med['bmm']:.2f}x median"
+    )
     print(
         f"matmul-only floor of the same work (bmm, no autograd/optimizer): {floor:.2f} s -> no batching of "
         f"seeds can beat {best_seq / floor:.2f}x here"

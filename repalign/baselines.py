@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from repalign.utils import to_numpy
+
 __all__ = [
     "raw_features",
     "random_network_features",
@@ -40,14 +42,8 @@ __all__ = [
 # ------------------------------------------------------------------------------------------------- helpers
 
 
-def _numpy(x: Any) -> np.ndarray:
-    if hasattr(x, "detach") and hasattr(x, "cpu"):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
-
-
 def _flat(x: Any) -> np.ndarray:
-    arr = _numpy(x)
+    arr = to_numpy(x)
     if arr.ndim < 1 or len(arr) == 0:
         raise ValueError(f"expected a non-empty (n, ...) array, got shape {arr.shape}")
     return arr.reshape(len(arr), -1).astype(np.float64, copy=False)
@@ -55,7 +51,7 @@ def _flat(x: Any) -> np.ndarray:
 
 def _images(x: Any, image_shape: Sequence[int] | None = None) -> np.ndarray:
     """Return images as ``(n, H, W, C)`` (see the module docstring for accepted layouts)."""
-    arr = _numpy(x)
+    arr = to_numpy(x)
     if image_shape is not None:
         arr = arr.reshape((len(arr), *tuple(int(s) for s in image_shape)))
     if arr.ndim == 3:
@@ -159,7 +155,7 @@ def random_network_features(
         net = model
     elif model == "mlp":
         kwargs = {"depth": 1, "width": 256, "activation": "relu"} | dict(model_kwargs)
-        arr = _numpy(x)
+        arr = to_numpy(x)
         net = models.mlp(int(np.prod(arr.shape[1:])), seed=seed, **kwargs)
         layer = layer or models.hidden_layers(net)[-1]
     elif isinstance(model, str):

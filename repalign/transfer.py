@@ -25,7 +25,7 @@ features), :func:`linear_probe` (features of a backbone layer, then :func:`logis
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -47,10 +47,11 @@ __all__ = [
     "curve_dominates",
     "reach_loss",
     "mean_relative_loss",
+    "steps_to_loss",
+    "dominance_pairs",
     "logistic_probe",
     "linear_probe",
     "fine_tune",
-    "replace_head",
 ]
 
 
@@ -303,6 +304,12 @@ def _step_array(steps: int | Sequence[int] | np.ndarray) -> np.ndarray:
 
 
 def _spectrum_arrays(spec: Spectrum) -> tuple[np.ndarray, np.ndarray, float, float]:
+    if spec.centered:
+        raise ValueError(
+            "this spectrum was measured with centred targets, but gradient descent from w = 0 fits the targets as "
+            "given: measure it with spectrum(features, y, center=False) for the loss dynamics and bounds (keep the "
+            "default centred spectrum for alignment summaries such as the AUC)"
+        )
     sv = np.asarray(to_numpy(spec.singular_values), dtype=np.float64).reshape(-1)
     mass = np.asarray(to_numpy(spec.mass), dtype=np.float64).reshape(-1)
     if sv.shape != mass.shape:
@@ -570,6 +577,65 @@ def mean_relative_loss(result: GDResult) -> float:
     return float(np.sum(0.5 * (rel[1:] + rel[:-1]) * np.diff(steps)) / (steps[-1] - steps[0]))
 
 
+def steps_to_loss(result: GDResult, levels: float | Sequence[float], *, relative: bool = True) -> np.ndarray:
+    r"""Steps a descent needs to reach each training-loss level; a level never reached counts as the budget + 1.
+
+    .. math::  t^\star(\ell) = \min\{t : L(w_t) \le \ell\cdot L(w_0)\}\ \ (\text{``relative``}), \qquad
+               t^\star(\ell) = T + 1 \text{ when no recorded step reaches it,}
+
+    with T the last recorded step (the step budget). The cap keeps the count finite, so that it can be compared
+    over seeds; two representations that both never reach a level are tied at T + 1 (a level below a
+    representation's loss floor :math:`\tfrac12\lVert(I-UU^\top)y\rVert^2` is never reached). Exact only with
+    ``record_every=1`` in :func:`gd_linear` (otherwise the first recorded step at or below the level).
+
+    Shape: levels a scalar or (m,) → returns (m,) float64 (a scalar level gives shape (1,)).
+    """
+    budget = float(np.asarray(result.steps)[-1]) + 1.0
+    out = [reach_loss(result, lv, relative=relative)["step"] for lv in np.atleast_1d(np.asarray(levels, float))]
+    return np.minimum(np.asarray(out, dtype=np.float64), budget)
+
+
+def dominance_pairs(
+    spectra: Mapping[str, Sequence[Spectrum]],
+    results: Mapping[str, Sequence[GDResult]],
+    *,
+    tol: float = 0.01,
+) -> dict[str, dict[str, np.ndarray]]:
+    r"""For every ordered pair of representations (a, b), per seed: does a's alignment curve dominate b's, and is
+    a's training loss never above b's?
+
+    .. math::  \text{aligned}_s:\ A_a(\tau) \ge A_b(\tau) - \mathrm{tol}\,\lVert y\rVert^2\ \forall\tau, \qquad
+               \text{loss\_lower}_s:\ \frac{L_a(w_t)}{L(w_0)} \le \frac{L_b(w_t)}{L(w_0)} + \mathrm{tol}\ \forall t .
+
+    The alignment test is exact (:func:`curve_dominates` at every singular value of either spectrum). Why the
+    pair matters: with one shared step :math:`\eta \le 1/\sigma_1^2` of both runs,
+    :math:`L(w_t) = \tfrac12\lVert y\rVert^2 - \tfrac12\int_0^\infty A(\tau)\, g_t(\tau)\, d\tau` with
+    :math:`g_t \ge 0` and :math:`\int g_t = 1`, so "aligned" implies "loss_lower" with the same ``tol``. Runs of one
+    seed must share the targets (and, for the implication, the step).
+
+    Shape: spectra, results map a representation's name to k per-seed entries (the same names, the same k).
+    Returns ``{"a over b": {"aligned": (k,) bool, "loss_lower": (k,) bool}}`` for every ordered pair a ≠ b.
+    """
+    if set(spectra) != set(results):
+        raise ValueError(f"spectra and results name different representations: {sorted(set(spectra) ^ set(results))}")
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for a in spectra:
+        for b in spectra:
+            if a == b:
+                continue
+            if not len(spectra[a]) == len(spectra[b]) == len(results[a]) == len(results[b]):
+                raise ValueError(f"{a!r} and {b!r} have different numbers of seeds")
+            aligned = [curve_dominates(sa, sb, rtol=tol) for sa, sb in zip(spectra[a], spectra[b], strict=True)]
+            lower = []
+            for ra, rb in zip(results[a], results[b], strict=True):
+                la, lb = np.asarray(ra.train_loss, float), np.asarray(rb.train_loss, float)
+                if la.shape != lb.shape:
+                    raise ValueError(f"{a!r} and {b!r} recorded different steps")
+                lower.append(bool(np.all(la / la[0] <= lb / lb[0] + tol)))
+            out[f"{a} over {b}"] = {"aligned": np.array(aligned), "loss_lower": np.array(lower)}
+    return out
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Probes and fine-tuning
 # ----------------------------------------------------------------------------------------------------------
@@ -705,55 +771,6 @@ def linear_probe(
     return out
 
 
-def _find_head(model: Any) -> tuple[Any, str, Any] | None:
-    """The last ``nn.Linear`` of ``model`` in registration order: (parent module, attribute name, layer)."""
-    import torch.nn as nn
-
-    found = None
-    for qualified, module in model.named_modules():
-        if isinstance(module, nn.Linear) and qualified:
-            parent_name, _, attr = qualified.rpartition(".")
-            parent = model.get_submodule(parent_name) if parent_name else model
-            found = (parent, attr, module)
-    return found
-
-
-def replace_head(model: Any, num_classes: int, *, seed: int = 0) -> bool:
-    """Give ``model`` a freshly initialised ``num_classes``-way output layer, if it does not have one.
-
-    timm models use their own ``reset_classifier``; anything else has its last ``nn.Linear`` (in
-    registration order: ``fc`` of a ResNet, ``classifier[-1]`` of VGG, ``mlp_head[-1]`` of a vit-pytorch ViT,
-    the output of a :func:`repalign.models.mlp`) replaced by ``nn.Linear(in_features, num_classes)`` on the
-    same device and dtype. The new weights are drawn under ``seed`` without touching the global RNG.
-
-    Returns:
-        True when a head was replaced, False when the last linear layer already has ``num_classes`` outputs.
-
-    Raises:
-        ValueError: if the model has no ``nn.Linear`` to replace and no ``reset_classifier``.
-    """
-    import torch
-    import torch.nn as nn
-
-    found = _find_head(model)
-    if found is not None and found[2].out_features == num_classes:
-        return False
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        if hasattr(model, "reset_classifier") and hasattr(model, "num_classes"):
-            ref = next(model.parameters())
-            model.reset_classifier(num_classes)
-            model.to(device=ref.device, dtype=ref.dtype)
-            return True
-        if found is None:
-            raise ValueError("model has no nn.Linear output layer to replace: give it a classification head first")
-        parent, attr, old = found
-        new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
-        new = new.to(device=old.weight.device, dtype=old.weight.dtype)
-    setattr(parent, attr, new)
-    return True
-
-
 def fine_tune(
     model: Any,
     train_x: Any,
@@ -776,9 +793,10 @@ def fine_tune(
 ) -> dict[str, Any]:
     r"""Fine-tune a (pre-trained) network on a target classification task and report its test accuracy.
 
-    The head is replaced by a new ``num_classes``-way layer when needed (:func:`replace_head`), optionally
-    every other parameter is frozen (``freeze_backbone``: a linear probe trained by the optimizer), then the
-    whole model is trained with cross-entropy by :func:`repalign.training.train`:
+    The head is replaced by a new ``num_classes``-way layer drawn under ``seed`` when needed
+    (:func:`repalign.models.replace_head`), optionally every other parameter is frozen (``freeze_backbone``: a
+    linear probe trained by the optimizer), then the whole model is trained with cross-entropy by
+    :func:`repalign.training.train`:
 
     .. math::  \min_\theta\; -\tfrac1n \textstyle\sum_j \log \mathrm{softmax}(f_\theta(x_j))_{y_j}.
 
@@ -796,18 +814,15 @@ def fine_tune(
     """
     import torch
 
+    from repalign.models import output_head, replace_head
     from repalign.training import train
 
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2 for a classification head, got {num_classes}")
     head_replaced = replace_head(model, num_classes, seed=seed)
     if freeze_backbone:
-        found = _find_head(model)
-        head_params = set()
-        if hasattr(model, "get_classifier"):
-            head_params = {id(p) for p in model.get_classifier().parameters()}
-        elif found is not None:
-            head_params = {id(p) for p in found[2].parameters()}
+        head = output_head(model)
+        head_params = set() if head is None else {id(p) for p in head.parameters()}
         for p in model.parameters():
             p.requires_grad_(id(p) in head_params)
 

@@ -1,4 +1,4 @@
-"""Small shared helpers: seeding, devices, array conversion, provenance and atomic file writes.
+"""Small shared helpers: devices, array conversion, provenance and atomic file writes.
 
 Everything that writes a result goes through :func:`atomic_write_bytes` (write to a temporary file in the same
 folder, ``fsync``, then ``os.replace``), so an interrupted run never leaves a half-written file that a later run
@@ -12,7 +12,6 @@ import datetime as _dt
 import json
 import os
 import platform
-import random
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -21,7 +20,6 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "set_seed",
     "get_device",
     "to_numpy",
     "provenance",
@@ -31,23 +29,6 @@ __all__ = [
     "atomic_save_npz",
     "json_default",
 ]
-
-
-def set_seed(seed: int) -> np.random.Generator:
-    """Seed Python's ``random``, NumPy's global generator and torch (CPU and CUDA).
-
-    Returns a fresh ``numpy.random.Generator`` seeded with ``seed`` for code that prefers explicit generators.
-    """
-    seed = int(seed)
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    try:
-        import torch
-
-        torch.manual_seed(seed)
-    except ImportError:  # pragma: no cover - torch is a hard dependency, kept soft here
-        pass
-    return np.random.default_rng(seed)
 
 
 def get_device(device: Any = None) -> Any:

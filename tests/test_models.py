@@ -267,6 +267,61 @@ def test_real_efficientnet_lite0_on_real_images(lite0: nn.Module, image: str, cl
     assert top in classes
 
 
+# ------------------------------------------------------------------------------------------------------ heads
+
+
+def _tiny_classifier(in_features: int, classes: int, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(in_features, 16), nn.ReLU(), nn.Linear(16, classes))
+
+
+def test_replace_head_is_seeded_and_keeps_the_global_rng() -> None:
+    model = _tiny_classifier(5, 2)
+    old = model[2]
+    assert models.replace_head(model, 2) is False and model[2] is old
+    assert models.output_head(model) is old
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    assert models.replace_head(model, 4, seed=1) is True
+    assert torch.equal(torch.rand(1), before)  # the global generator is untouched
+    assert model[2].out_features == 4 and model[2].in_features == 16 and model[2].bias is not None
+    other = _tiny_classifier(5, 2)
+    models.replace_head(other, 4, seed=1)
+    torch.testing.assert_close(model[2].weight, other[2].weight)  # seeded head
+    # seed=None draws from the global generator
+    torch.manual_seed(9)
+    models.replace_head(other, 3)
+    torch.manual_seed(9)
+    expected = nn.Linear(16, 3)
+    torch.testing.assert_close(other[2].weight, expected.weight)
+    with pytest.raises(ValueError, match="nn.Linear"):
+        models.replace_head(nn.Sequential(nn.ReLU()), 3)
+    assert models.output_head(nn.Sequential(nn.ReLU())) is None
+
+
+def test_replace_head_on_torchvision_and_timm_backbones() -> None:
+    torchvision = pytest.importorskip("torchvision")
+    resnet = torchvision.models.resnet18(weights=None)
+    assert models.replace_head(resnet, 7) and resnet.fc.out_features == 7 and resnet.fc.in_features == 512
+    assert models.output_head(resnet) is resnet.fc
+    timm = pytest.importorskip("timm")
+    net = timm.create_model("resnet10t", pretrained=False, num_classes=5).eval()
+    assert models.replace_head(net, 3) and net.get_classifier().out_features == 3
+    assert models.replace_head(net, 3) is False and models.output_head(net) is net.get_classifier()
+    assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 3)
+
+
+@pytest.mark.parametrize("name", ["vgg16", "t2t_vit", "efficientnet_lite0"])
+def test_output_head_is_the_classifier_of_every_backbone(name: str) -> None:
+    if name == "t2t_vit":
+        pytest.importorskip("vit_pytorch")
+    model = models.backbone(name, num_classes=4, seed=0, image_size=32)
+    head = models.output_head(model)
+    assert isinstance(head, nn.Linear) and head.out_features == 4
+    assert head is model.get_submodule({"vgg16": "classifier.6", "t2t_vit": "mlp_head"}.get(name, "classifier"))
+
+
 def test_preprocess_shapes_and_normalisation() -> None:
     from PIL import Image
 

@@ -7,8 +7,10 @@ import pytest
 import torch
 from torch import nn
 
+from repalign.data import TASKS
+from repalign.ensemble import train_ensemble
 from repalign.models import mlp
-from repalign.training import OPTIMIZERS, TASKS, init_model, train, train_ensemble
+from repalign.training import OPTIMIZERS, TrainOptions, init_model, make_optimizer, seeded, train
 
 FAST = {"device": "cpu", "progress": False, "batch_size": 16}
 
@@ -171,9 +173,64 @@ def test_bad_data_raise():
         train(small_mlp, x, None, epochs=1, **FAST)
 
 
-def test_optimizer_names_are_the_documented_ones():
-    assert OPTIMIZERS == ("adam", "sgd", "rmsprop")
-    assert TASKS == ("binary", "multiclass", "regression")
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_every_optimizer_name_builds_one_that_lowers_the_loss(name):
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(32, 4, generator=g)
+    b = a @ torch.tensor([1.0, -2.0, 0.5, 1.5])  # a least-squares problem with zero loss at its minimum
+    w = torch.zeros(4, requires_grad=True)
+    opt, impl = make_optimizer(name.upper(), [w], lr=0.05)  # names are case-insensitive
+    assert impl in ("fused", "default")
+
+    def loss():
+        return ((a @ w - b) ** 2).mean()
+
+    first = loss().item()
+    for _ in range(50):
+        opt.zero_grad()
+        loss().backward()
+        opt.step()
+    assert loss().item() < 0.3 * first
+
+
+def test_unknown_optimizer_raises_listing_the_valid_names():
+    with pytest.raises(ValueError, match="unknown optimizer 'adamw'; valid: " + ", ".join(OPTIMIZERS)):
+        make_optimizer("adamw", [torch.zeros(2, requires_grad=True)], lr=0.1)
+
+
+def test_seeded_is_manual_seed_in_a_forked_scope():
+    state = torch.get_rng_state()
+    with seeded(11):
+        a = torch.rand(3)
+    assert torch.equal(torch.get_rng_state(), state)
+    torch.manual_seed(11)
+    assert torch.equal(a, torch.rand(3))
+    torch.set_rng_state(state)
+    with seeded(None):  # no seed: the block draws from the global RNG
+        b = torch.rand(3)
+    torch.set_rng_state(state)
+    assert torch.equal(b, torch.rand(3))
+    with pytest.raises(ValueError, match="non-negative"):
+        with seeded(-1):
+            pass
+
+
+def test_options_object_equals_keywords_and_records_the_run():
+    x, y = make_data()
+    opts = TrainOptions(task="binary", optimizer="SGD", lr=1e-2, momentum=0.9, epochs=2, batch_size=16, progress=False)
+    assert opts.optimizer == "sgd"
+    a = train(small_mlp, x, y, options=opts, device="cpu")
+    b = train(small_mlp, x, y, optimizer="sgd", lr=1e-2, momentum=0.9, epochs=2, **FAST)
+    assert a.history == b.history and a.params == b.params
+    # keywords override the options object
+    c = train(small_mlp, x, y, options=opts, epochs=1, device="cpu")
+    assert c.params["epochs"] == 1 and c.params["momentum"] == 0.9
+    expected = {"task", "loss", "optimizer", "optimizer_impl", "lr", "momentum", "weight_decay", "batch_size"}
+    assert expected | {"epochs", "seed", "shuffle", "n_train", "n_val", "device", "num_parameters"} <= set(a.params)
+    with pytest.raises(TypeError, match="epoch.*training options: task"):
+        train(small_mlp, x, y, epoch=3, **FAST)
+    with pytest.raises(ValueError, match="epochs"):
+        TrainOptions(epochs=-1)
 
 
 # ---------------------------------------------------------------------------------------------------- ensemble
@@ -204,15 +261,9 @@ def test_ensemble_equals_sequential(optimizer, task):
 
 
 @pytest.mark.parametrize(
-    ("activation", "bias", "path"),
-    [
-        ("tanh", True, "bmm"),
-        ("leaky_relu", False, "bmm"),
-        ("linear", True, "bmm"),
-        ("prelu", False, "bmm-autograd"),  # PReLU's shared slope: autograd runs the stacked layers
-    ],
+    ("activation", "bias"), [("tanh", True), ("leaky_relu", False), ("linear", True), ("prelu", False)]
 )
-def test_ensemble_paths_per_activation_equal_sequential(activation, bias, path):
+def test_ensemble_per_activation_equals_sequential(activation, bias):
     x, y = make_data(n=72, task="multiclass")  # a partial last batch of 8
     opts = dict(task="multiclass", lr=1e-2, epochs=3, **FAST)
 
@@ -220,12 +271,12 @@ def test_ensemble_paths_per_activation_equal_sequential(activation, bias, path):
         return mlp(10, 3, 16, activation=activation, bias=bias, out_features=3)
 
     ens = train_ensemble(factory, [4, 5], x, y, **opts)
-    assert ens[0].params["ensemble_path"] == path
+    assert ens[0].params["ensemble_path"] == "bmm"
     for r in ens:
         assert_same_run(r, train(factory, x, y, seed=r.params["seed"], **opts))
 
 
-def _every_explicit_activation(out: int) -> nn.Module:
+def _every_stacked_layer(out: int) -> nn.Module:
     return nn.Sequential(
         nn.Flatten(),
         nn.Linear(10, 20),
@@ -233,7 +284,7 @@ def _every_explicit_activation(out: int) -> nn.Module:
         nn.Linear(20, 20, bias=False),
         nn.LeakyReLU(0.2),
         nn.Linear(20, 16),
-        nn.Tanh(),
+        nn.PReLU(),
         nn.Dropout(0.0),
         nn.Linear(16, 16),
         nn.ReLU(),
@@ -243,15 +294,16 @@ def _every_explicit_activation(out: int) -> nn.Module:
 
 
 @pytest.mark.parametrize(("task", "out"), [("binary", 1), ("multiclass", 3), ("regression", 2)])
-def test_explicit_step_gradients_equal_autograd(task, out):
-    """One explicit step's gradients are autograd's, for every parameter of every seed (thin output included)."""
-    from repalign.training import _explicit_plan, _explicit_step, _loss, _mlp_plan
+def test_stacked_forward_gradients_equal_per_seed_autograd(task, out):
+    """The batched-matmul path's outputs and gradients are each seed's own, for every layer kind it plans."""
+    from repalign.ensemble import _mlp_forward, _mlp_plan
+    from repalign.training import _loss
 
     seeds = [0, 1, 2]
-    models = [init_model(lambda: _every_explicit_activation(out), s) for s in seeds]
+    models = [init_model(lambda: _every_stacked_layer(out), s) for s in seeds]
     stacked, _ = torch.func.stack_module_state(models)
     plan = _mlp_plan(models[0])
-    assert _explicit_plan(plan)
+    assert plan is not None
     g = torch.Generator().manual_seed(0)
     xb = torch.randn(len(seeds), 12, 2, 5, generator=g)  # flattened by the model
     yb = {
@@ -259,19 +311,18 @@ def test_explicit_step_gradients_equal_autograd(task, out):
         "multiclass": torch.randint(0, out, (len(seeds), 12), generator=g),
         "regression": torch.randn(len(seeds), 12, out, generator=g),
     }[task]
-    outs, losses = _explicit_step(plan, stacked, xb, yb, task)
+    outs = _mlp_forward(plan, stacked, xb)
+    torch.stack([_loss(task, o, t) for o, t in zip(outs.unbind(0), yb.unbind(0), strict=True)]).sum().backward()
     for s, m in enumerate(models):
         pred = m(xb[s])
-        loss = _loss(task, pred, yb[s])
-        loss.backward()
-        torch.testing.assert_close(outs[s], pred.detach(), rtol=1e-6, atol=1e-7)
-        assert float(losses[s]) == pytest.approx(float(loss.detach()), rel=1e-6)
+        _loss(task, pred, yb[s]).backward()
+        torch.testing.assert_close(outs[s].detach(), pred.detach(), rtol=1e-6, atol=1e-7)
         for name, p in m.named_parameters():
             torch.testing.assert_close(stacked[name].grad[s], p.grad, rtol=1e-5, atol=1e-7, msg=name)
 
 
 def test_ensemble_checks_outputs_on_every_path():
-    """The first step's shape and label checks run on the explicit path as in train()."""
+    """The first step's shape and label checks run as in train()."""
     x, y = make_data(n=48, task="multiclass")
     two_outputs = lambda: mlp(10, 1, 16, out_features=2)  # noqa: E731 - labels go up to 2
     with pytest.raises(ValueError, match="out of range"):
@@ -280,8 +331,8 @@ def test_ensemble_checks_outputs_on_every_path():
         train_ensemble(two_outputs, [0, 1], x, (y > 0).astype(np.float32), epochs=1, **FAST)
 
 
-def test_ensemble_unflattened_input_uses_autograd_and_equals_sequential():
-    """A Linear on (b, 2, 5) inputs acts on the last axis: not the explicit step's 3-D products."""
+def test_ensemble_unflattened_input_equals_sequential():
+    """A Linear on (b, 2, 5) inputs acts on the last axis, as nn.Linear does."""
     x, y = make_data(n=48)
     x = x.reshape(48, 2, 5)
 
@@ -290,21 +341,18 @@ def test_ensemble_unflattened_input_uses_autograd_and_equals_sequential():
 
     opts = dict(lr=1e-2, epochs=2, **FAST)
     ens = train_ensemble(factory, [0, 1], x, y, **opts)
-    assert ens[0].params["ensemble_path"] == "bmm-autograd"
+    assert ens[0].params["ensemble_path"] == "bmm"
     for r in ens:
         assert_same_run(r, train(factory, x, y, seed=r.params["seed"], **opts))
 
 
-def test_plans_the_explicit_step_leaves_to_autograd():
-    from repalign.training import _explicit_plan, _mlp_plan
+def test_mlp_plan_only_for_plain_sequential_mlps():
+    from repalign.ensemble import _mlp_plan
 
-    assert not _explicit_plan(_mlp_plan(nn.Sequential(nn.Linear(4, 16), nn.ReLU(inplace=True), nn.Linear(16, 1))))
-    assert not _explicit_plan(_mlp_plan(nn.Sequential(nn.Linear(4, 16), nn.PReLU(), nn.Linear(16, 1))))
-    assert not _explicit_plan(_mlp_plan(nn.Sequential(nn.Linear(4, 16), nn.GELU(), nn.Linear(16, 1))))
-    assert not _explicit_plan(None)
-    linear_first = _mlp_plan(nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 1)))
-    assert _explicit_plan(linear_first, 1) and not _explicit_plan(linear_first, 2)
-    assert _explicit_plan(_mlp_plan(nn.Sequential(nn.Flatten(), nn.Linear(10, 16), nn.Linear(16, 1))), 2)
+    assert _mlp_plan(nn.Sequential(nn.Linear(4, 16), nn.PReLU(), nn.Linear(16, 1))) is not None
+    assert _mlp_plan(nn.Sequential(nn.Linear(4, 16), nn.BatchNorm1d(16), nn.Linear(16, 1))) is None
+    assert _mlp_plan(nn.Sequential(nn.Flatten(start_dim=2), nn.Linear(4, 1))) is None
+    assert _mlp_plan(TinyNet()) is None
 
 
 def test_ensemble_equals_sequential_multiclass_partial_batches_validation():
@@ -362,7 +410,7 @@ def test_ensemble_rejects_what_it_cannot_batch():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_training_matches_cpu():  # pragma: no cover - runs where a GPU exists
-    """train and train_ensemble (explicit step, fused optimizer) on the GPU agree with the CPU to float rounding."""
+    """train and train_ensemble (batched matmuls, fused optimizer) on the GPU agree with the CPU to float rounding."""
     x, y = make_data(n=64)
     opts = dict(lr=1e-2, epochs=2, progress=False, batch_size=16)
     cpu = train(small_mlp, x, y, seed=0, device="cpu", **opts)

@@ -1,24 +1,32 @@
-"""Properties of the downstream learners: GD matches its exact dynamics, the phase bound holds, probes work."""
+"""Properties of the downstream learners: GD matches its exact dynamics, the phase bound holds, planted spectra
+and loss summaries behave (notebooks 01 and 06), probes and fine-tuning work."""
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from repalign import models
 from repalign.alignment import one_hot_targets, preprocess, spectrum
 from repalign.transfer import (
+    curve_dominates,
     fine_tune,
     gd_linear,
     linear_probe,
     logistic_probe,
+    mean_relative_loss,
     min_norm_solution_norm,
     phase_bound,
+    phase_bound_excess,
+    planted_problem,
     predicted_loss_curve,
     predicted_weight_norm,
-    replace_head,
+    prediction_gap,
+    reach_loss,
 )
 
 
@@ -40,7 +48,7 @@ def _assert_matches(measured: np.ndarray, predicted: np.ndarray, total: float) -
 @pytest.mark.parametrize("step", [1.0, 0.3, 1.7], ids=["eta=1/s1^2", "eta=0.3/s1^2", "eta=1.7/s1^2"])
 def test_gd_loss_matches_exact_dynamics(n: int, d: int, step: float) -> None:
     x, y = _problem(n, d)
-    spec = spectrum(x, y, method="svd")
+    spec = spectrum(x, y, method="svd", center=False)
     lr = step / spec.singular_values[0] ** 2
     res = gd_linear(x, y, lr=lr, steps=300)
     pred = predicted_loss_curve(spec, lr, 300)
@@ -55,7 +63,7 @@ def test_gd_loss_matches_exact_dynamics(n: int, d: int, step: float) -> None:
 
 def test_gd_matches_dynamics_with_fast_spectrum_and_matrix_targets() -> None:
     x, y = _problem(150, 12, seed=3, k=3)
-    spec = spectrum(x, y)  # default (Gram) method
+    spec = spectrum(x, y, center=False)  # default (Gram) method
     res = gd_linear(x, y, steps=200, record_every=7)
     assert res.steps[0] == 0 and res.steps[-1] == 200 and np.all(np.diff(res.steps) > 0)
     _assert_matches(res.train_loss, predicted_loss_curve(spec, res.lr, res.steps), spec.total)
@@ -65,7 +73,7 @@ def test_gd_matches_dynamics_with_fast_spectrum_and_matrix_targets() -> None:
 @pytest.mark.parametrize(("n", "d"), [(120, 15), (30, 80)], ids=["n>d", "n<d"])
 def test_weight_norm_matches_and_tends_to_min_norm(n: int, d: int) -> None:
     x, y = _problem(n, d, seed=1)
-    spec = spectrum(x, y, method="svd")
+    spec = spectrum(x, y, method="svd", center=False)
     res = gd_linear(x, y, steps=400)
     pred = predicted_weight_norm(spec, res.lr, res.steps)
     assert res.weight_norm_sq[0] == 0.0 and pred[0] == 0.0
@@ -82,7 +90,7 @@ def test_weight_norm_matches_and_tends_to_min_norm(n: int, d: int) -> None:
 @pytest.mark.parametrize(("n", "d"), [(120, 15), (30, 80)], ids=["n>d", "n<d"])
 def test_phase_bound_holds_for_every_tau_and_step(n: int, d: int) -> None:
     x, y = _problem(n, d, seed=2)
-    spec = spectrum(x, y)
+    spec = spectrum(x, y, center=False)
     for step in (1.0, 0.25):
         lr = step / spec.singular_values[0] ** 2
         res = gd_linear(x, y, lr=lr, steps=150)
@@ -99,7 +107,7 @@ def test_phase_bound_holds_for_every_tau_and_step(n: int, d: int) -> None:
 
 def test_phase_bound_rejects_too_large_a_step() -> None:
     x, y = _problem(60, 5)
-    spec = spectrum(x, y)
+    spec = spectrum(x, y, center=False)
     with pytest.raises(ValueError, match="sigma_1"):
         phase_bound(spec, 1.5 / spec.singular_values[0] ** 2, 10, 1.0)
 
@@ -181,6 +189,95 @@ def test_gd_bad_input() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Planted spectra, curve dominance and loss summaries (notebooks 01 and 06)
+# ---------------------------------------------------------------------------------------------------------
+
+SV = np.linspace(3.0, 0.3, 8)
+
+
+def _planted(where: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    mass = np.zeros(SV.size)
+    if where == "top":
+        mass[:3] = [10.0, 5.0, 5.0]
+    else:
+        mass[-3:] = [10.0, 5.0, 5.0]
+    return planted_problem(SV, mass, 40, seed=seed)
+
+
+def test_planted_problem_has_the_spectrum_it_was_asked_for() -> None:
+    mass = np.arange(1.0, SV.size + 1)
+    phi, y = planted_problem(SV, mass, 30, seed=4)
+    assert phi.shape == (30, SV.size) and y.shape == (30,)
+    spec = spectrum(phi, y, bias=False, normalize=False, method="svd", center=False)
+    np.testing.assert_allclose(spec.singular_values, SV, rtol=1e-12)
+    np.testing.assert_allclose(spec.mass, mass, rtol=1e-10)
+    assert spec.outside == pytest.approx(0.0, abs=1e-9)
+    # seeded: same seed, same problem; another seed, another basis
+    np.testing.assert_array_equal(planted_problem(SV, mass, 30, seed=4)[0], phi)
+    assert not np.allclose(planted_problem(SV, mass, 30, seed=5)[0], phi)
+
+
+def test_planted_problem_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="entries"):
+        planted_problem(SV, np.ones(3), 30)
+    with pytest.raises(ValueError, match="<= n"):
+        planted_problem(SV, np.ones(SV.size), 4)
+    with pytest.raises(ValueError, match="positive"):
+        planted_problem(-SV, np.ones(SV.size), 30)
+
+
+def test_dominating_curve_means_lower_loss_at_every_step() -> None:
+    top, bottom = (spectrum(*_planted(w), bias=False, normalize=False, center=False) for w in ("top", "bottom"))
+    assert curve_dominates(top, bottom) and not curve_dominates(bottom, top)
+    assert curve_dominates(top, top)
+    lr = 1.0 / SV[0] ** 2
+    l_top, l_bottom = predicted_loss_curve(top, lr, 200), predicted_loss_curve(bottom, lr, 200)
+    assert np.all(l_top <= l_bottom + 1e-12) and l_top[20] < l_bottom[20]
+
+
+def test_curve_dominates_needs_the_same_targets() -> None:
+    phi, y = _planted("top")
+    with pytest.raises(ValueError, match="different targets"):
+        curve_dominates(spectrum(phi, y), spectrum(phi, 2 * y))
+
+
+def test_reach_loss_and_mean_relative_loss() -> None:
+    phi, y = _planted("top")
+    y_sign = np.sign(y)
+    res = gd_linear(phi, y_sign, steps=100, bias=False, normalize=False, test_features=phi, test_targets=y_sign)
+    loss = res.train_loss
+    out = reach_loss(res, 0.5)
+    i = int(out["step"])
+    assert loss[i] <= 0.5 * loss[0] and np.all(loss[:i] > 0.5 * loss[0])
+    assert out["weight_norm_sq"] == res.weight_norm_sq[i]
+    assert out["test_loss"] == pytest.approx(loss[i] / len(y))  # test set = train set here
+    assert out["test_error"] == pytest.approx(1.0 - res.test_accuracy[i])
+    assert reach_loss(res, loss[i], relative=False)["step"] <= i
+    never = reach_loss(res, -1.0)
+    assert never["step"] == math.inf and math.isnan(never["weight_norm_sq"])
+    # mean relative loss: in (0, 1], 1 for a descent that never moves, lower for a faster one
+    m = mean_relative_loss(res)
+    assert 0.0 < m < 1.0
+    slow = gd_linear(phi, y_sign, lr=0.1 * res.lr, steps=100, bias=False, normalize=False)
+    assert mean_relative_loss(slow) > m
+    still = gd_linear(phi, y_sign, lr=1e-30, steps=10, bias=False, normalize=False)
+    assert mean_relative_loss(still) == pytest.approx(1.0)
+
+
+def test_prediction_gap_and_phase_bound_excess() -> None:
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(120, 9))
+    y = np.sign(X[:, 0] + 0.3 * rng.normal(size=120))
+    spec = spectrum(X, y, center=False)
+    res = gd_linear(X, y, steps=200)
+    assert prediction_gap(spec, res) < 1e-8
+    assert phase_bound_excess(spec, res) <= 1e-12
+    # a spectrum of other targets does not predict this run
+    other = spectrum(X, -np.roll(y, 3), center=False)
+    assert prediction_gap(other, res) > 1e-3
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Probes and fine-tuning
 # ---------------------------------------------------------------------------------------------------------
 
@@ -209,29 +306,6 @@ def test_logistic_probe_separable_vs_noise_and_multiclass() -> None:
 def _tiny_classifier(in_features: int, classes: int, seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
     return torch.nn.Sequential(torch.nn.Linear(in_features, 16), torch.nn.ReLU(), torch.nn.Linear(16, classes))
-
-
-def test_replace_head() -> None:
-    model = _tiny_classifier(5, 2)
-    old = model[2]
-    assert replace_head(model, 2) is False and model[2] is old
-    assert replace_head(model, 4, seed=1) is True
-    assert model[2].out_features == 4 and model[2].in_features == 16
-    other = _tiny_classifier(5, 2)
-    replace_head(other, 4, seed=1)
-    torch.testing.assert_close(model[2].weight, other[2].weight)  # seeded head
-    with pytest.raises(ValueError, match="nn.Linear"):
-        replace_head(torch.nn.Sequential(torch.nn.ReLU()), 3)
-
-
-def test_replace_head_on_torchvision_and_timm_backbones() -> None:
-    torchvision = pytest.importorskip("torchvision")
-    resnet = torchvision.models.resnet18(weights=None)
-    assert replace_head(resnet, 7) and resnet.fc.out_features == 7 and resnet.fc.in_features == 512
-    timm = pytest.importorskip("timm")
-    net = timm.create_model("resnet10t", pretrained=False, num_classes=5).eval()
-    assert replace_head(net, 3) and net.get_classifier().out_features == 3
-    assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 3)
 
 
 def test_linear_probe_on_a_tiny_backbone() -> None:
@@ -268,7 +342,7 @@ def test_fine_tune_frozen_backbone_only_moves_the_head() -> None:
     model = _tiny_classifier(6, 2)
     before = model[0].weight.detach().clone()
     xt, yt = torch.from_numpy(x), torch.from_numpy(lab)
-    replace_head(model, 3, seed=0)
+    models.replace_head(model, 3, seed=0)
     head_before = model[2].weight.detach().clone()
     test_set = SimpleNamespace(x=xt[90:], y=yt[90:])  # a Dataset-like object with .x and .y
     out = fine_tune(
@@ -278,3 +352,49 @@ def test_fine_tune_frozen_backbone_only_moves_the_head() -> None:
     torch.testing.assert_close(out["model"][0].weight.detach().cpu(), before)
     assert not torch.allclose(out["model"][2].weight.detach().cpu(), head_before)
     assert 0.0 <= out["test_accuracy"] <= 1.0
+
+
+# ------------------------------------------------------------------------------------------------ speed summaries
+def test_steps_to_loss_counts_a_level_never_reached_as_the_budget_plus_one():
+    from repalign.transfer import steps_to_loss
+
+    x, y = _problem(60, 8, seed=3)
+    res = gd_linear(x, y, steps=40)
+    levels = [0.9, 0.5, 1e-9]  # the last lies below the loss floor (8 features, 60 examples)
+    steps = steps_to_loss(res, levels)
+    assert steps.shape == (3,) and steps.dtype == np.float64
+    for level, s in zip(levels[:2], steps[:2], strict=True):
+        assert s == reach_loss(res, level)["step"]
+        assert res.train_loss[int(s)] <= level * res.train_loss[0] < res.train_loss[int(s) - 1]
+    assert steps[2] == 41.0  # never reached: the budget (40 steps) + 1
+    assert np.all(np.diff(steps) >= 0)  # lower levels take at least as long
+    assert steps_to_loss(res, 0.5).shape == (1,)
+
+
+def test_dominance_pairs_finds_the_planted_order_and_its_lower_loss():
+    from repalign.transfer import dominance_pairs
+
+    sv = np.geomspace(1.0, 0.1, 10) * 3.0
+    top, bottom = np.zeros(10), np.zeros(10)
+    top[:3], bottom[-3:] = 20.0, 20.0
+    spectra, results = {"top": [], "bottom": []}, {"top": [], "bottom": []}
+    for seed in (0, 1):
+        for name, mass in (("top", top), ("bottom", bottom)):
+            phi, y = planted_problem(sv, mass, 50, seed=seed)
+            spectra[name].append(spectrum(phi, y, bias=False, normalize=False, center=False))
+            results[name].append(gd_linear(phi, y, lr=1.0 / sv[0] ** 2, steps=30, bias=False, normalize=False))
+    pairs = dominance_pairs(spectra, results, tol=0.01)
+    assert set(pairs) == {"top over bottom", "bottom over top"}
+    assert pairs["top over bottom"]["aligned"].tolist() == [True, True]
+    assert pairs["top over bottom"]["loss_lower"].tolist() == [True, True]
+    assert pairs["bottom over top"]["aligned"].tolist() == [False, False]
+    assert pairs["bottom over top"]["loss_lower"].tolist() == [False, False]
+    with pytest.raises(ValueError, match="different representations"):
+        dominance_pairs({"top": spectra["top"]}, results)
+
+
+def test_theory_refuses_a_centred_spectrum():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(30, 4)), rng.normal(size=30) + 3.0
+    with pytest.raises(ValueError, match="center=False"):
+        predicted_loss_curve(spectrum(x, y), lr=0.1, steps=5)
