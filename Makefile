@@ -15,7 +15,7 @@ export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 NOTEBOOKS := $(sort $(basename $(notdir $(wildcard notebooks/[0-9][0-9]_*.ipynb))))
-LIBRARY   := $(shell find repalign -name '*.py' -o -name '*.csv' 2>/dev/null) pyproject.toml
+LIBRARY   := $(shell find repalign -name '*.py' -o -path 'repalign/resources/*' -type f 2>/dev/null) pyproject.toml
 
 .PHONY: help venv replicate paper notebooks test lint bench notebook data clean store-outputs summary
 .DEFAULT_GOAL := help

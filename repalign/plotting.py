@@ -23,6 +23,9 @@ __all__ = [
     "tidy_grid",
     "plot_auc_heatmap",
     "plot_auc_bars",
+    "plot_loss_against_prediction",
+    "plot_phase_bound",
+    "plot_linear_learners",
 ]
 
 
@@ -224,3 +227,130 @@ def plot_auc_bars(
     ax.legend(fontsize="small", frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=min(entries, 3))
     ax.grid(alpha=0.3, axis="y")
     return ax
+
+
+# ------------------------------------------------------------------------------------------------ linear learners
+def _relative_loss(result: Any) -> np.ndarray:
+    loss = np.asarray(result.train_loss, dtype=float)
+    return loss / loss[0]
+
+
+def _loss_axes(ax: Any, *, ylabel: str, title: str | None) -> None:
+    ax.set(xscale="log", yscale="log", xlabel="gradient-descent step t", ylabel=ylabel)
+    if title:
+        ax.set_title(title)
+    ax.set_ylim(bottom=max(ax.get_ylim()[0], 1e-8))  # below ~1e-15 the exact curves are float64 rounding
+    ax.legend(fontsize="small", frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    ax.grid(alpha=0.3)
+
+
+def plot_loss_against_prediction(
+    ax: Any,
+    runs: Mapping[str, Sequence[tuple[Any, Any]]],
+    *,
+    loss_levels: Sequence[float] = (),
+    title: str | None = None,
+) -> Any:
+    r"""Measured gradient-descent loss against the exact prediction from the spectrum, one band per representation.
+
+    Solid (thick, band ± one std over seeds): :math:`L(w_t)/L(w_0)` as :func:`repalign.transfer.gd_linear`
+    measured it; dashed black on top: :func:`repalign.transfer.predicted_loss_curve` from the spectrum alone (mean
+    over seeds); dotted grey: ``loss_levels`` (relative). Log-log axes from step 1.
+
+    Shape: runs map a name to a list over seeds of (Spectrum, GDResult) pairs; the runs of one name recorded the
+    same steps.
+    """
+    from repalign.transfer import predicted_loss_curve
+
+    for name, pairs in runs.items():
+        steps = np.asarray(pairs[0][1].steps)
+        measured = np.stack([_relative_loss(r) for _, r in pairs])
+        predicted = np.stack([predicted_loss_curve(s, r.lr, r.steps) / r.train_loss[0] for s, r in pairs])
+        plot_band(ax, steps[1:], measured[:, 1:], f"{name} (measured)", lw=3, alpha=0.6)
+        ax.plot(steps[1:], predicted.mean(axis=0)[1:], "--", color="k", lw=1)
+    ax.plot([], [], "--", color="k", lw=1, label="exact prediction from the spectrum")
+    for j, level in enumerate(loss_levels):
+        ax.axhline(level, color="grey", ls=":", lw=1, label="loss levels" if j == 0 else None)
+    _loss_axes(ax, ylabel="training loss L(w_t) / L(w_0)", title=title)
+    return ax
+
+
+def plot_phase_bound(
+    ax: Any, spec: Any, result: Any, taus: np.ndarray, *, title: str | None = None, marks: int = 3
+) -> Any:
+    r"""One descent's measured loss under the fast/slow-phase bound, relative to :math:`L(w_0)`.
+
+    .. math::  B_t(\tau) = \tfrac12(1-\eta\tau^2)^{2t}A(\tau) + \tfrac12(\lVert y\rVert^2 - A(\tau))
+
+    (:func:`repalign.transfer.phase_bound`). Drawn: the measured loss (thick black), the bound for the thresholds
+    that are tightest at ``marks`` steps spaced geometrically over the run (early: a large τ, late: a small one;
+    each labelled with its τ and the first of those steps), and the tightest bound over ``taus`` (dashed).
+
+    Shape: taus (m,) thresholds (e.g. 121 points on [0, √n]); result recorded steps (T,).
+    """
+    from repalign.transfer import phase_bound
+
+    t = np.asarray(result.steps)
+    l0 = float(result.train_loss[0])
+    bounds = phase_bound(spec, result.lr, t, taus)  # (m, T)
+    tightest: dict[int, int] = {}  # tau index -> the first marked step where it gives the tightest bound
+    for k in np.unique(np.geomspace(1, max(int(t[-1]), 1), marks).round().astype(int)):
+        k = int(np.searchsorted(t, k))
+        if k < t.size:
+            tightest.setdefault(int(np.argmin(bounds[:, k])), int(t[k]))
+    for j, k in tightest.items():
+        ax.plot(t[1:], bounds[j, 1:] / l0, lw=1.2, label=f"bound, τ = {taus[j]:.2f} (tightest at t = {k})")
+    ax.plot(t[1:], bounds.min(axis=0)[1:] / l0, "k--", lw=1, label="tightest bound over τ")
+    ax.plot(t[1:], np.asarray(result.train_loss)[1:] / l0, "k", lw=2, label="measured loss")
+    _loss_axes(ax, ylabel="training loss / L(w_0)", title=title)
+    return ax
+
+
+def plot_linear_learners(
+    axes: Sequence[Any],
+    runs: Mapping[str, Sequence[Any]],
+    *,
+    labels: Mapping[str, str] | None = None,
+    loss_level: float | None = None,
+) -> Sequence[Any]:
+    r"""A linear learner trained by gradient descent on several representations, three panels.
+
+    1. training loss :math:`L(w_t)/L(w_0)` against the step (band ± one std over seeds);
+    2. squared weight norm :math:`\lVert w_t\rVert^2` against the training loss reached (one line per seed, the x
+       axis reversed so that training runs left to right): representations compared at the same loss; a dotted
+       line at ``loss_level``;
+    3. test error against the step (band over seeds), when the runs recorded a test accuracy.
+
+    Shape: axes (3,); runs map a name to a list over seeds of :class:`repalign.transfer.GDResult`; ``labels``
+    optional legend text per name (e.g. with the AUC).
+    """
+    ax_loss, ax_norm, ax_err = axes
+    for name, results in runs.items():
+        label = (labels or {}).get(name, name)
+        steps = np.asarray(results[0].steps)
+        line = plot_band(ax_loss, steps[1:], np.stack([_relative_loss(r) for r in results])[:, 1:], label)
+        for i, r in enumerate(results):
+            ax_norm.plot(
+                _relative_loss(r)[1:],
+                np.asarray(r.weight_norm_sq)[1:],
+                color=line.get_color(),
+                lw=1.2,
+                alpha=0.8,
+                label=label if i == 0 else None,
+            )
+        if all(r.test_accuracy is not None for r in results):
+            errors = np.stack([1.0 - np.asarray(r.test_accuracy) for r in results])
+            plot_band(ax_err, steps[1:], errors[:, 1:], label, color=line.get_color())
+    ax_loss.set(xscale="log", yscale="log", xlabel="gradient-descent step t", ylabel="training loss L(w_t) / L(w_0)")
+    ax_loss.set_title("training loss")
+    if loss_level is not None:
+        ax_norm.axvline(loss_level, color="grey", ls=":", lw=1, label=f"loss level {loss_level:g}")
+    ax_norm.set(xscale="log", yscale="log", xlabel="training loss L(w_t) / L(w_0)", ylabel="squared weight norm ‖w_t‖²")
+    ax_norm.set_title("weight norm at the same loss (each seed)")
+    ax_norm.invert_xaxis()
+    ax_err.set(xscale="log", xlabel="gradient-descent step t", ylabel="test error")
+    ax_err.set_title("test error")
+    for ax in axes:
+        ax.legend(fontsize="small", frameon=False)
+        ax.grid(alpha=0.3)
+    return axes

@@ -1,20 +1,27 @@
 """What a figure trains on: class pairs, shuffled labels, subsamples, splits, rescaled targets, transfer pairs.
 
-Every function takes a :class:`repalign.data.Dataset` and returns a new one (its ``info.name`` and
-``info.note`` say what was done), is seeded, and never changes its input. Target matrices for the measure come
-from :mod:`repalign.alignment` (``binary_targets`` → ±1, ``one_vs_rest_targets``, ``one_hot_targets``);
-:func:`class_targets` is a thin switch over them.
+Every function that takes a :class:`repalign.data.Dataset` returns a new one (its ``info.name``,
+``info.note`` and ``info.selection`` say what was done), is seeded, and never changes its input. Target
+matrices for the measure come from :mod:`repalign.alignment` (``binary_targets`` → ±1, ``one_vs_rest_targets``,
+``one_hot_targets``); :func:`class_targets` is a thin switch over them.
+
+Also here: the peaks task family (Caruana 1997; :func:`peaks_task`, :func:`peaks_targets`, ...; the generator
+is ``data.load("peaks")``), :func:`prepare_task` (one task the way the notebooks describe it), and two
+transformations of an input that keep its information but change its alignment: :func:`whiten_inputs` and
+:func:`misalign_inputs` (poorly aligned by construction).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import itertools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from repalign.data import Dataset, load, peaks_relatedness, peaks_task, peaks_task_name, peaks_tasks
+from repalign.data import Dataset, load
 
 __all__ = [
     "TransferPair",
@@ -25,6 +32,16 @@ __all__ = [
     "subsample",
     "train_test_split",
     "rescale_targets",
+    "prepare_task",
+    "whiten_inputs",
+    "misalign_inputs",
+    "PEAKS_VARIABLES",
+    "peaks_tasks",
+    "peaks_task",
+    "peaks_task_id",
+    "peaks_task_name",
+    "peaks_targets",
+    "peaks_relatedness",
     "peaks_tasks_by_relatedness",
     "peaks_transfer_pair",
     "imagenet_cifar_pair",
@@ -83,7 +100,7 @@ def class_subset(
     out = data.subset(
         index,
         suffix=f"[{'|'.join(names)}]",
-        note=f"classes {names}" + (f", {n_per_class} each (seed {seed})" if n_per_class else ""),
+        note=f"classes {names}" + (f", {n_per_class} per class (seed {seed})" if n_per_class else ""),
     )
     if relabel:
         remap = np.full(len(data.info.classes), -1, dtype=np.int64)
@@ -208,8 +225,8 @@ def train_test_split(
     is_test[test] = True
     note = f"split seed {seed}, test_size {test_size}"
     return (
-        data.subset(~is_test, suffix="[train]", note=note),
-        data.subset(is_test, suffix="[test]", note=note),
+        data.subset(~is_test, suffix="[train]", note=f"train part ({note})"),
+        data.subset(is_test, suffix="[test]", note=f"test part ({note})"),
     )
 
 
@@ -242,6 +259,126 @@ def rescale_targets(y: np.ndarray, method: str = "minmax", *, reference: np.ndar
 
 
 # --------------------------------------------------------------------------------------------------------------
+# One task, the way the notebooks describe it; inputs with the same information and another alignment
+# --------------------------------------------------------------------------------------------------------------
+def prepare_task(
+    name: str,
+    *,
+    n: int | None = None,
+    classes: Sequence[int | str] | None = None,
+    n_per_class: int | None = None,
+    seed: int = 0,
+    target_scaling: str | None = "standardize",
+    demo_normalize: bool = False,
+    load_kw: Mapping[str, Any] | None = None,
+) -> Dataset:
+    """One training task from a named data set, the way the notebooks describe it (a dict of these arguments).
+
+    Steps, each seeded by ``seed``: ``data.load(name, **load_kw)`` (generators take their size here, e.g.
+    ``load_kw={"n": 1000}`` for ``ct_like``); ``classes``: :func:`repalign.tasks.class_subset` with
+    ``n_per_class`` of each, relabelled ``0..k-1`` (two classes give a binary task); ``n``: a subsample of ``n``
+    rows (:func:`repalign.tasks.subsample`, stratified for class labels); regression targets rescaled column by
+    column with :func:`repalign.tasks.rescale_targets` (``target_scaling`` ``"standardize"``: mean 0, sd 1, so no
+    target mass sits on the constant direction; ``"minmax"``: [−1, 1]; ``None``: unchanged); with
+    ``demo_normalize``, image pixels (x of 4 dimensions) mapped from [0, 1] to [−1, 1], the demo's
+    ``Normalize(0.5, 0.5)``: x' = (x − 0.5) / 0.5 (tabular inputs are left as they are).
+
+    Shape: returns a :class:`repalign.data.Dataset`, x (n, ...) float32, y (n,) int64 labels or (n,) / (n, k)
+    float64 targets; its ``info.task`` is the ``task`` for :func:`repalign.experiments.train_and_measure`.
+    """
+    ds = load(name, **dict(load_kw or {}))
+    if classes is not None:
+        ds = class_subset(ds, list(classes), n_per_class, seed=seed)
+    elif n_per_class is not None:
+        raise ValueError("n_per_class needs classes (the classes to draw from)")
+    if n is not None:
+        ds = subsample(ds, int(n), seed=seed, stratify=ds.info.task != "regression" and ds.y.ndim == 1)
+    if ds.info.task == "regression" and target_scaling is not None:
+        ds = ds.with_targets(rescale_targets(ds.y, target_scaling), note=f"targets rescaled ({target_scaling})")
+    if demo_normalize and ds.x.ndim == 4:
+        ds = ds.subset(np.arange(len(ds)), note="pixels mapped to [-1, 1] (Normalize(0.5, 0.5))")
+        ds.x = (ds.x - 0.5) / 0.5
+    return ds
+
+
+def whiten_inputs(x: np.ndarray, *, rtol: float = 1e-3) -> np.ndarray:
+    r"""ZCA-whitened inputs: the same information, but every direction of the centred data has the same variance,
+    so no input direction is favoured and the labels cannot sit on the top singular directions (a poorly aligned
+    input, for inputs of more than a few dimensions).
+
+    .. math::  X - \mathbf 1 \bar x^\top = U S V^\top, \qquad
+               W = \sqrt n\, U_K V_K^\top, \quad K = \{k : s_k > \mathrm{rtol}\cdot s_1\}
+
+    so :math:`W^\top W / n = V_K V_K^\top` (unit variance on the kept directions) and :math:`W W^\top =
+    n\,U_K U_K^\top` depends only on the column space of the centred data (invariant to any invertible linear map
+    of the inputs). Directions with :math:`s_k \le \mathrm{rtol}\cdot s_1` (e.g. constant pixels) are dropped.
+
+    Shape: x (n, ...) → (n, d) float32, d = the number of features of one example.
+    """
+    x2 = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    if len(x2) < 2:
+        raise ValueError(f"whitening needs at least two examples, got {len(x2)}")
+    u, s, vt = np.linalg.svd(x2 - x2.mean(axis=0), full_matrices=False)
+    if s.size == 0 or s[0] <= 0:
+        raise ValueError("whitening needs inputs that are not all equal")
+    keep = s > rtol * s[0]
+    return (np.sqrt(len(x2)) * u[:, keep] @ vt[keep]).astype(np.float32)
+
+
+def misalign_inputs(x: np.ndarray, y: Any, *, rtol: float = 1e-10, center: bool = True) -> np.ndarray:
+    r"""A poorly aligned input by construction: the same singular vectors and singular values as ``x``, with the
+    largest singular values moved to the directions that carry the least of the targets.
+
+    .. math::
+        X - \mathbf 1 \bar x^\top = U S V^\top = \sum_{i=1}^{r} s_i\, u_i v_i^\top, \qquad
+        m_i = \lVert u_i^\top Y \rVert^2, \qquad
+        X' = \sum_{i=1}^{r} s_{\pi(i)}\, u_i v_i^\top + \mathbf 1 \bar x^\top
+
+    where :math:`r` counts the singular values above ``rtol``·:math:`s_1` and :math:`\pi` gives the direction
+    with the ``k``-th smallest target mass :math:`m_i` the ``k``-th largest singular value (ties keep their
+    order). So :math:`X'` has exactly the singular values of :math:`X` (a permutation; zero ones stay zero), the
+    same left and right singular vectors and the same column space (a linear model on :math:`X'` fits exactly
+    what one on :math:`X` fits), but the targets sit on its smallest singular directions. For the unnormalised
+    measure of the centred input (``spectrum(x' - mean, y, bias=False, normalize=False)``) this is the least
+    aligned of all such permutations at every threshold: :math:`A'(\tau) = \sum_{s_{\pi(i)} \ge \tau} m_i`
+    takes the smallest masses first. The default measure (bias column, unit rows) is lowered too in practice,
+    not provably.
+
+    ``y``: targets, (n,) or (n, k) — e.g. ``binary_targets(labels)``, ``one_vs_rest_targets(labels)`` or
+    standardised regression targets (not raw multi-class labels 0..K-1: they raise a ``ValueError``).
+    ``center=False`` decomposes ``x`` itself (no mean taken out or put back).
+
+    Shape: x (n, ...) → the same shape, float32; y (n,) or (n, k).
+    """
+    x_arr = np.asarray(x)
+    if x_arr.ndim < 2 or len(x_arr) < 2:
+        raise ValueError(f"misalign_inputs needs x of shape (n, ...) with n >= 2, got {x_arr.shape}")
+    x2 = x_arr.astype(np.float64).reshape(len(x_arr), -1)
+    if not np.isfinite(x2).all():
+        raise ValueError("misalign_inputs: x has NaN or inf values")
+    y_arr = np.asarray(y)
+    if y_arr.dtype.kind in "iub" and y_arr.ndim == 1 and len(np.unique(y_arr)) > 2:
+        raise ValueError(
+            "misalign_inputs: y looks like multi-class labels; pass targets, e.g. "
+            "repalign.alignment.one_vs_rest_targets(labels) (or y.astype(float) for integer regression targets)"
+        )
+    y2 = y_arr.astype(np.float64).reshape(len(y_arr), -1)
+    if len(y2) != len(x2):
+        raise ValueError(f"misalign_inputs: x has {len(x2)} rows but y has {len(y2)}")
+    mean = x2.mean(axis=0) if center else np.zeros(x2.shape[1])
+    u, s, vt = np.linalg.svd(x2 - mean, full_matrices=False)
+    if s.size == 0 or s[0] <= 0:
+        raise ValueError("misalign_inputs needs inputs that are not all equal")
+    r = int(np.sum(s > rtol * s[0]))
+    mass = ((u[:, :r].T @ y2) ** 2).sum(axis=1)
+    by_mass = np.argsort(mass, kind="stable")  # least target mass first
+    s_new = s.copy()
+    s_new[by_mass] = s[:r]  # s is descending: the least mass gets the largest singular value
+    out = (u[:, :r] * s_new[:r]) @ vt[:r] + mean
+    return out.reshape(x_arr.shape).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------------------------
 # Transfer
 # --------------------------------------------------------------------------------------------------------------
 @dataclass
@@ -263,6 +400,92 @@ class TransferPair:
     description: str
     relatedness: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The peaks tasks (Caruana 1997, Multitask Learning, §3.3); the generator is data.load("peaks")
+# --------------------------------------------------------------------------------------------------------------
+#: The six peaks input variables, in input-column order.
+PEAKS_VARIABLES = "ABCDEF"
+
+
+@functools.lru_cache(maxsize=1)
+def peaks_tasks() -> tuple[tuple[int, int, int], ...]:
+    r"""All 120 peaks tasks ``(a, b, c)``, distinct variable indices in 0..5, in lexicographic order.
+
+    The order is that of ``itertools.permutations("ABCDEF", 3)``: index ``i`` is task ``P{i+1:03d}``
+    (P001 = A, B, C; P120 = F, E, D).
+
+    .. math:: y_{(a,b,c)}(x) = x_b \text{ if } x_a > 0.5 \text{ else } x_c
+    """
+    return tuple(itertools.permutations(range(6), 3))
+
+
+def peaks_task(task: int | str | Sequence[int | str]) -> tuple[int, int, int]:
+    """Normalise a task spec to ``(a, b, c)``.
+
+    Accepted: an index 0..119 (position in :func:`peaks_tasks`), a task number ``"P001"`` .. ``"P120"`` (numbered
+    from 1), letters ``"ABC"`` or ``("A", "B", "C")``, or variable indices ``(0, 1, 2)``.
+    """
+    if isinstance(task, (int, np.integer)):
+        if not 0 <= int(task) < 120:
+            raise ValueError(f"peaks task index must be in 0..119, got {task}")
+        return peaks_tasks()[int(task)]
+    if isinstance(task, str) and len(task) == 4 and task[0] in "Pp" and task[1:].isdigit():
+        number = int(task[1:])
+        if not 1 <= number <= 120:
+            raise ValueError(f"peaks task numbers run from P001 to P120, got {task!r}")
+        return peaks_tasks()[number - 1]
+    items = list(task)
+    idx = [
+        PEAKS_VARIABLES.index(v.upper()) if isinstance(v, str) and v.upper() in PEAKS_VARIABLES else v for v in items
+    ]
+    if len(idx) != 3 or not all(isinstance(v, (int, np.integer)) and 0 <= v < 6 for v in idx) or len(set(idx)) != 3:
+        raise ValueError(f"a peaks task is three distinct variables of A-F (or 0-5), got {task!r}")
+    return (int(idx[0]), int(idx[1]), int(idx[2]))
+
+
+def peaks_task_id(task: int | str | Sequence[int | str]) -> str:
+    """The task's number, ``"P001"`` (A, B, C) .. ``"P120"`` (F, E, D)."""
+    return f"P{peaks_tasks().index(peaks_task(task)) + 1:03d}"
+
+
+def peaks_task_name(task: int | str | Sequence[int | str]) -> str:
+    """``"IF A > 0.5 THEN B ELSE C"`` for a task spec."""
+    a, b, c = (PEAKS_VARIABLES[i] for i in peaks_task(task))
+    return f"IF {a} > 0.5 THEN {b} ELSE {c}"
+
+
+def peaks_targets(x: np.ndarray, task: int | str | Sequence[int | str] | None = None) -> np.ndarray:
+    """Targets of one peaks task, or of all 120.
+
+    Shape:
+        x: (n, 6). Returns (n,) float64 for one task, (n, 120) for ``task=None`` (column j = task j).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != 6:
+        raise ValueError(f"peaks inputs must be (n, 6), got {x.shape}")
+    tasks = peaks_tasks() if task is None else (peaks_task(task),)
+    a, b, c = (np.array(v) for v in zip(*tasks, strict=True))
+    y = np.where(x[:, a] > 0.5, x[:, b], x[:, c])
+    return y if task is None else y[:, 0]
+
+
+def peaks_relatedness(
+    t1: int | str | Sequence[int | str], t2: int | str | Sequence[int | str], kind: str = "shared"
+) -> int:
+    r"""How related two peaks tasks are.
+
+    ``kind="shared"``: number of input variables the tasks share, :math:`|\{a,b,c\} \cap \{a',b',c'\}|`
+    in 0..3 (Caruana 1997). ``kind="roles"``: number of positions with the same variable (the test, the THEN
+    or the ELSE branch), 0..3; 3 only for the same task.
+    """
+    a, b = peaks_task(t1), peaks_task(t2)
+    if kind == "shared":
+        return len(set(a) & set(b))
+    if kind == "roles":
+        return sum(u == v for u, v in zip(a, b, strict=True))
+    raise ValueError(f"kind must be 'shared' or 'roles', got {kind!r}")
 
 
 def peaks_tasks_by_relatedness(source: Any) -> dict[int, list[tuple[int, int, int]]]:

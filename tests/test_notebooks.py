@@ -27,8 +27,15 @@ def _parameters(path: Path) -> dict:
     return out
 
 
-def test_there_are_notebooks():
-    assert len(NOTEBOOKS) >= 7
+def test_every_notebook_has_its_parameter_files_and_a_row_in_the_readme():
+    stems = {p.stem for p in NOTEBOOKS}
+    assert stems, "no notebooks found"
+    for scale in ("replicate", "paper"):
+        yamls = {p.stem for p in (ROOT / "notebooks" / "params" / scale).glob("*.yaml")}
+        assert yamls == stems, f"params/{scale}: missing {sorted(stems - yamls)}, orphaned {sorted(yamls - stems)}"
+    readme = (ROOT / "README.md").read_text()
+    missing = sorted(s for s in stems if f"`{s}`" not in readme)
+    assert not missing, f"README's notebook table lacks {missing}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -41,7 +48,9 @@ def test_notebook_structure(path):
     first = nb["cells"][0]
     assert first["cell_type"] == "markdown" and "claim" in "".join(first["source"]).lower()
     last = "".join(nb["cells"][-1]["source"])
-    assert last.startswith("# NBVAL_CHECK_OUTPUT") and f'claims.report(verdicts, "{path.stem}"' in last
+    assert last == (
+        f'# NBVAL_CHECK_OUTPUT\nclaims.report(verdicts, "{path.stem}", params, results_dir, data=data_used)'
+    ), "one form for every notebook's last cell"
     stored = "".join("".join(o.get("text", "")) for o in nb["cells"][-1].get("outputs", []))
     assert stored.count("claim: ") >= 1, "store the smoke outputs (scripts/store_outputs.py) for nbval"
     checked = [c for c in nb["cells"] if "".join(c["source"]).startswith("# NBVAL_CHECK_OUTPUT")]

@@ -1,11 +1,14 @@
-"""repalign.tasks: seeded, balanced label tasks, splits, rescaling and transfer pairs."""
+"""repalign.tasks: seeded, balanced label tasks, splits, rescaling, input transformations, peaks, transfer pairs."""
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import pytest
 
 from repalign import tasks as T
+from repalign.alignment import binary_targets, spectrum
 from repalign.data import Dataset, DatasetInfo, load
 
 
@@ -144,6 +147,205 @@ def test_rescale_targets():
         T.rescale_targets(np.ones(4), "standardize")
     with pytest.raises(ValueError, match="method must be"):
         T.rescale_targets(y, "log")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# prepare_task (moved from experiments)
+# ----------------------------------------------------------------------------------------------------------------
+def test_prepare_task_class_pair_is_balanced_binary_and_seeded():
+    ds = T.prepare_task("digits", classes=[3, 8], n_per_class=20, seed=1)
+    assert ds.info.task == "binary" and len(ds) == 40
+    assert np.bincount(ds.y).tolist() == [20, 20]
+    again = T.prepare_task("digits", classes=[3, 8], n_per_class=20, seed=1)
+    other = T.prepare_task("digits", classes=[3, 8], n_per_class=20, seed=2)
+    assert np.array_equal(ds.x, again.x) and not np.array_equal(ds.x, other.x)
+    assert "20 per class (seed 1)" in ds.info.describe()
+
+
+def test_prepare_task_regression_targets_standardised_and_subsampled():
+    ds = T.prepare_task("diabetes", n=100, seed=0)
+    assert ds.info.task == "regression" and len(ds) == 100
+    assert abs(ds.y.mean()) < 1e-12 and abs(ds.y.std() - 1) < 1e-12
+    mm = T.prepare_task("diabetes", n=100, seed=0, target_scaling="minmax")
+    assert mm.y.min() == -1 and mm.y.max() == 1
+    raw = T.prepare_task("diabetes", n=100, seed=0, target_scaling=None)
+    assert np.array_equal(np.argsort(raw.y), np.argsort(ds.y))  # a monotone rescaling of the same rows
+
+
+def test_prepare_task_loader_options_and_stratified_subsample():
+    assert len(T.prepare_task("ct_like", load_kw={"n": 60})) == 60
+    ds = T.prepare_task("digits", n=200, seed=0)
+    assert ds.info.task == "multiclass" and len(ds) == 200
+    assert np.bincount(ds.y).min() >= 19  # stratified: about 20 of each digit
+    norm = T.prepare_task("digits", classes=[3, 8], n_per_class=5, demo_normalize=True)
+    plain = T.prepare_task("digits", classes=[3, 8], n_per_class=5)
+    assert np.allclose(norm.x, 2 * plain.x - 1) and norm.x.min() == -1
+    assert norm.info.selection == plain.info.selection  # the pixel mapping is not a selection
+    tab = T.prepare_task("diabetes", n=20, demo_normalize=True)
+    assert np.array_equal(tab.x, T.prepare_task("diabetes", n=20).x)  # tabular inputs untouched
+    with pytest.raises(ValueError, match="n_per_class needs classes"):
+        T.prepare_task("digits", n_per_class=5)
+
+
+def test_prepare_task_on_embedded_real_data():
+    m = T.prepare_task("mnist_embedded", classes=[3, 8], n_per_class=50, seed=0)
+    assert m.x.shape == (100, 1, 28, 28) and m.info.task == "binary" and m.info.coverage == "embedded subset"
+    assert m.info.describe().startswith("MNIST: real, embedded subset (100 of 70,000 images")
+    assert "classes ['3', '8'], 50 per class (seed 0): 100 of 10,000 rows" in m.info.describe()
+    c = T.prepare_task("chicago_ridership", n=300, seed=0)
+    assert c.x.shape == (300, 52) and abs(c.y.mean()) < 1e-12 and c.info.coverage == "subset"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# whiten_inputs (moved from experiments) and misalign_inputs
+# ----------------------------------------------------------------------------------------------------------------
+def test_whiten_inputs_unit_variance_on_kept_directions():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 6)) @ np.diag([10, 5, 1, 0.5, 0.1, 0.0])  # last column constant
+    w32 = T.whiten_inputs(x)
+    assert w32.shape == (50, 6) and w32.dtype == np.float32
+    w = w32.astype(np.float64)
+    assert np.allclose(w.mean(axis=0), 0, atol=1e-5)
+    eig = np.linalg.eigvalsh(w.T @ w / len(w))
+    assert np.allclose(np.sort(eig)[-5:], 1, atol=1e-4) and abs(eig.min()) < 1e-4  # 5 kept directions, 1 dropped
+
+
+def test_whiten_inputs_invariant_to_invertible_linear_maps():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 5))
+    a = rng.normal(size=(5, 5)) + 3 * np.eye(5)  # invertible
+    g1 = T.whiten_inputs(x).astype(np.float64)
+    g2 = T.whiten_inputs(x @ a).astype(np.float64)
+    assert np.allclose(g1 @ g1.T, g2 @ g2.T, atol=1e-3)  # W Wᵀ = n U_K U_Kᵀ: only the column space matters
+
+
+def test_whiten_inputs_flattens_images_and_lowers_alignment_of_aligned_inputs():
+    rng = np.random.default_rng(2)
+    y = np.sign(rng.normal(size=200))
+    x = np.c_[5 * y, rng.normal(size=(200, 30))]  # the label lies on the top direction
+    x_img = x.reshape(200, 1, 1, 31)
+    w = T.whiten_inputs(x_img)
+    assert w.shape == (200, 31)
+    assert spectrum(w, y).auc() < spectrum(x, y).auc()
+    with pytest.raises(ValueError):
+        T.whiten_inputs(np.ones((5, 3)))
+
+
+def _aligned(seed=3, n=300, d=20):
+    """Inputs whose top direction carries the labels, with a spread of singular values."""
+    rng = np.random.default_rng(seed)
+    y = np.sign(rng.normal(size=n))
+    x = np.c_[4 * y + 0.3 * rng.normal(size=n), rng.normal(size=(n, d - 1)) * np.linspace(2, 0.1, d - 1)]
+    return x + 3.0, y  # an offset: the mean is taken out and put back
+
+
+def test_misalign_inputs_keeps_singular_values_vectors_and_mean():
+    x, y = _aligned()
+    m = T.misalign_inputs(x, y)
+    assert m.shape == x.shape and m.dtype == np.float32
+    xc, mc = x - x.mean(0), m.astype(np.float64) - m.mean(0)
+    np.testing.assert_allclose(m.mean(0), x.mean(0), atol=1e-5)
+    s, s_new = np.linalg.svd(xc, compute_uv=False), np.linalg.svd(mc, compute_uv=False)
+    np.testing.assert_allclose(np.sort(s_new), np.sort(s), rtol=1e-5)  # a permutation of the singular values
+    proj = np.linalg.lstsq(xc, mc, rcond=None)[0]
+    np.testing.assert_allclose(xc @ proj, mc, atol=1e-4)  # same column space: a linear model fits the same
+    img = T.misalign_inputs(x.reshape(300, 1, 4, 5), y)
+    assert img.shape == (300, 1, 4, 5) and np.allclose(img.reshape(300, 20), m, atol=1e-5)
+
+
+def test_misalign_inputs_is_the_least_aligned_permutation_at_every_threshold():
+    """Raw measure of the centred input: the curve falls to the pointwise minimum over all permutations."""
+    x, y = _aligned(d=6)
+    yc = y - y.mean()
+    xc = x - x.mean(0)
+    m = T.misalign_inputs(x, y).astype(np.float64)
+    raw = {"bias": False, "normalize": False}
+    before, after = spectrum(xc, yc, **raw), spectrum(m - m.mean(0), yc, **raw)
+    taus = np.linspace(0, before.singular_values.max() * 1.01, 50)
+    curve_before, curve_after = before.curve(taus), after.curve(taus)
+    assert np.all(curve_after <= curve_before + 1e-6) and curve_after[1:-1].sum() < 0.2 * curve_before[1:-1].sum()
+    u, s, vt = np.linalg.svd(xc, full_matrices=False)
+    mass = (u.T @ yc) ** 2
+    for perm in itertools.permutations(range(6)):  # every way of reassigning the singular values
+        other = spectrum((u * s[list(perm)]) @ vt, yc, **raw).curve(taus)
+        assert np.all(curve_after <= other + 1e-6)
+    assert np.isclose(after.total, before.total) and np.isclose(mass.sum() + before.outside, yc @ yc)
+
+
+def test_misalign_inputs_lowers_the_default_auc():
+    x, y = _aligned()
+    assert spectrum(T.misalign_inputs(x, y), y).auc() < 0.2 * spectrum(x, y).auc()
+    # real data: embedded MNIST 3 vs 8 (the default measure: bias column, unit rows)
+    ds = T.prepare_task("mnist_embedded", classes=[3, 8], n_per_class=100, seed=0)
+    yb = binary_targets(ds.y)
+    flat = ds.x.reshape(len(ds), -1)
+    before, after = spectrum(flat, yb).auc(), spectrum(T.misalign_inputs(flat, yb), yb).auc()
+    assert after < 0.1 * before and after < spectrum(T.whiten_inputs(flat), yb).auc()
+    # multi-column targets (one-vs-rest) and a regression target
+    reg = T.prepare_task("chicago_ridership", n=300, seed=1)
+    assert spectrum(T.misalign_inputs(reg.x, reg.y), reg.y).auc() < 0.2 * spectrum(reg.x, reg.y).auc()
+    yk = T.class_targets(T.prepare_task("digits", n=300).y)
+    dx = T.prepare_task("digits", n=300).x.reshape(300, -1)
+    assert spectrum(T.misalign_inputs(dx, yk), yk).auc() < 0.5 * spectrum(dx, yk).auc()
+
+
+def test_misalign_inputs_errors():
+    x, y = _aligned()
+    with pytest.raises(ValueError, match="multi-class labels"):
+        T.misalign_inputs(x, np.arange(300) % 3)
+    with pytest.raises(ValueError, match="x has 300 rows but y has 5"):
+        T.misalign_inputs(x, y[:5])
+    with pytest.raises(ValueError, match="not all equal"):
+        T.misalign_inputs(np.ones((5, 3)), np.ones(5))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        T.misalign_inputs(np.full((4, 2), np.nan), np.ones(4))
+    with pytest.raises(ValueError, match="n >= 2"):
+        T.misalign_inputs(np.ones(4), np.ones(4))
+    assert T.misalign_inputs(x, (y > 0).astype(int)).shape == x.shape  # 0/1 labels are fine (two values)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# peaks tasks (Caruana 1997)
+# ----------------------------------------------------------------------------------------------------------------
+def test_peaks_tasks_are_all_120_in_the_spec_order():
+    tasks = T.peaks_tasks()
+    assert len(tasks) == 120 == len(set(tasks))
+    assert all(len(set(t)) == 3 and all(0 <= v < 6 for v in t) for t in tasks)
+    letters = ["".join(T.PEAKS_VARIABLES[i] for i in t) for t in tasks]
+    assert letters == ["".join(p) for p in itertools.permutations("ABCDEF", 3)]
+    assert T.peaks_task_id("ABC") == "P001" and T.peaks_task_id("FED") == "P120" and T.peaks_task_id(41) == "P042"
+    assert T.peaks_task("P001") == (0, 1, 2) and T.peaks_task("P120") == (5, 4, 3) and T.peaks_task("p042") == tasks[41]
+
+
+def test_peaks_targets_match_definition():
+    x = np.random.default_rng(0).random((50, 6))
+    y = T.peaks_targets(x)
+    assert y.shape == (50, 120)
+    for j, (a, b, c) in enumerate(T.peaks_tasks()):
+        for i in range(50):
+            assert y[i, j] == (x[i, b] if x[i, a] > 0.5 else x[i, c])
+    assert np.array_equal(T.peaks_targets(x, 7), y[:, 7])
+    with pytest.raises(ValueError, match=r"must be \(n, 6\)"):
+        T.peaks_targets(np.ones((3, 5)))
+
+
+def test_peaks_task_specs():
+    assert T.peaks_task(0) == T.peaks_task("ABC") == T.peaks_task((0, 1, 2)) == T.peaks_task(["a", "b", "c"])
+    assert T.peaks_task("FAD") == (5, 0, 3)
+    assert T.peaks_task_name((0, 3, 2)) == "IF A > 0.5 THEN D ELSE C"
+    for bad in [120, -1, "AAB", "ABG", (0, 1), (0, 1, 6), "P000", "P121"]:
+        with pytest.raises(ValueError):
+            T.peaks_task(bad)
+
+
+def test_peaks_relatedness():
+    assert T.peaks_relatedness("ABC", "ABC") == 3 and T.peaks_relatedness("ABC", "CBA") == 3
+    assert T.peaks_relatedness("ABC", "DEF") == 0 and T.peaks_relatedness("ABC", "AEF") == 1
+    assert T.peaks_relatedness("ABC", "ADC", kind="roles") == 2
+    counts = np.bincount([T.peaks_relatedness(0, t) for t in T.peaks_tasks()])
+    assert counts.tolist() == [6, 54, 54, 6]  # 6 tasks use the same three variables, the source among them
+    with pytest.raises(ValueError, match="kind"):
+        T.peaks_relatedness(0, 1, kind="x")
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,171 @@
+"""Figures: saving, bands, grids, heat maps and bar charts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from repalign import plotting  # noqa: E402
+
+
+def test_save_figure_writes_pdf_and_png_and_closes(tmp_path):
+    fig, axes = plotting.new_figure(ncols=2)
+    taus = np.linspace(0, 1, 5)
+    plotting.plot_alignment_curves(axes[0, 0], taus, {"a": np.ones((3, 5)), "b": np.linspace(1, 0, 5)})
+    plotting.plot_band(axes[0, 1], taus, np.ones((2, 5)), "x", band="minmax")
+    paths = plotting.save_figure(fig, "fig", tmp_path, show=False)
+    assert [p.name for p in paths] == ["fig.pdf", "fig.png"]
+    assert all(p.stat().st_size > 0 for p in paths)
+    assert not plt.fignum_exists(fig.number)
+    assert paths[1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="band"):
+        plotting.plot_band(plt.gca(), taus, np.ones((2, 5)), band="iqr")
+    plt.close("all")
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_tidy_grid_keeps_one_legend_and_bottom_labels():
+    fig, axes = plotting.new_figure(ncols=2, nrows=2)
+    taus = np.linspace(0, 1, 4)
+    for ax in axes.ravel():
+        plotting.plot_alignment_curves(ax, taus, {"a": np.ones(4)})
+    plotting.tidy_grid(axes)
+    assert [ax.get_legend() is not None for ax in axes.ravel()] == [True, False, False, False]
+    assert [ax.get_xlabel() != "" for ax in axes.ravel()] == [False, False, True, True]
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------------ plots
+def test_plot_auc_heatmap_annotates_every_cell_with_mean_and_std(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    values = rng.uniform(size=(3, 4, 5))  # rows, cols, seeds
+    fig, axes = plotting.new_figure()
+    image = plotting.plot_auc_heatmap(axes[0, 0], values, ["a", "b", "c"], [1, 2, 3, 4], xlabel="depth")
+    np.testing.assert_allclose(image.get_array(), values.mean(axis=-1))
+    texts = [t.get_text() for t in axes[0, 0].texts]
+    assert len(texts) == 12
+    assert texts[0] == f"{values[0, 0].mean():.2f}\n±{values[0, 0].std():.2f}"
+    assert [t.get_text() for t in axes[0, 0].get_xticklabels()] == ["1", "2", "3", "4"]
+    assert axes[0, 0].get_xlabel() == "depth"
+    paths = plotting.save_figure(fig, "heat", tmp_path, show=False)
+    assert all(p.stat().st_size > 0 for p in paths)
+    # 2-D values: no std line
+    fig, axes = plotting.new_figure()
+    plotting.plot_auc_heatmap(axes[0, 0], values.mean(axis=-1), ["a", "b", "c"], [1, 2, 3, 4])
+    assert "\n" not in axes[0, 0].texts[0].get_text()
+    plt.close(fig)
+
+
+def test_plot_auc_heatmap_rejects_mismatched_labels() -> None:
+    fig, axes = plotting.new_figure()
+    with pytest.raises(ValueError, match="labels"):
+        plotting.plot_auc_heatmap(axes[0, 0], np.zeros((2, 3)), ["a", "b"], [1, 2])
+    with pytest.raises(ValueError, match="shape"):
+        plotting.plot_auc_heatmap(axes[0, 0], np.zeros(3), ["a"], [1, 2, 3])
+    plt.close(fig)
+
+
+def test_plot_auc_bars_draws_one_bar_per_group_and_series() -> None:
+    rng = np.random.default_rng(2)
+    series = {"adam": rng.uniform(size=(4, 3)), "sgd": rng.uniform(size=(4, 3)), "rmsprop": rng.uniform(size=4)}
+    fig, axes = plotting.new_figure()
+    ax = axes[0, 0]
+    plotting.plot_auc_bars(ax, [16, 32, 64, 128], series, xlabel="batch size", reference={"input": 0.2})
+    heights = sorted(p.get_height() for p in ax.patches)
+    expected = sorted(np.concatenate([v.reshape(4, -1).mean(axis=1) for v in series.values()]))
+    np.testing.assert_allclose(heights, expected)
+    assert len(ax.patches) == 12
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert set(labels) == {"adam", "sgd", "rmsprop", "input"}
+    assert any(np.allclose(line.get_ydata(), 0.2) for line in ax.get_lines())
+    plt.close(fig)
+
+
+def test_plot_auc_bars_rejects_a_series_of_the_wrong_length() -> None:
+    fig, axes = plotting.new_figure()
+    with pytest.raises(ValueError, match="groups"):
+        plotting.plot_auc_bars(axes[0, 0], [1, 2, 3], {"adam": np.zeros((2, 3))})
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------------ linear learners
+def _descents(seeds=(0, 1), steps=25, test=False):
+    """Two planted problems (target on top / bottom directions) per seed: (Spectrum, GDResult) pairs."""
+    from repalign import transfer
+    from repalign.alignment import spectrum
+
+    sv = np.geomspace(1.0, 0.1, 8) * 3.0
+    runs = {"top": [], "bottom": []}
+    for seed in seeds:
+        for name, where in (("top", slice(0, 2)), ("bottom", slice(6, 8))):
+            mass = np.zeros(8)
+            mass[where] = 20.0
+            phi, y = transfer.planted_problem(sv, mass, 40, seed=seed)
+            kw = dict(test_features=phi[:10], test_targets=np.sign(y[:10]) + (y[:10] == 0)) if test else {}
+            res = transfer.gd_linear(
+                phi, np.sign(y) if test else y, lr=1.0 / sv[0] ** 2, steps=steps, bias=False, normalize=False, **kw
+            )
+            runs[name].append((spectrum(phi, y, bias=False, normalize=False, center=False), res))
+    return runs
+
+
+def test_plot_loss_against_prediction_draws_measured_bands_predictions_and_levels(tmp_path: Path) -> None:
+    runs = _descents()
+    fig, axes = plotting.new_figure()
+    ax = axes[0, 0]
+    plotting.plot_loss_against_prediction(ax, runs, loss_levels=[0.5, 0.2], title="planted")
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["top (measured)", "bottom (measured)", "exact prediction from the spectrum", "loss levels"]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log" and ax.get_title() == "planted"
+    assert "L(w_t) / L(w_0)" in ax.get_ylabel() and ax.get_xlabel()
+    # the measured line is the mean relative loss from step 1; the dashed prediction lies on it
+    top = np.stack([r.train_loss / r.train_loss[0] for _, r in runs["top"]]).mean(axis=0)
+    measured, predicted = ax.get_lines()[0], ax.get_lines()[1]
+    np.testing.assert_allclose(measured.get_ydata(), top[1:])
+    np.testing.assert_allclose(predicted.get_ydata(), top[1:], rtol=1e-8)
+    assert sorted(line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == ":") == [0.2, 0.5]
+    paths = plotting.save_figure(fig, "loss", tmp_path, show=False)
+    assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_plot_phase_bound_keeps_the_measured_loss_under_every_drawn_bound() -> None:
+    spec, res = _descents(seeds=(0,), steps=60)["bottom"][0]
+    taus = np.linspace(0.0, spec.singular_values[0], 41)
+    fig, axes = plotting.new_figure()
+    ax = axes[0, 0]
+    plotting.plot_phase_bound(ax, spec, res, taus, title="bottom")
+    lines = {line.get_label(): np.asarray(line.get_ydata()) for line in ax.get_lines()}
+    measured = lines.pop("measured loss")
+    np.testing.assert_allclose(measured, res.train_loss[1:] / res.train_loss[0])
+    assert "tightest bound over τ" in lines and any(k.startswith("bound, τ = ") for k in lines)
+    for label, bound in lines.items():
+        assert np.all(measured <= bound + 1e-12), label
+    assert ax.get_xscale() == "log" and ax.get_title() == "bottom"
+    plt.close(fig)
+
+
+def test_plot_linear_learners_fills_three_labelled_panels() -> None:
+    runs = {name: [r for _, r in pairs] for name, pairs in _descents(test=True).items()}
+    fig, axes = plotting.new_figure(ncols=3)
+    plotting.plot_linear_learners(axes[0], runs, labels={"top": "top (AUC 0.9)"}, loss_level=0.2)
+    ax_loss, ax_norm, ax_err = axes[0]
+    for ax in axes[0]:
+        assert ax.get_xlabel() and ax.get_ylabel() and ax.get_legend() is not None
+    assert [t.get_text() for t in ax_loss.get_legend().get_texts()] == ["top (AUC 0.9)", "bottom"]
+    assert ax_norm.xaxis_inverted() and ax_norm.get_xscale() == "log"
+    # weight norm against loss: one line per seed and representation, plus the loss level
+    r = runs["top"][0]
+    line = ax_norm.get_lines()[0]
+    np.testing.assert_allclose(line.get_xdata(), r.train_loss[1:] / r.train_loss[0])
+    np.testing.assert_allclose(line.get_ydata(), r.weight_norm_sq[1:])
+    assert len(ax_norm.get_lines()) == 2 * 2 + 1
+    err = np.mean([1.0 - x.test_accuracy for x in runs["bottom"]], axis=0)
+    np.testing.assert_allclose(ax_err.get_lines()[1].get_ydata(), err[1:])
+    plt.close(fig)
