@@ -41,7 +41,6 @@ __all__ = [
     "sweep_table",
     "during_aucs",
     "epochs_for_steps",
-    "split_per_class",
     "final_fit",
 ]
 
@@ -451,6 +450,8 @@ def sweep_table(
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# summaries of runs and training budgets
 def during_aucs(runs: Sequence[RunResult], layer: str) -> tuple[np.ndarray, np.ndarray]:
     """AUC (:func:`repalign.alignment_auc`) of one layer at every recorded epoch, per seed.
 
@@ -512,31 +513,3 @@ def final_fit(runs: Sequence[RunResult], y: np.ndarray | None = None) -> np.ndar
     if var <= 0:
         raise ValueError("final_fit: the targets are constant, so R² is undefined")
     return np.array([1.0 - r.final["train_loss"] / var for r in runs])
-
-
-def split_per_class(data: Any, n_per_class: int, *, seed: int = 0) -> tuple[Any, Any]:
-    """A balanced training set and a test set of every other example: ``n_per_class`` of each class for training
-    (drawn without replacement, seeded), the rest for testing.
-
-    For a test set as large as the data allow (e.g. embedded MNIST 3 vs 8: 400 + 400 to train leaves 1,176 to
-    test). Rows keep their original order; both parts record the selection in ``info.selection``.
-
-    Shape: data (N, ...) with class labels (N,) → train (k · n_per_class, ...), test (N − k · n_per_class, ...).
-    """
-    y = np.asarray(data.y)
-    if y.ndim != 1 or data.info.task == "regression":
-        raise ValueError(f"split_per_class needs class labels (n,), but {data.info.name} is a {data.info.task} task")
-    rng = np.random.default_rng(seed)
-    is_train = np.zeros(len(y), dtype=bool)
-    for c in np.unique(y):
-        members = np.flatnonzero(y == c)
-        if len(members) <= n_per_class:
-            raise ValueError(
-                f"{data.info.name}: class {c} has {len(members)} examples; n_per_class={n_per_class} leaves none to test"
-            )
-        is_train[rng.choice(members, n_per_class, replace=False)] = True
-    note = f"{n_per_class} per class to train (seed {seed})"
-    return (
-        data.subset(is_train, suffix="[train]", note=f"train part: {note}"),
-        data.subset(~is_train, suffix="[test]", note=f"test part: every example not in the train part ({note})"),
-    )

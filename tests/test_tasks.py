@@ -426,3 +426,21 @@ def test_imagenet_cifar_pair(monkeypatch):
     assert T.imagenet_cifar_pair("natural", "natural").relatedness == 1.0
     with pytest.raises(ValueError, match="'natural' or 'artificial'"):
         T.imagenet_cifar_pair("animals", "natural")
+
+
+def test_split_per_class_is_balanced_and_tests_on_every_other_example():
+    pair = T.prepare_task("digits", classes=[3, 8], seed=0)  # every 3 and 8
+    train, test = T.split_per_class(pair, 40, seed=1)
+    assert np.bincount(train.y).tolist() == [40, 40]
+    assert len(train) + len(test) == len(pair)
+    assert np.bincount(test.y).tolist() == (np.bincount(pair.y) - 40).tolist()
+    # disjoint and together every row once
+    rows = {r.tobytes() for r in pair.x.reshape(len(pair), -1)}
+    tr = {r.tobytes() for r in train.x.reshape(len(train), -1)}
+    te = {r.tobytes() for r in test.x.reshape(len(test), -1)}
+    assert not tr & te and tr | te == rows
+    again, _ = T.split_per_class(pair, 40, seed=1)
+    assert np.array_equal(again.x, train.x)
+    assert "40 per class to train (seed 1)" in train.info.selection[-1]
+    with pytest.raises(ValueError, match="leaves none to test"):
+        T.split_per_class(pair, 500)
