@@ -8,6 +8,9 @@ featurise a test set. To fit once and transform several sets, use the transforme
     rbf = RBFNetwork(n_centers=100, seed=0).fit(x_train)
     f_train, f_test = rbf.transform(x_train), rbf.transform(x_test)
 
+:func:`classic_representations` computes several of them at once for a train/test pair (fitted on the train
+images, applied to both), cached and timed.
+
 Every fitted step is seeded (``seed``), so equal arguments give equal features.
 
 Image layout: the image baselines (HOG, SIFT) accept ``(n, H, W)`` grey images, ``(n, H, W, C)`` channels-last or
@@ -36,6 +39,8 @@ __all__ = [
     "dense_sift",
     "sift_features",
     "median_heuristic",
+    "CLASSIC",
+    "classic_representations",
 ]
 
 
@@ -525,3 +530,97 @@ def sift_features(
         bow = SIFTBagOfWords(n_words, seed=seed, **kwargs)
         return bow.fit(images if fit_on is None else fit_on).transform(images)
     raise ValueError(f"unknown mode {mode!r}; valid: 'mean', 'bow'")
+
+
+# ------------------------------------------------------------------------------------------ all at once
+
+#: The classic representations :func:`classic_representations` computes, in the paper's order.
+CLASSIC: tuple[str, ...] = ("pixels", "rbf", "dictionary", "sift", "hog")
+
+
+def classic_representations(
+    x_train: Any,
+    x_test: Any,
+    *,
+    kinds: Sequence[str] = CLASSIC,
+    seed: int = 0,
+    rbf_centers: int = 100,
+    dictionary_atoms: int = 64,
+    dictionary_alpha: float = 1.0,
+    dictionary_epochs: int = 5,
+    sift_words: int = 100,
+    sift_step: int = 4,
+    sift_max_descriptors: int = 20_000,
+    hog_cell: int = 4,
+    cache: bool = True,
+    cache_dir: Any = None,
+) -> dict[str, dict[str, Any]]:
+    """The classic representations of a train and a test set, each fitted on ``x_train`` only.
+
+    ``pixels``: :func:`raw_features`; ``rbf``: :class:`RBFNetwork` with ``rbf_centers`` k-means centres and the
+    median-heuristic bandwidth; ``dictionary``: :class:`SparseDictionary` with ``dictionary_atoms`` atoms, penalty
+    ``dictionary_alpha`` and ``dictionary_epochs`` passes; ``sift``: :class:`SIFTBagOfWords` (dense SIFT every
+    ``sift_step`` px, ``sift_words`` words learned on at most ``sift_max_descriptors`` descriptors); ``hog``:
+    :func:`hog_features` with ``hog_cell`` × ``hog_cell`` px cells (2 × 2 cells per block, 9 orientations).
+    Every fitted step uses ``seed``. With ``cache`` each representation is stored by
+    :func:`repalign.cache.load_or_compute`, keyed by its settings, the seed and the images' content.
+
+    Shape:
+        x_train ``(n, ...)``, x_test ``(m, ...)`` images (see the module docstring for layouts; the pixel, RBF
+        and dictionary features flatten them); returns ``{kind: {"train": (n, d), "test": (m, d), "seconds":
+        fit + transform time when computed}}`` in the order of ``kinds``.
+    """
+    import time
+
+    from repalign import cache as cache_module
+    from repalign.features import _fingerprint
+
+    unknown = [k for k in kinds if k not in CLASSIC]
+    if unknown:
+        raise ValueError(f"unknown representation(s) {unknown}; valid: {', '.join(CLASSIC)}")
+    settings = {
+        "pixels": {},
+        "rbf": {"n_centers": int(rbf_centers)},
+        "dictionary": {
+            "atoms": int(dictionary_atoms),
+            "alpha": float(dictionary_alpha),
+            "epochs": int(dictionary_epochs),
+        },
+        "sift": {"words": int(sift_words), "step": int(sift_step), "max_descriptors": int(sift_max_descriptors)},
+        "hog": {"cell": int(hog_cell)},
+    }
+
+    def make(kind: str) -> Any:
+        if kind == "rbf":
+            return RBFNetwork(int(rbf_centers), seed=seed)
+        if kind == "dictionary":
+            return SparseDictionary(
+                int(dictionary_atoms), float(dictionary_alpha), max_iter=int(dictionary_epochs), seed=seed
+            )
+        return SIFTBagOfWords(
+            int(sift_words), step=int(sift_step), max_descriptors=int(sift_max_descriptors), seed=seed
+        )
+
+    def compute(kind: str, settings: dict[str, Any], seed: int) -> dict[str, Any]:
+        start = time.perf_counter()
+        if kind == "pixels":
+            train, test = raw_features(x_train), raw_features(x_test)
+        elif kind == "hog":
+            cell = (int(hog_cell), int(hog_cell))
+            train, test = hog_features(x_train, pixels_per_cell=cell), hog_features(x_test, pixels_per_cell=cell)
+        else:
+            model = make(kind).fit(x_train)
+            train, test = model.transform(x_train), model.transform(x_test)
+        return {"train": train, "test": test, "seconds": time.perf_counter() - start}
+
+    data_id = {"train": _fingerprint(to_numpy(x_train)), "test": _fingerprint(to_numpy(x_test))}
+    out = {}
+    for kind in kinds:
+        params = {"kind": kind, "settings": settings[kind], "seed": int(seed)}
+        if cache:
+            out[kind] = cache_module.load_or_compute(
+                "classic_features", compute, params, data_id=data_id, cache_dir=cache_dir
+            )
+        else:
+            out[kind] = compute(**params)
+    return out

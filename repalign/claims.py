@@ -21,7 +21,8 @@ single-seed comparison is always unresolved.
 
 Rules built on it, each naming the summary it uses: :func:`more` (a more aligned than b), :func:`all_more` (in
 every configuration), :func:`increasing` (along layers or depths: every consecutive step), :func:`ordered` (the
-order by one summary is the order by another, e.g. more aligned → fewer gradient steps), :func:`ordered_each` (the same for several summaries at once), :func:`provided` (a verdict that counts only
+order by one summary is the order by another, e.g. more aligned → fewer gradient steps), :func:`ordered_each` (the same for several summaries at once), :func:`rank_correlated` (Kendall's τ per run,
+above 0), :func:`provided` (a verdict that counts only
 when its precondition holds), :func:`dominates` (curve
 a ≥ curve b − tol at every τ) and :func:`check` (exact, deterministic claims such as "the measured loss equals the
 predicted one").
@@ -72,6 +73,7 @@ __all__ = [
     "increasing",
     "ordered",
     "ordered_each",
+    "rank_correlated",
     "dominates",
     "provided",
     "report",
@@ -472,6 +474,35 @@ def ordered_each(
     k = len(np.atleast_1d(next(iter(x.values()))))
     stat = f"{summary} order against each of {len(parts)} orders, pairs {'paired' if paired else 'unpaired'} over {k} seeds"
     return Claim(statement, combine(c.outcome for c in parts.values()), stat, _plain({**ev, **evidence}), note, data)
+
+
+def rank_correlated(
+    statement: str,
+    runs: Sequence[tuple[Any, Any]],
+    *,
+    summaries: tuple[str, str] = ("x", "y"),
+    resolution: float = 0.0,
+    note: str = "",
+    data: str = "",
+    **evidence: Any,
+) -> Claim:
+    r"""The claim "y rises with x": Kendall's τ between x and y in each run (seed, source task, ...), then
+    :func:`compare` of the k values of τ against 0, paired.
+
+    .. math::  \tau_s = \mathrm{Kendall}(x_s, y_s), \qquad \text{holds when } \tau_s > 0\ \forall s,\
+               \bar\tau > 2\,\mathrm{se},\ \bar\tau > \text{resolution}
+
+    Shape: runs is a sequence of k pairs (x_s (m_s,), y_s (m_s,)), one per run (m_s items ranked, e.g. targets).
+    """
+    from scipy.stats import kendalltau
+
+    taus = np.array([kendalltau(np.asarray(x), np.asarray(y))[0] for x, y in runs], dtype=np.float64)
+    if not np.all(np.isfinite(taus)):
+        raise ValueError(f"Kendall tau is undefined in some run (a constant x or y): {taus.tolist()}")
+    c = compare(taus, np.zeros_like(taus), resolution=resolution)
+    ev = {"kendall_tau": mean_std(taus), "tau_by_run": np.round(taus, 3).tolist(), "difference": c.text(), **evidence}
+    stat = f"Kendall tau({summaries[0]}, {summaries[1]}) per run against 0, over {c.seeds} runs"
+    return Claim(statement, c.outcome, stat, _plain(ev), note, data)
 
 
 def provided(claim: Claim, condition: bool | np.bool_, note: str) -> Claim:

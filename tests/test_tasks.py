@@ -444,3 +444,33 @@ def test_split_per_class_is_balanced_and_tests_on_every_other_example():
     assert "40 per class to train (seed 1)" in train.info.selection[-1]
     with pytest.raises(ValueError, match="leaves none to test"):
         T.split_per_class(pair, 500)
+
+
+def test_peaks_relatedness_score():
+    assert T.peaks_relatedness("ABC", "ABC", kind="score") == 6
+    assert T.peaks_relatedness("P001", "P014", kind="score") == 4  # P014 = A, E, C: two shared, same roles
+    assert T.peaks_task("P014") == (0, 4, 2)
+    assert T.peaks_relatedness("P001", "P120", kind="score") == 0
+    assert T.peaks_relatedness("ABC", "CBA", kind="score") == 4
+    scores = [T.peaks_relatedness(0, t, kind="score") for t in T.peaks_tasks()]
+    assert max(scores) == 6 and scores.count(6) == 1 and min(scores) == 0
+
+
+def test_peaks_encode():
+    x = np.random.default_rng(0).random((50, 6))
+    z = T.peaks_encode(x, units=10)
+    assert z.shape == (50, 60) and z.dtype == np.float32
+    assert np.array_equal(z[:, 10:20].argmax(axis=1), np.minimum((x[:, 1] * 10).astype(int), 9))  # nearest centre
+    assert np.array_equal(T.peaks_encode(x, units=1), x.astype(np.float32))
+    with pytest.raises(ValueError):
+        T.peaks_encode(x, units=0)
+    with pytest.raises(ValueError):
+        T.peaks_encode(x[:, :5])
+
+
+def test_peaks_stratified_targets():
+    picks = T.peaks_stratified_targets("ABC", 3, seed=1)
+    assert picks == T.peaks_stratified_targets("ABC", 3, seed=1)  # seeded
+    shared = [T.peaks_relatedness("ABC", t) for t in picks]
+    assert shared == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3] and 0 not in picks  # the source is left out
+    assert len(T.peaks_stratified_targets("ABC", 10)) == 6 + 10 + 10 + 5  # small groups are taken whole

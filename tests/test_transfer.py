@@ -3,6 +3,7 @@ and loss summaries behave (notebooks 01 and 06), probes and fine-tuning work."""
 
 from __future__ import annotations
 
+import copy
 import math
 from types import SimpleNamespace
 
@@ -398,3 +399,34 @@ def test_theory_refuses_a_centred_spectrum():
     x, y = rng.normal(size=(30, 4)), rng.normal(size=30) + 3.0
     with pytest.raises(ValueError, match="center=False"):
         predicted_loss_curve(spectrum(x, y), lr=0.1, steps=5)
+
+
+def test_fine_tune_regression_fresh_head_and_learns() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((240, 6)).astype(np.float32)
+    y = (x[:, 0] - 0.5 * x[:, 1]).astype(np.float32)  # a linear regression target
+    model = models.mlp(6, depth=1, width=16, bias=True, out_features=1, seed=0)  # "pre-trained", 1 output
+    head_before = model[-1].weight.detach().clone()
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    data = (xt[:180], yt[:180], xt[180:], yt[180:])
+    opts = dict(task="regression", epochs=30, lr=1e-2, progress=False)
+    untrained = fine_tune(copy.deepcopy(model), *data, **{**opts, "epochs": 0})
+    out = fine_tune(copy.deepcopy(model), *data, **opts)
+    assert out["head_replaced"] is True and out["test_accuracy"] is None
+    assert not torch.equal(out["model"][-1].weight.detach().cpu(), head_before)  # a fresh head even at 1 output
+    assert out["test_loss"] < 0.2 * untrained["test_loss"]  # it learned the target
+    with torch.no_grad():
+        pred = out["model"](xt[180:]).reshape(-1).numpy()
+    assert out["test_loss"] == pytest.approx(float(np.mean((pred - y[180:]) ** 2)), rel=1e-5)  # the test MSE
+    again = fine_tune(copy.deepcopy(model), *data, **opts)
+    assert again["test_loss"] == out["test_loss"]  # seeded
+    kept = fine_tune(copy.deepcopy(model), *data, **{**opts, "epochs": 0, "reset_head": False})
+    assert kept["head_replaced"] is False
+    torch.testing.assert_close(kept["model"][-1].weight.detach().cpu(), head_before)
+    two = fine_tune(copy.deepcopy(model), xt[:180], torch.stack([yt[:180], -yt[:180]], 1), xt[180:],
+                    torch.stack([yt[180:], -yt[180:]], 1), **{**opts, "epochs": 2})  # fmt: skip
+    assert two["model"][-1].out_features == 2 and np.isfinite(two["test_loss"])
+    with pytest.raises(ValueError, match="task must be"):
+        fine_tune(copy.deepcopy(model), *data, task="ranking", progress=False)
+    with pytest.raises(ValueError, match="num_classes"):
+        fine_tune(copy.deepcopy(model), *data, progress=False)
