@@ -430,3 +430,19 @@ def test_fine_tune_regression_fresh_head_and_learns() -> None:
         fine_tune(copy.deepcopy(model), *data, task="ranking", progress=False)
     with pytest.raises(ValueError, match="num_classes"):
         fine_tune(copy.deepcopy(model), *data, progress=False)
+
+
+def test_representation_scores_share_one_step_and_rank_a_readable_representation_first():
+    from repalign.transfer import representation_scores
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 30)
+    good = np.eye(3)[labels] * 3.0 + 0.1 * rng.normal(size=(90, 3))
+    noise = rng.normal(size=(90, 3))
+    test_labels = np.repeat([0, 1, 2], 10)
+    reps = {"good": (good, np.eye(3)[test_labels] * 3.0), "noise": (noise, rng.normal(size=(30, 3)))}
+    out = representation_scores(reps, labels, test_labels, gd_steps=50, loss_level=0.5, seed=0)
+    assert list(out) == ["good", "noise"]
+    assert out["good"]["gd"].lr == out["noise"]["gd"].lr  # one shared step
+    assert out["good"]["spectrum"].auc() > out["noise"]["spectrum"].auc()
+    assert out["good"]["steps"] < out["noise"]["steps"] and out["good"]["probe_accuracy"] == 1.0
