@@ -8,7 +8,7 @@ PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.repalign-installed
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 NB_TIMEOUT ?= 3600
-export MPLBACKEND := Agg
+# no MPLBACKEND here: kernels use Jupyter's inline backend, so executed notebooks carry their figures
 export REPALIGN_DATA ?= $(CURDIR)/data
 export REPALIGN_CACHE ?= $(CURDIR)/.cache/repalign
 export PYTHONHASHSEED := 0
@@ -17,17 +17,23 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 NOTEBOOKS := $(sort $(basename $(notdir $(wildcard notebooks/[0-9][0-9]_*.ipynb))))
 LIBRARY   := $(shell find repalign -name '*.py' -o -path 'repalign/resources/*' -type f 2>/dev/null) pyproject.toml
 
-.PHONY: help venv replicate paper notebooks test lint bench notebook data clean store-outputs summary
+.PHONY: help venv replicate paper paper-check notebooks test lint bench notebook data clean store-outputs summary lab sweep
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make replicate   run every notebook at the replicate scale (embedded offline data, CPU minutes)"
 	@echo "make test        unit tests + nbval of every notebook at the smoke scale"
-	@echo "make paper       every notebook at the paper's scale (real data sets; meant for a GPU)"
-	@echo "make notebook NB=03_architectures P=\"depth=3 width=256\"   one run with other parameters"
+	@echo "make paper       every notebook at the paper's scale (real data sets; meant for a GPU); checks first"
+	@echo "make paper-check what make paper needs that is missing (data sets, weights) and the device it will use"
+	@echo "make notebook NB=03 P=\"depth=3 width=256\"   one run with other parameters (NB: name, file or prefix)"
+	@echo "make sweep GRID=sweeps/depth_width.yaml [WORKERS=2] [ARGS=--dry-run]   a parameter sweep on dask (docs/SWEEPS.md)"
+	@echo "make lab         JupyterLab on notebooks/ (LAB_ARGS=\"--no-browser --port 8890\" passes options)"
 	@echo "make data DATASETS=\"cifar10 ct_position\"   download data sets into \$$REPALIGN_DATA (default ./data)"
 	@echo "make bench       benchmarks/ (prints measured ratios)"
 	@echo "make lint        ruff"
+	@echo ""
+	@echo "notebooks ($(VENV)/bin/python -m repalign params NB shows one's parameters and defaults):"
+	@printf '  %s\n' $(NOTEBOOKS)
 
 venv: $(STAMP)
 
@@ -43,11 +49,8 @@ $(STAMP): requirements-lock.txt pyproject.toml
 # build/<scale>/<notebook>.ipynb is re-run only when the notebook, its parameters or the library change.
 define NOTEBOOK_RULE
 build/$(1)/%.ipynb: notebooks/%.ipynb notebooks/params/$(1)/%.yaml $(LIBRARY) | $(STAMP)
-	@mkdir -p build/$(1)
-	@echo "[$(1)] $$*"
-	$(PY) -m papermill --no-progress-bar --log-level WARNING --cwd notebooks -k python3 \
-	  --execution-timeout $(NB_TIMEOUT) -f notebooks/params/$(1)/$$*.yaml $$< build/$(1)/.$$*.part.ipynb
-	@mv build/$(1)/.$$*.part.ipynb $$@
+	@echo "[$(1)] $$* starting"
+	@$(PY) -m repalign run $$* --scale $(1) --scale-dirs --output $$@ --timeout $(NB_TIMEOUT)
 endef
 $(eval $(call NOTEBOOK_RULE,replicate))
 $(eval $(call NOTEBOOK_RULE,paper))
@@ -65,22 +68,28 @@ replicate: $(STAMP)
 	$(MAKE) --no-print-directory summary SCALE=replicate
 	@cat results/SUMMARY.md
 
+paper-check: $(STAMP)
+	@$(PY) -m repalign paper-check
+
 paper: $(STAMP)
+	@$(PY) -m repalign paper-check
 	$(MAKE) --no-print-directory notebooks SCALE=paper
 	$(MAKE) --no-print-directory summary SCALE=paper
 	@cat results/paper/SUMMARY.md
 
-# make notebook NB=03_architectures P="depth=3 width=256 seeds=[0,1]" [SCALE=replicate]
-# (each key=value of P becomes a YAML line `key: value`, so lists and numbers keep their types)
+# make notebook NB=03 P="depth=3 width=256 seeds=[0,1]" [SCALE=replicate]: the parameters are checked before a
+# kernel starts (`python -m repalign run`); executed copy in build/custom, figures and verdicts in */custom
 notebook: $(STAMP)
-	@test -n "$(NB)" || { echo "usage: make notebook NB=<name> P=\"key=value ...\""; exit 2; }
-	@mkdir -p build/custom
-	$(PY) -m papermill --no-progress-bar --log-level WARNING --cwd notebooks -k python3 \
-	  $(if $(wildcard notebooks/params/$(SCALE)/$(NB).yaml),-f notebooks/params/$(SCALE)/$(NB).yaml,) \
-	  -p figures_dir ../figures/custom -p results_dir ../results/custom \
-	  $(if $(P),-y "$$(printf '%s\n' $(P) | sed 's/=/: /')",) \
-	  notebooks/$(NB).ipynb build/custom/$(NB).ipynb
-	@echo "executed copy: build/custom/$(NB).ipynb; figures in figures/custom, verdicts in results/custom"
+	@test -n "$(NB)" || { echo "usage: make notebook NB=<name> P=\"key=value ...\"  (make help lists the notebooks)"; exit 2; }
+	@$(PY) -m repalign run "$(NB)" $(P) --scale $(SCALE)
+
+# make sweep GRID=sweeps/depth_width.yaml [NB=03_architectures] [WORKERS=n] [ARGS="--dry-run"]; see docs/SWEEPS.md
+sweep: $(STAMP)
+	@test -n "$(GRID)" || { echo "usage: make sweep GRID=sweeps/<grid>.yaml [NB=<notebook>] [WORKERS=n] [ARGS=...]"; exit 2; }
+	$(PY) -m repalign sweep $(GRID) $(if $(NB),--notebook $(NB),) $(if $(WORKERS),--workers $(WORKERS),) $(ARGS)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
 
 data: $(STAMP)
 	$(PY) -m repalign.data download $(DATASETS)
@@ -88,7 +97,7 @@ data: $(STAMP)
 # ------------------------------------------------------------------------------------------------ checks
 # One BLAS/torch thread: the tests' models are tiny, where a second thread costs more than it gives.
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
+	MPLBACKEND=Agg HF_HUB_OFFLINE=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
 
 lint: $(STAMP)
 	$(PY) -m ruff check repalign tests benchmarks scripts notebooks

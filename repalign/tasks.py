@@ -271,6 +271,10 @@ def rescale_targets(y: np.ndarray, method: str = "minmax", *, reference: np.ndar
     where :math:`r` is ``reference`` (default ``y`` itself; pass the training targets to rescale test targets
     the same way).
 
+    The default, ``"minmax"``, keeps a mean (targets in [−1, 1] are not centred): the alignment measure centres
+    targets itself (``center=True``), but with ``center=False`` that mean would count as alignment (it warns).
+    The notebooks use ``"standardize"`` (mean 0, sd 1) through :func:`prepare_task`'s ``target_scaling``.
+
     Shape: y (n,) or (n, k) → the same, float64.
     """
     y = np.asarray(y, dtype=np.float64)

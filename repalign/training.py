@@ -45,10 +45,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from repalign.data import TASKS
 from repalign.utils import get_device
+from repalign.utils import progress_bar as tqdm
 
 __all__ = [
     "OPTIMIZERS",

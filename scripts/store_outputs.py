@@ -3,7 +3,9 @@
 Usage: python scripts/store_outputs.py notebooks/00_quickstart.ipynb [...]
 
 Runs each notebook with nbclient in the ``notebooks/`` folder (as papermill and nbval do), keeps the cell ids,
-strips execution timestamps and writes the notebook back atomically.
+strips execution timestamps and writes the notebook back atomically. Figures are stored as the PNGs
+``plotting.save_figure`` writes (displayed whatever the matplotlib backend); progress bars are off
+(``REPALIGN_PROGRESS=off``), so the stored outputs hold no frozen widget.
 """
 
 from __future__ import annotations
@@ -22,13 +24,20 @@ from repalign.utils import atomic_write_text
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("REPALIGN_PROGRESS", "off")
 
 
 def store(path: Path, timeout: int = 600) -> None:
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
     NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        # the kernel's "running over TCP without encryption" and the "KeyboardInterrupt caught in kernel" that
+        # jupyter_client's shutdown interrupt provokes: both harmless, both silenced
+        extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
     ).execute()
     for cell in nb.cells:
         cell.get("metadata", {}).pop("execution", None)

@@ -11,6 +11,9 @@ import torch
 import repalign as ra
 from repalign.alignment import preprocess
 
+# uncentred legacy checks below measure mean-heavy targets on purpose; the guardrail tests record the warning
+pytestmark = pytest.mark.filterwarnings("ignore::repalign.alignment.TargetWarning")
+
 RNG = np.random.default_rng(12345)
 
 
@@ -686,3 +689,76 @@ def test_public_names_are_exported():
     for name in module.__all__:
         assert getattr(ra, name) is getattr(module, name), name
     assert "alignment_tau" in ra.__all__
+
+
+# ------------------------------------------------------------------------------------------------ target guardrails
+def _binary_problem(n=400, d=15, p_one=0.63, seed=7):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d))
+    labels = (rng.random(n) < p_one).astype(np.int64)
+    x[:, 0] += labels  # some signal
+    return x, labels
+
+
+def test_centred_zero_one_and_plus_minus_one_labels_give_the_same_relative_curve_without_a_warning():
+    """With centring (the default), 0/1 and ±1 labels differ by an affine map: the same AUC, τ_q and relative curve
+    (A(τ) itself scales by 4), so no warning is needed there."""
+    import warnings
+
+    x, labels = _binary_problem()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a = ra.spectrum(x, labels.astype(float))
+        b = ra.spectrum(x, ra.binary_targets(labels))
+    np.testing.assert_allclose(a.curve(relative=True), b.curve(relative=True), rtol=1e-10, atol=1e-12)
+    assert a.auc() == pytest.approx(b.auc(), rel=1e-10)
+    assert b.total == pytest.approx(4 * a.total, rel=1e-12)
+
+
+def test_uncentred_zero_one_labels_warn_loudly_naming_the_option_and_the_numbers_do_not_change():
+    import warnings
+
+    from repalign.alignment import TargetWarning
+
+    x, labels = _binary_problem()
+    y = labels.astype(float)
+    with pytest.warns(TargetWarning, match=r"center=False .*6\d% .*center=True .*0/1 labels: binary_targets") as rec:
+        spec = ra.spectrum(x, y, center=False)
+    assert rec[0].filename == __file__, "the warning points at the caller's line"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = ra.spectrum(x, y, center=False)
+    assert np.array_equal(spec.singular_values, again.singular_values) and np.array_equal(spec.mass, again.mass)
+    assert spec.auc() > ra.spectrum(x, y).auc() + 0.1, "the mean inflates the uncentred AUC"
+    with pytest.warns(TargetWarning) as rec:
+        ra.alignment_curve(x, y, center=False)
+    assert rec[0].filename == __file__
+    acc = ra.AlignmentAccumulator(center=False)
+    for i in range(0, len(x), 128):
+        acc.update(x[i : i + 128], y[i : i + 128])
+    with pytest.warns(TargetWarning, match=r"6\d%"):
+        streamed = acc.spectrum()
+    np.testing.assert_allclose(streamed.curve(relative=True), spec.curve(relative=True), atol=1e-10)
+
+
+def test_raw_regression_targets_uncentred_warn_and_standardised_or_balanced_ones_do_not():
+    import warnings
+
+    from repalign.alignment import TargetWarning
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 10))
+    raw = 150 + 75 * np.tanh(x[:, 0]) + 10 * rng.normal(size=300)  # like diabetes' 25-346
+    with pytest.warns(TargetWarning, match="mean carries"):
+        ra.spectrum(x, raw, center=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ra.spectrum(x, (raw - raw.mean()) / raw.std(), center=False)
+        ra.spectrum(x, np.repeat([1.0, -1.0], 150), center=False)  # the demo's balanced pair
+        ra.spectrum(x, raw)  # centred: nothing to warn about
+
+
+def test_spectrum_repr_is_one_line():
+    x, labels = _binary_problem(n=100)
+    text = repr(ra.spectrum(x, ra.binary_targets(labels)))
+    assert "\n" not in text and text.startswith("Spectrum(n=100") and "auc=" in text and len(text) < 200

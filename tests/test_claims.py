@@ -170,3 +170,19 @@ def test_rank_correlated_per_run_against_zero():
     assert claims.rank_correlated("y rises with x", noise).outcome == UNRESOLVED
     with pytest.raises(ValueError, match="undefined"):
         claims.rank_correlated("x", [(x[0], np.ones(30)), (x[1], x[1])])
+
+
+def test_report_writes_the_same_bytes_when_results_differ_in_their_last_digits(tmp_path):
+    """No wall-clock time in claim files, and evidence rounded to 6 significant figures: two runs whose numbers
+    differ by float64 rounding (~1e-15 relative, e.g. another summation order) write identical files."""
+    rng = np.random.default_rng(0)
+    a, b = 0.6 + 0.05 * rng.random(5), 0.2 + 0.05 * rng.random(5)
+    written = []
+    for k, eps in enumerate((0.0, 3e-15)):
+        v = [claims.more("A more aligned than B", a * (1 + eps), b * (1 - eps), names=("A", "B"), auc_a=a.mean())]
+        claims.report(v, "99_test", {"seeds": [0, 1]}, tmp_path / str(k), echo=False)
+        written.append((tmp_path / str(k) / "claims" / "99_test.json").read_bytes())
+    assert written[0] == written[1]
+    d = json.loads(written[0])
+    assert "created_utc" not in d["provenance"] and d["provenance"]["numpy"] == np.__version__
+    assert d["claims"][0]["evidence"]["auc_a"] == float(f"{a.mean():.6g}")

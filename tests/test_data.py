@@ -788,3 +788,52 @@ def test_real_mnist_family(name, folder):
         assert ds.x.shape[1:] == (1, 28, 28) and len(ds) >= 1000
         assert np.bincount(ds.y, minlength=10).min() > 0.05 * len(ds)  # every class well represented
         assert ds.x.max() == 1.0 and ds.x.min() == 0.0 and 0.05 < ds.x.mean() < 0.5  # real strokes, not noise
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# fashion_domains: the Office-31 analogue of notebook 10
+# ----------------------------------------------------------------------------------------------------------------
+def test_fashion_domains_have_office31_ratios_and_are_disjoint_and_balanced():
+    doms = {d: load("fashion_domains", domain=d, scale=0.2) for d in D.FASHION_DOMAINS}
+    assert {d: len(v) for d, v in doms.items()} == {"amazon": 560, "webcam": 160, "dslr": 100}
+    seen = np.concatenate([v.meta["source_index"] for v in doms.values()])
+    assert len(np.unique(seen)) == len(seen), "a training image in two domains"
+    for d, ds in doms.items():
+        assert ds.x.shape[1:] == (1, 28, 28) and ds.x.dtype == np.float32
+        assert 0.0 <= ds.x.min() and ds.x.max() <= 1.0
+        assert len(set(np.bincount(ds.y, minlength=10).tolist())) == 1, f"{d} not class-balanced"
+        assert ds.info.is_standin and "Office-31" in ds.info.describe() and ds.info.extra["domain"] == d
+    # amazon is the images as they are; the other two are renderings of other images
+    pool = load("fashion_mnist_embedded")
+    rows = {int(i): k for k, i in enumerate(pool.meta["source_index"])}
+    amazon = doms["amazon"]
+    np.testing.assert_array_equal(amazon.x, pool.x[[rows[int(i)] for i in amazon.meta["source_index"]]])
+
+    # webcam is blurred: smaller differences between neighbouring pixels than the sharp dslr scenes
+    def roughness(x):
+        return float(np.abs(np.diff(x, axis=-1)).mean())
+
+    assert roughness(doms["webcam"].x) < roughness(doms["dslr"].x)
+
+
+def test_fashion_domains_are_deterministic_and_held_out_is_disjoint():
+    a, b = load("fashion_domains", domain="webcam", scale=0.1), load("fashion_domains", domain="webcam", scale=0.1)
+    np.testing.assert_array_equal(a.x, b.x)
+    everything = load("fashion_domains", scale=0.1)
+    assert len(everything) == 280 + 80 + 50 and set(everything.meta["domain"]) == set(D.FASHION_DOMAINS)
+    held = load("fashion_domains", held_out=True, scale=0.1)
+    train_rows = held.meta["source_index"][held.meta["official_split"] == "train"]
+    assert not set(train_rows.tolist()) & set(everything.meta["source_index"].tolist())
+    assert len(held) == 5000 - len(everything) + 1000
+    assert set(held.meta["domain"]) == set(D.FASHION_DOMAINS)  # round-robin styles
+    one = load("fashion_domains", held_out=True, scale=0.1, domain="amazon")
+    assert set(one.meta["domain"]) == {"amazon"}
+
+
+def test_fashion_domains_errors():
+    with pytest.raises(ValueError, match="domain must be one of"):
+        load("fashion_domains", domain="caltech")
+    with pytest.raises(ValueError, match="scale=2.0 .* must be in"):
+        load("fashion_domains", domain="amazon", scale=2.0)
+    with pytest.raises(ValueError, match="no official 'test' split"):
+        load("fashion_domains", split="test", domain="amazon")

@@ -304,3 +304,113 @@ def test_peaks_group_losses_counts_wins_and_excludes_the_source():
     assert ft["transfer"].tolist() == [0.9] and ft["positive"] == 0
     with pytest.raises(ValueError, match="learner"):
         experiments.peaks_group_losses({(0, 0): run}, 0, "probe")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# whole networks pre-trained and transferred (claims 9 and 10)
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.fixture()
+def images() -> tuple[np.ndarray, np.ndarray]:
+    """120 8x8 images of 3 classes: a bright square in one of three places, plus noise."""
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 40)
+    x = rng.uniform(0, 0.2, size=(120, 1, 8, 8)).astype(np.float32)
+    for i, c in enumerate(y):
+        x[i, 0, 2 * c : 2 * c + 3, 2 * c : 2 * c + 3] += 0.8
+    return x, y
+
+
+def test_small_cnn_and_network_layers() -> None:
+    import torch
+
+    from repalign.features import extract
+
+    net = experiments.small_cnn(7, image_size=12, channels=(4, 8), width=16, seed=0)
+    assert net(torch.zeros(5, 1, 12, 12)).shape == (5, 7)
+    assert extract(net, np.zeros((5, 1, 12, 12), np.float32), ["hidden"], progress=False)["hidden"].shape == (5, 16)
+    assert experiments.network_layer("mlp") == "hidden2" and experiments.network_layer("resnet18") == "avgpool"
+    with pytest.raises(ValueError, match="multiple of 4"):
+        experiments.small_cnn(3, image_size=10)
+
+
+def test_network_spec_id_and_build_round_trip() -> None:
+    a = experiments.network_spec("cnn", 3, (1, 8, 8), seed=0)
+    assert a["id"] == experiments.network_spec("cnn", 3, (1, 8, 8), seed=0)["id"]
+    assert a["id"] != experiments.network_spec("cnn", 3, (1, 8, 8), seed=1)["id"]
+    model = experiments.build_network(a)
+    state = {k: v.detach().numpy() + 1.0 for k, v in model.state_dict().items()}
+    b = experiments.network_spec("cnn", 3, (1, 8, 8), seed=0, state=state)
+    assert b["id"] != a["id"]
+    rebuilt = experiments.build_network(b).state_dict()
+    assert all(np.allclose(rebuilt[k].numpy(), v) for k, v in state.items())
+    with pytest.raises(ValueError, match="unknown network family"):
+        experiments.network_spec("transformer9000", 3, (1, 8, 8))
+
+
+def test_train_network_learns_stops_when_memorised_and_is_cached(images, cache_dir, monkeypatch) -> None:
+    x, y = images
+    spec = experiments.network_spec("cnn", 3, x.shape[1:], seed=0)
+    run = experiments.train_network(spec, x, y, seed=0, epochs=60, lr=1e-2, batch_size=16, until_accuracy=0.9,
+                                    check_every=2)  # fmt: skip
+    assert run["train_accuracy"] >= 0.9 and run["epochs"] < 60 and run["epochs"] % 2 == 0
+    assert len(run["history"]["train_loss"]) == run["epochs"]
+    assert run["network"]["state"] is not None and run["network"]["id"] != spec["id"]
+    calls = []
+    monkeypatch.setattr(experiments, "_train_network_run", lambda *a, **k: calls.append(1))
+    again = experiments.train_network(spec, x, y, seed=0, epochs=60, lr=1e-2, batch_size=16, until_accuracy=0.9,
+                                      check_every=2)  # fmt: skip
+    assert not calls and again["network"]["id"] == run["network"]["id"]
+
+
+def test_transfer_to_target_measures_before_and_scores_after(images, cache_dir) -> None:
+    import repalign as ra
+
+    x, y = images
+    trained = experiments.train_network(experiments.network_spec("mlp", 3, x.shape[1:], seed=0), x, y, seed=0,
+                                        epochs=20, lr=1e-2, batch_size=16)["network"]  # fmt: skip
+    fresh = experiments.network_spec("mlp", 3, x.shape[1:], seed=0)
+    out = {}
+    for name, spec in {"trained": trained, "fresh": fresh}.items():
+        out[name] = experiments.transfer_to_target(spec, (x, y), (x[::4], y[::4]), (x, y), seed=0, epochs=5)
+        assert 0.0 <= out[name]["auc"] <= 1.0 and out[name]["curve"].shape == out[name]["thresholds"].shape
+        assert 0.0 <= out[name]["test_accuracy"] <= 1.0
+    # the alignment is that of the representation before target training, measured directly
+    from repalign.features import extract
+
+    feats = extract(experiments.build_network(trained), x, ["hidden2"], progress=False)["hidden2"]
+    direct = ra.spectrum(feats.astype(np.float64), ra.one_vs_rest_targets(y)).auc()
+    assert out["trained"]["auc"] == pytest.approx(direct, rel=1e-6)
+    assert out["trained"]["auc"] > out["fresh"]["auc"]  # trained on these very labels
+
+
+def test_class_split_relabels_and_holds_out_a_test_draw() -> None:
+    pool, test = experiments.class_split("mnist_embedded", [5, 7], n_test_per_class=20, data_seed=0)
+    assert sorted(set(pool.y.tolist())) == [0, 1] and np.bincount(test.y).tolist() == [20, 20]
+    assert not set(pool.meta["source_index"][pool.y == 0]) & set(test.meta["source_index"][test.y == 0])
+    pool, test = experiments.class_split("fashion_mnist_embedded", [0, 1, 2], n_test_per_class=None)
+    assert len(pool) == 1500 and len(test) == 300 and pool.info.classes == ["T-shirt/top", "Trouser", "Pullover"]
+    with pytest.raises(ValueError, match="named class sets exist for cifar10"):
+        experiments.class_split("mnist_embedded", "natural")
+
+
+def test_pretrained_checkpoint_says_which_command_makes_a_missing_one(tmp_path, monkeypatch) -> None:
+    import sys
+    import types
+
+    fake = types.ModuleType("repalign.pretrain")
+    fake.checkpoint_file = lambda out_dir: Path(out_dir) / "checkpoint.pt"
+    fake.command = lambda arch, subset, out_dir, nproc=8, **o: (
+        f"torchrun --nproc_per_node={nproc} -m repalign.pretrain --arch {arch} --subset {subset} --out {out_dir}"
+    )
+    monkeypatch.setitem(sys.modules, "repalign.pretrain", fake)
+    import repalign
+
+    monkeypatch.setattr(repalign, "pretrain", fake, raising=False)
+    folder = tmp_path / "resnet18_natural"
+    with pytest.raises(FileNotFoundError, match="torchrun --nproc_per_node=8 -m repalign.pretrain --arch resnet18 "
+                       "--subset natural"):  # fmt: skip
+        experiments.pretrained_checkpoint("resnet18", "natural", folder, in_shape=(3, 32, 32))
+    folder.mkdir()
+    (folder / "checkpoint.pt").write_bytes(b"weights")
+    spec = experiments.pretrained_checkpoint("resnet18", "natural", folder, in_shape=(3, 32, 32))
+    assert spec["checkpoint"] == str(folder / "checkpoint.pt") and spec["family"] == "resnet18"

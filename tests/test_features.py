@@ -297,3 +297,19 @@ def test_backbone_features_random_init_seeded_and_cached(tmp_path) -> None:
     c = backbone_features("efficientnet_lite0", images, pretrained=False, seed=1, image_size=32, cache_dir=tmp_path,
                           progress=False)  # fmt: skip
     assert not c.from_cache and not np.allclose(a.features["global_pool"], c.features["global_pool"])
+
+
+def test_backbone_features_several_layers_in_one_pass_equal_one_layer_each(tmp_path) -> None:
+    from repalign.features import backbone_features
+
+    images = np.random.default_rng(1).random((5, 28, 28)).astype(np.float32)
+    kw = {"pretrained": False, "seed": 0, "image_size": 32, "cache_dir": tmp_path, "progress": False}
+    both = backbone_features("efficientnet_lite0", images, layers=["blocks.3", "classifier"], **kw)
+    assert both.features["blocks.3"].shape == (5, 80) and both.features["classifier"].shape == (5, 1000)
+    for name in ("blocks.3", "classifier"):
+        one = backbone_features("efficientnet_lite0", images, layer=name, **kw)
+        np.testing.assert_allclose(one.features[name], both.features[name], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="not both"):
+        backbone_features("efficientnet_lite0", images, layer="blocks.3", layers=["classifier"], **kw)
+    with pytest.raises(ValueError, match="empty"):
+        backbone_features("efficientnet_lite0", images, layers=[], **kw)

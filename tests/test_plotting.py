@@ -197,3 +197,36 @@ def test_plot_points_with_errors_one_point_per_name() -> None:
     with pytest.raises(ValueError):
         plotting.plot_points_with_errors(ax, x, {"a": y["a"]})
     plt.close(fig)
+
+
+def test_save_figure_writes_the_same_bytes_twice_without_dates(tmp_path):
+    def draw():
+        fig, axes = plotting.new_figure()
+        axes[0, 0].plot([0, 1, 2], [1, 0, 2], label="x")
+        axes[0, 0].legend()
+        return fig
+
+    a = plotting.save_figure(draw(), "f", tmp_path / "a", formats=("pdf", "png", "svg"))
+    b = plotting.save_figure(draw(), "f", tmp_path / "b", formats=("pdf", "png", "svg"))
+    for p, q in zip(a, b, strict=True):
+        assert p.read_bytes() == q.read_bytes(), f"{p.name} differs between two saves of the same figure"
+    pdf = (tmp_path / "a" / "f.pdf").read_bytes()
+    assert b"CreationDate" not in pdf and b"ModDate" not in pdf
+    assert b"<dc:date>" not in (tmp_path / "a" / "f.svg").read_bytes()
+
+
+def test_relative_output_folders_mean_the_notebooks_folder_in_a_kernel(tmp_path, monkeypatch):
+    from repalign import params, utils
+
+    monkeypatch.setattr(utils, "_in_kernel", lambda: True)
+    monkeypatch.setattr(params, "repo_root", lambda: tmp_path)
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    assert utils.resolve_output_dir("../figures/smoke") == tmp_path / "figures" / "smoke"
+    monkeypatch.chdir(Path("/"))
+    fig, _ = plotting.new_figure()
+    plotting.save_figure(fig, "g", "../figures/smoke", formats=("png",))
+    assert (tmp_path / "figures" / "smoke" / "g.png").is_file()
+    assert utils.resolve_output_dir(tmp_path / "abs") == tmp_path / "abs"
+    monkeypatch.setattr(utils, "_in_kernel", lambda: False)  # scripts and the command line: the working directory
+    assert utils.resolve_output_dir("out") == Path("out")

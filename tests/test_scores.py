@@ -1,0 +1,317 @@
+"""Transferability scores: checked by properties, by the published algorithms' own equations and by small cases
+worked by hand (no golden numbers from reference code)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import multivariate_normal
+
+from repalign import AlignmentAccumulator, one_hot_targets, one_vs_rest_targets, scores, spectrum
+
+
+def _task(n: int = 120, d: int = 6, classes: int = 3, signal: float = 2.0, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % classes
+    x = rng.normal(size=(n, d))
+    x[:, :classes] += signal * np.eye(classes)[y]
+    return x, y
+
+
+def _dense_log_evidence(f: np.ndarray, y: np.ndarray, alpha: float, beta: float) -> float:
+    """log N(y; 0, I/beta + F F^T/alpha): the marginal likelihood of Bayesian linear regression, directly."""
+    cov = np.eye(len(y)) / beta + f @ f.T / alpha
+    return float(multivariate_normal(mean=np.zeros(len(y)), cov=cov).logpdf(y))
+
+
+# ------------------------------------------------------------------------------------------------------- LogME
+@pytest.mark.parametrize(("n", "d"), [(40, 5), (12, 20)])
+def test_logme_evidence_is_the_marginal_likelihood_at_a_stationary_point(n: int, d: int) -> None:
+    rng = np.random.default_rng(1)
+    f = rng.normal(size=(n, d))
+    y = f @ rng.normal(size=d) + 0.5 * rng.normal(size=n)
+    y -= y.mean()
+    spec = spectrum(f, y, bias=False, normalize=False, center=False, method="svd")
+    ev, alpha, beta = scores.logme_evidence(
+        spec.singular_values**2, spec.mass_columns[:, 0], float(y @ y), n, d, eps=0.0, tol=1e-13, max_iter=100_000
+    )
+    # the returned evidence is the Gaussian marginal likelihood at (alpha, beta), also when n < d (rank n) ...
+    assert ev == pytest.approx(_dense_log_evidence(f, y, alpha, beta) / n, rel=1e-9, abs=1e-9)
+    if n < d:  # y lies in the column space: the evidence grows without bound in beta, no interior fixed point
+        return
+    # ... at MacKay's fixed point: alpha |m|^2 = gamma and beta |y - F m|^2 = n - gamma, with m the posterior mean
+    a_mat = alpha * np.eye(d) + beta * f.T @ f
+    m = beta * np.linalg.solve(a_mat, f.T @ y)
+    gamma = float(np.sum(beta * np.linalg.eigvalsh(f.T @ f) / (alpha + beta * np.linalg.eigvalsh(f.T @ f))))
+    assert alpha * (m @ m) == pytest.approx(gamma, rel=1e-7)
+    assert beta * np.sum((y - f @ m) ** 2) == pytest.approx(n - gamma, rel=1e-7)
+    # ... which maximises it: moving alpha or beta lowers the marginal likelihood
+    best = _dense_log_evidence(f, y, alpha, beta)
+    for da, db in [(1.2, 1), (1 / 1.2, 1), (1, 1.2), (1, 1 / 1.2)]:
+        assert _dense_log_evidence(f, y, alpha * da, beta * db) < best
+
+
+@pytest.mark.filterwarnings("ignore:center=False")  # 0/1 indicators uncentred, as the reference LogME has them
+def test_logme_is_the_mean_over_classes_of_the_evidence_of_each_indicator() -> None:
+    x, y = _task()
+    per_class = []
+    for c in range(3):
+        t = (y == c).astype(float)
+        spec = spectrum(x, t, bias=False, normalize=False, center=False, method="svd")
+        per_class.append(scores.logme_evidence(spec.singular_values**2, spec.mass, t @ t, len(y), x.shape[1])[0])
+    assert scores.logme(x, y) == pytest.approx(np.mean(per_class), rel=1e-10)
+
+
+def test_logme_is_invariant_to_rotations_and_to_relabelling() -> None:
+    x, y = _task(d=8)
+    q, _ = np.linalg.qr(np.random.default_rng(3).normal(size=(8, 8)))
+    fixed = {"eps": 0.0, "tol": 1e-12, "max_iter": 10_000}
+    assert scores.logme(x @ q, y, **fixed) == pytest.approx(scores.logme(x, y, **fixed), rel=1e-8)
+    assert scores.logme(x, np.array(["c", "a", "b"])[y], **fixed) == pytest.approx(scores.logme(x, y, **fixed))
+
+
+def test_logme_ranks_informative_features_above_noise() -> None:
+    x, y = _task(signal=3.0)
+    noise = np.random.default_rng(5).normal(size=x.shape)
+    assert scores.logme(x, y) > scores.logme(noise, y)
+    assert scores.score_card(x, y)["logme_preprocessed"] > scores.score_card(noise, y)["logme_preprocessed"]
+
+
+def test_score_card_streams_to_the_same_numbers_and_matches_the_separate_scores() -> None:
+    x, y = _task(n=150, d=10, classes=4)
+    card = scores.score_card(x, y)
+    acc = AlignmentAccumulator()
+    for rows in np.array_split(np.arange(150), 4):
+        acc.update(x[rows], one_hot_targets(y, classes=range(4))[rows])
+    streamed = scores.card_from_spectrum(acc.spectrum(), np.bincount(y))
+    for key, value in card.items():
+        assert streamed[key] == pytest.approx(value, rel=1e-8, abs=1e-12), key
+    spec = spectrum(x, one_vs_rest_targets(y))  # ±1 targets: the same relative curve
+    assert card["alignment_auc"] == pytest.approx(spec.auc(), rel=1e-10)
+    assert card["alignment_tau_0.9"] == pytest.approx(spec.tau_q(0.9), rel=1e-10)
+    assert scores.alignment_score(x, y, "auc_sigma1") == pytest.approx(card["alignment_auc_sigma1"])
+
+
+def test_score_card_on_a_torch_tensor_matches_numpy() -> None:
+    torch = pytest.importorskip("torch")
+    x, y = _task()
+    a, b = scores.score_card(x, y), scores.score_card(torch.from_numpy(x), torch.from_numpy(y))
+    assert a == pytest.approx(b, rel=1e-8)
+
+
+def test_alignment_summaries_are_ordered_and_bounded() -> None:
+    x, y = _task(n=200, d=12)
+    s = scores.alignment_summaries(spectrum(x, one_hot_targets(y)))
+    assert 0 <= s["auc"] <= s["auc_sigma1"] <= 1
+    assert s["tau_0.9"] <= s["tau_0.5"]
+    assert set(s) == set(scores.SUMMARIES)
+
+
+# ----------------------------------------------------------------------------------------------------- H-score
+def _class_mean_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.stack([x[y == c].mean(axis=0) for c in y])
+
+
+def test_h_score_equals_its_trace_form_computed_naively_and_ignores_invertible_maps() -> None:
+    x, y = _task(n=90, d=5)
+    naive = np.trace(np.linalg.pinv(np.cov(x, rowvar=False)) @ np.cov(_class_mean_rows(x, y), rowvar=False))
+    assert scores.h_score(x, y) == pytest.approx(naive, rel=1e-9)
+    a = np.random.default_rng(2).normal(size=(5, 5))  # invertible with probability one
+    assert scores.h_score(x @ a + 7.0, y) == pytest.approx(naive, rel=1e-7)
+
+
+def test_h_score_lies_in_0_to_c_minus_1_and_saturates_when_features_outnumber_examples() -> None:
+    x, y = _task(n=90, d=5)
+    assert 0 <= scores.h_score(x, y) <= 2
+    wide = np.random.default_rng(4).normal(size=(30, 40))
+    assert scores.h_score(wide, np.arange(30) % 3) == pytest.approx(2.0, rel=1e-8)
+
+
+def test_regularized_h_score_is_the_shrunk_trace_and_at_most_the_h_score() -> None:
+    from sklearn.covariance import LedoitWolf
+
+    x, y = _task(n=60, d=8)
+    lw = LedoitWolf().fit(x)
+    g = _class_mean_rows(x, y)
+    naive = np.trace(np.linalg.inv(lw.covariance_) @ ((1 - lw.shrinkage_) * np.cov(g, rowvar=False, bias=True)))
+    assert scores.regularized_h_score(x, y) == pytest.approx(naive, rel=1e-9)
+    assert scores.regularized_h_score(x, y) <= scores.h_score(x, y) + 1e-12
+
+
+# ------------------------------------------------------------------------------------------------- NCE and LEEP
+def test_nce_by_hand() -> None:
+    # z = 0 holds one example of each target class: H(Y|z=0) = log 2; z = 1 determines y: 0. P(z=0) = 1/2.
+    assert scores.nce([0, 0, 1, 1], [0, 1, 1, 1]) == pytest.approx(-0.5 * math.log(2))
+    assert scores.nce([5, 5, 9, 9], ["a", "a", "b", "b"]) == 0.0
+    probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.3, 0.7]])  # argmax gives z = [0, 0, 1, 1]
+    assert scores.nce(probs, [0, 1, 1, 1]) == pytest.approx(-0.5 * math.log(2))
+    # a source label independent of the target: -H(Y) = -log 2 for balanced binary labels
+    assert scores.nce([0, 1, 0, 1], [0, 0, 1, 1]) == pytest.approx(-math.log(2))
+
+
+def test_leep_of_a_perfect_source_is_zero_and_a_small_case_by_hand() -> None:
+    y = np.array([0, 0, 1, 2, 2, 2])
+    perfect = np.eye(4)[[3, 3, 0, 1, 1, 1]]  # each source class maps to one target class
+    assert scores.leep(perfect, y) == pytest.approx(0.0, abs=1e-12)
+    # two examples, two source classes: theta rows (0.5, 0.5) and (1, 0), labels (0, 1)
+    theta = np.array([[0.5, 0.5], [1.0, 0.0]])
+    # P(y,z) = [[.25, .25], [.5, 0]] -> P(y|z=0) = (1/3, 2/3), P(y|z=1) = (1, 0)
+    eep = [0.5 * (1 / 3) + 0.5 * 1.0, 1.0 * (2 / 3)]
+    assert scores.leep(theta, [0, 1]) == pytest.approx(np.mean(np.log(eep)))
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(5), size=40)
+    labels = rng.integers(0, 3, 40)
+    assert scores.leep(probs, labels) <= 0
+    assert scores.leep(probs[:, ::-1], labels) == pytest.approx(scores.leep(probs, labels))  # source order is free
+
+
+# ---------------------------------------------------------------------------------------------------- TransRate
+def _naive_rate(z: np.ndarray, eps: float) -> float:
+    n, d = z.shape
+    return 0.5 * np.linalg.slogdet(np.eye(d) + z.T @ z / (n * eps))[1]
+
+
+@pytest.mark.parametrize(("n", "d"), [(60, 8), (20, 45)])  # the Gram and the kernel (Woodbury) paths
+def test_regularized_h_score_matches_scikit_learn_ledoit_wolf_on_both_paths(n: int, d: int) -> None:
+    from sklearn.covariance import LedoitWolf
+
+    x, y = _task(n=n, d=d)
+    lw = LedoitWolf().fit(x)
+    between = np.cov(_class_mean_rows(x, y), rowvar=False, bias=True)
+    naive = np.trace(np.linalg.inv(lw.covariance_) @ ((1 - lw.shrinkage_) * between))
+    assert scores.regularized_h_score(x, y) == pytest.approx(naive, rel=1e-8)
+
+
+def test_h_score_kernel_path_equals_the_naive_pseudo_inverse() -> None:
+    x, y = _task(n=20, d=45)
+    cov = np.cov(x, rowvar=False, bias=True)
+    naive = np.trace(
+        np.linalg.pinv(cov, rcond=1e-10, hermitian=True) @ np.cov(_class_mean_rows(x, y), rowvar=False, bias=True)
+    )
+    assert scores.h_score(x, y) == pytest.approx(naive, rel=1e-7)
+
+
+@pytest.mark.parametrize("d", [4, 30])  # d < n_c and d > n (the kernel path)
+def test_transrate_equals_the_coding_rate_difference_computed_naively(d: int) -> None:
+    x, y = _task(n=24, d=d)
+    z = x - x.mean(axis=0)
+    naive = _naive_rate(z, 1e-4) - np.mean([_naive_rate(z[y == c], 1e-4) for c in range(3)])
+    assert scores.transrate(x, y) == pytest.approx(naive, rel=1e-9)
+    perm = np.random.default_rng(1).permutation(24)
+    assert scores.transrate(x[perm], y[perm]) == pytest.approx(naive, rel=1e-9)
+
+
+def test_every_feature_score_ranks_separated_classes_above_noise() -> None:
+    x, y = _task(n=150, d=6, signal=4.0)
+    noise = np.random.default_rng(9).normal(size=x.shape)
+    fns = (
+        scores.logme,
+        scores.h_score,
+        scores.regularized_h_score,
+        scores.transrate,
+        scores.sfda,
+        scores.alignment_score,
+    )
+    for fn in fns:
+        assert fn(x, y) > fn(noise, y), fn.__name__
+
+
+# --------------------------------------------------------------------------------------------------------- SFDA
+def _naive_sfda(x: np.ndarray, y: np.ndarray) -> float:
+    """The published algorithm step by step with dense d x d matrices and a generalised eigenproblem."""
+    from scipy.linalg import eigh
+
+    classes = np.unique(y)
+    n, d = x.shape
+
+    def posterior(z, lam):
+        means = np.stack([z[y == c].mean(axis=0) for c in classes])
+        priors = np.array([np.mean(y == c) for c in classes])
+        sw = sum(p * np.cov(z[y == c], rowvar=False, bias=True) for p, c in zip(priors, classes, strict=True))
+        if lam is None:
+            lam = max(np.exp(-5 * np.linalg.eigvalsh(sw)[-1]), 1e-10)
+        sw_shrunk = (1 - lam) * sw + lam * np.trace(sw) / d * np.eye(d)
+        st = np.cov(z, rowvar=False, bias=True)
+        _, vecs = eigh(st - sw_shrunk, sw_shrunk)  # Fisher directions, V^T S~_W V = I
+        coef = means @ vecs @ vecs.T
+        logits = z @ coef.T - 0.5 * np.diag(means @ coef.T) + np.log(priors)
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True), lam, means
+
+    prob, lam, means = posterior(x, None)
+    soft = np.exp(prob) / np.exp(prob).sum(axis=1, keepdims=True)
+    mixed = x.copy()
+    for i, c in enumerate(classes):
+        q = soft[y == c, i][:, None]
+        mixed[y == c] = q * x[y == c] + (1 - q) * np.delete(means, i, axis=0).mean(axis=0)
+    prob, _, _ = posterior(mixed, lam)
+    return float(np.mean(prob[np.arange(n), np.searchsorted(classes, y)]))
+
+
+@pytest.mark.parametrize(("n", "d", "scale"), [(90, 6, 1.0), (90, 6, 0.05), (24, 40, 0.05)])  # Gram and kernel paths
+def test_sfda_equals_the_published_algorithm_computed_naively(n: int, d: int, scale: float) -> None:
+    x, y = _task(n=n, d=d, signal=1.5)
+    assert scores.sfda(scale * x, y) == pytest.approx(_naive_sfda(scale * x, y), rel=1e-6)
+    assert 0 < scores.sfda(scale * x, y) <= 1
+
+
+# ---------------------------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "fn",
+    [
+        scores.logme,
+        scores.h_score,
+        scores.regularized_h_score,
+        scores.transrate,
+        scores.alignment_score,
+        scores.score_card,
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_error(fn) -> None:
+    x, y = _task(n=30, d=4)
+    with pytest.raises(ValueError, match="2-D"):
+        fn(x[:, 0], y)
+    with pytest.raises(ValueError, match="30 rows but labels have 29"):
+        fn(x, y[:-1])
+    with pytest.raises(ValueError, match="single class"):
+        fn(x, np.zeros(30))
+    bad = x.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fn(bad, y)
+
+
+def test_source_scores_refuse_what_is_not_probabilities_or_labels() -> None:
+    y = np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="probabilities"):
+        scores.leep(np.array([[2.0, -1.0]] * 4), y)
+    with pytest.raises(ValueError, match="rows but labels"):
+        scores.leep(np.full((3, 2), 0.5), y)
+    with pytest.raises(ValueError, match="single class"):
+        scores.nce([0, 1, 0, 1], [1, 1, 1, 1])
+    with pytest.raises(ValueError, match="NaN"):
+        scores.nce([0.0, np.nan, 1.0, 0.0], y)
+    with pytest.raises(ValueError, match="unknown summary"):
+        scores.alignment_score(np.eye(4), y, "auc_typo")
+
+
+def test_score_card_on_cuda_matches_the_cpu() -> None:
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    x, y = _task(n=300, d=20, classes=4)
+    on_gpu = scores.score_card(torch.from_numpy(x).float().cuda(), torch.from_numpy(y).cuda())
+    on_cpu = scores.score_card(x.astype(np.float32), y)
+    assert on_gpu == pytest.approx(on_cpu, rel=1e-6, abs=1e-9)
+
+
+def test_sfda_with_full_shrinkage_on_tiny_features_and_on_constant_features() -> None:
+    x, y = _task(n=20, d=40)
+    tiny = 1e-12 * x  # lambda = exp(-5 * ~1e-24) = 1: S~_W is the scaled identity, on the kernel path too
+    assert 0 < scores.sfda(tiny, y) <= 1
+    y4 = np.array([0, 0, 0, 0, 0, 0, 1, 1, 2, 3])  # constant features: the posterior is the prior, mean pi_{y_i}
+    priors = np.bincount(y4) / y4.size
+    for d in (3, 30):
+        assert scores.sfda(np.ones((10, d)), y4) == pytest.approx(np.mean(priors[y4]))
