@@ -552,19 +552,34 @@ def _check_weights(values: Mapping[str, Any], notebooks: Path) -> list[tuple[str
         if not Path(p).expanduser().is_file():
             problems.append((name, f"weights_paths file {p} not found", True))
 
-    def walk(v: Any, label: str) -> None:
+    def walk(v: Any, keys: tuple[str, ...]) -> None:
         if isinstance(v, Mapping):
             for k, item in v.items():
-                walk(item, f"{label} {k}".strip())
+                walk(item, (*keys, str(k)))
         elif isinstance(v, str) and not (notebooks / v).expanduser().exists():
             message = (
-                f"{v} not found (relative to notebooks/); pre-train it first (repalign.pretrain, "
-                "docs/PRETRAIN.md) or set `checkpoints` to where it is"
+                f"{v} not found (relative to notebooks/); {_pretrain_hint(values, keys, notebooks / v)}"
+                " (docs/PRETRAIN.md), or set `checkpoints` to where it is"
             )
-            problems.append((f"checkpoint {label}", message, True))
+            problems.append((f"checkpoint {' '.join(keys)}", message, True))
 
-    walk(values.get("checkpoints") or {}, "")
+    walk(values.get("checkpoints") or {}, ())
     return problems
+
+
+def _pretrain_hint(values: Mapping[str, Any], keys: tuple[str, ...], path: Path) -> str:
+    """The torchrun command that makes a missing checkpoint (``checkpoints: {arch: {source label: path}}`` with the
+    source label's ``[dataset, subset]`` in ``sources``), or a pointer to repalign.pretrain when it cannot tell."""
+    from repalign import pretrain
+
+    source = (values.get("sources") or {}).get(keys[-1]) if len(keys) == 2 else None
+    if not isinstance(source, list | tuple) or len(source) != 2:
+        return "pre-train it first with repalign.pretrain"
+    out = os.path.relpath(path.resolve(), Path.cwd())
+    try:
+        return "make it with: " + pretrain.command(keys[0], str(source[1]), out)
+    except ValueError:
+        return "pre-train it first with repalign.pretrain"
 
 
 def paper_check(

@@ -160,6 +160,16 @@ def test_paper_check_lists_every_missing_data_set_with_its_fix(tmp_path, monkeyp
     assert cli.main(["paper-check", "07"]) == 0  # generated data: nothing to fetch
 
 
+def test_paper_check_names_the_torchrun_command_of_each_missing_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPALIGN_DATA", str(tmp_path))
+    missing, _ = cli.paper_check("paper", ["09"])
+    message, users, blocking = missing["checkpoint resnet18 ImageNet-Natural"]
+    assert blocking and users == ["09_task_similarity"]
+    assert "make it with: torchrun --standalone --nproc_per_node=8 -m repalign.pretrain --arch resnet18" in message
+    assert "--subset natural --out " in message
+    assert message.split("--out ")[1].split()[0].endswith("pretrain/resnet18_imagenet_natural")
+
+
 def test_plain_papermill_from_elsewhere_writes_into_the_repository(tmp_path):
     """A notebook's relative output folders mean <repository>/notebooks/<folder>, whatever the kernel's cwd."""
     import nbformat
