@@ -72,27 +72,6 @@ __all__ = [
 ]
 
 ACTIVATIONS: tuple[str, ...] = ("relu", "tanh", "prelu", "leaky_relu", "linear")
-BACKBONES: tuple[str, ...] = (
-    "vgg16",
-    "resnet18",
-    "resnet50",
-    "resnet101",
-    "t2t_vit",
-    "efficientnet_lite0",
-    "efficientnet_lite1",
-    "efficientnet_lite2",
-    # the rest of the 11 ImageNet models of LogME's protocol (You et al. 2021), from torchvision
-    "resnet34",
-    "resnet152",
-    "densenet121",
-    "densenet169",
-    "densenet201",
-    "mnasnet1_0",
-    "mobilenet_v2",
-    "googlenet",
-    "inception_v3",
-)
-
 #: The 11 ImageNet models of LogME's protocol (You et al., ICML 2021, Table 2), as :func:`backbone` names.
 LOGME_ZOO: tuple[str, ...] = (
     "resnet34",
@@ -107,6 +86,10 @@ LOGME_ZOO: tuple[str, ...] = (
     "googlenet",
     "inception_v3",
 )
+_PAPER_BACKBONES = ("vgg16", "resnet18", "resnet50", "resnet101", "t2t_vit")
+_LITE = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+#: every :func:`backbone` name: the paper's, EfficientNet-Lite0/1/2, then the rest of LogME's zoo (torchvision)
+BACKBONES: tuple[str, ...] = (*_PAPER_BACKBONES, *_LITE, *(n for n in LOGME_ZOO if n not in _PAPER_BACKBONES))
 
 _TORCHVISION = ("vgg16", "resnet18", *LOGME_ZOO)
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -118,10 +101,7 @@ PREPROCESSING: dict[str, dict[str, Any]] = {
         name: {"mean": _IMAGENET_MEAN, "std": _IMAGENET_STD, "interpolation": "bilinear"}
         for name in (*_TORCHVISION, "t2t_vit")
     },
-    **{
-        name: {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5), "interpolation": "bicubic"}
-        for name in ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
-    },
+    **{name: {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5), "interpolation": "bicubic"} for name in _LITE},
 }
 
 #: The penultimate layer of each backbone (the representation a linear probe reads).
