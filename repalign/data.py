@@ -1259,6 +1259,16 @@ def _render_domain(x: np.ndarray, domain: str) -> np.ndarray:
     raise ValueError(f"digits_domains: domain must be one of {DIGITS_DOMAINS} (or None for all), got {domain!r}")
 
 
+def _all_domains(parts: Sequence[Dataset], name: str, title: str, **extra: Any) -> Dataset:
+    """Every domain of a multi-domain set in one :class:`Dataset` (rows in domain order; the per-row ``meta``
+    arrays, e.g. ``domain``, concatenated)."""
+    info = replace(
+        parts[0].info, name=name, n=sum(len(p) for p in parts), extra={"domain": "all", **extra}, title=title
+    )
+    meta = {k: np.concatenate([p.meta[k] for p in parts]) for k in parts[0].meta}
+    return Dataset(np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts]), info, meta)
+
+
 @_register("digits_domains")
 def _load_digits_domains(
     split: str, root: Path, download: bool, domain: str | None = None, disjoint: bool = True
@@ -1273,16 +1283,7 @@ def _load_digits_domains(
     split = _no_official_split("digits_domains", split)
     if domain is None:
         parts = [_load_digits_domains(split, root, download, d, disjoint) for d in DIGITS_DOMAINS]
-        info = replace(
-            parts[0].info, name="digits_domains", n=sum(len(p) for p in parts), extra={"domain": "all"},
-            title="digits domains (all three)",
-        )  # fmt: skip
-        return Dataset(
-            np.concatenate([p.x for p in parts]),
-            np.concatenate([p.y for p in parts]),
-            info,
-            {"domain": np.concatenate([p.meta["domain"] for p in parts])},
-        )
+        return _all_domains(parts, "digits_domains", "digits domains (all three)")
     if domain not in DIGITS_DOMAINS:
         _render_domain(np.zeros((0, 1, 8, 8)), domain)  # raises the ValueError
     x, y = _digits_arrays()
@@ -1441,16 +1442,7 @@ def _load_fashion_domains(
         return _fashion_held_out(split, domain, float(scale))
     if domain is None:
         parts = [_load_fashion_domains(split, root, download, d, scale) for d in FASHION_DOMAINS]
-        info = replace(
-            parts[0].info, name="fashion_domains", n=sum(len(p) for p in parts), extra={"domain": "all", "scale": scale},
-            title="Fashion-MNIST domains (all three)",
-        )  # fmt: skip
-        return Dataset(
-            np.concatenate([p.x for p in parts]),
-            np.concatenate([p.y for p in parts]),
-            info,
-            {k: np.concatenate([p.meta[k] for p in parts]) for k in ("domain", "source_index")},
-        )
+        return _all_domains(parts, "fashion_domains", "Fashion-MNIST domains (all three)", scale=scale)
     if domain not in FASHION_DOMAINS:
         _render_fashion_domain(np.zeros((0, 1, 28, 28)), domain)  # raises the ValueError
     pool = load("fashion_mnist_embedded", "train")
