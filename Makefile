@@ -59,7 +59,7 @@ SCALE ?= replicate
 notebooks: $(addprefix build/$(SCALE)/,$(addsuffix .ipynb,$(NOTEBOOKS)))
 
 summary: | $(STAMP)
-	$(PY) -m repalign.claims summarize --results results/$(if $(filter paper,$(SCALE)),paper/,)claims \
+	$(PY) -m repalign.run.claims summarize --results results/$(if $(filter paper,$(SCALE)),paper/,)claims \
 	  --out results/$(if $(filter paper,$(SCALE)),paper/,)SUMMARY.md
 
 # Notebooks run in parallel, each on one BLAS/torch thread, so that -j uses every core without oversubscription.

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 import repalign as ra
-from repalign.alignment import preprocess
+from repalign.measure.alignment import preprocess
 
 
 def best_of(fn: Callable[[], object], repeat: int = 2) -> float:

@@ -1,4 +1,4 @@
-"""Cost of each transferability score (``repalign.scores``), measured in one run on the same features.
+"""Cost of each transferability score (``repalign.measure.scores``), measured in one run on the same features.
 
 Prints, for n × d fp32 features with C classes (default 10,000 × 1,280, 10 classes: a penultimate layer of an
 EfficientNet-Lite on a CIFAR-sized target set) and a 1,000-way source classifier's probabilities (LEEP, NCE), the
@@ -28,7 +28,7 @@ from collections.abc import Callable
 import numpy as np
 
 import repalign as ra
-from repalign import scores
+from repalign.measure import scores
 
 
 def best_of(fn: Callable[[], object], repeat: int = 3, sync: Callable[[], None] | None = None) -> float:

@@ -25,8 +25,8 @@ from pathlib import Path
 import nbformat
 import yaml
 
-import repalign.cache
-from repalign import sweep
+import repalign.core.cache
+from repalign.run import sweep
 
 
 def trivial_notebook(folder: Path) -> Path:
@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=8, help="smoke points for the speed-up (default 8)")
     parser.add_argument("--notebook", default="00_quickstart", help="the real notebook (default 00_quickstart)")
     args = parser.parse_args()
-    repalign.cache.code_version = lambda: "bench"  # every point of every run is new: folders are fresh anyway
+    repalign.core.cache.code_version = lambda: "bench"  # every point of every run is new: folders are fresh anyway
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp:
         tmp = Path(tmp)

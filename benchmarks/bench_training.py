@@ -1,6 +1,6 @@
 """Benchmark: 8 seeds of the demo MLP trained together (``train_ensemble``) vs 8 sequential ``train`` runs.
 
-Setting (issue 4): MLP 784-128-128-128-1 (ReLU, no hidden bias, ``repalign.models.mlp``), 1,000 examples,
+Setting (issue 4): MLP 784-128-128-128-1 (ReLU, no hidden bias, ``repalign.networks.models.mlp``), 1,000 examples,
 batch 64, 20 epochs, Adam 1e-3, BCE-with-logits, CPU. Data: the first 1,000 scikit-learn ``digits`` images
 (8 x 8), upsampled to 28 x 28 = 784 pixels (bilinear, ``torch.nn.functional.interpolate``), scaled to [0, 1],
 label = (digit >= 5).
@@ -36,9 +36,9 @@ import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
 
-from repalign.ensemble import _mlp_forward, _mlp_plan, train_ensemble
-from repalign.models import mlp
-from repalign.training import _loss, init_model, make_optimizer, train
+from repalign.networks.ensemble import _mlp_forward, _mlp_plan, train_ensemble
+from repalign.networks.models import mlp
+from repalign.networks.training import _loss, init_model, make_optimizer, train
 
 SEEDS = list(range(8))
 OPTIONS = dict(task="binary", optimizer="adam", lr=1e-3, batch_size=64, epochs=20, device="cpu", progress=False)

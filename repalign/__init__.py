@@ -6,12 +6,11 @@ The alignment of a representation ``features`` (n, d) with targets ``y`` is
 
 with :math:`\\sigma_i, u_i` the singular values and left singular vectors of the (bias-augmented, row-normalised)
 features; by default the targets are centred (their mean is free to a linear model with a bias). See
-:mod:`repalign.alignment`.
+:mod:`repalign.measure.alignment`.
 """
 
-__version__ = "0.1.0"
-
-from repalign.alignment import (  # noqa: E402
+from repalign.core.version import __version__  # noqa: E402
+from repalign.measure.alignment import (
     AlignmentAccumulator,
     Spectrum,
     TargetWarning,
@@ -19,13 +18,13 @@ from repalign.alignment import (  # noqa: E402
     alignment_auc,
     alignment_curve,
     alignment_tau,
-    binary_targets,
-    one_hot_targets,
-    one_vs_rest_targets,
+    column_aucs,
+    column_curves,
     preprocess,
     spectrum,
     threshold_grid,
 )
+from repalign.measure.targets import alignment_targets, binary_targets, one_hot_targets, one_vs_rest_targets
 
 __all__ = [
     "__version__",
@@ -36,6 +35,9 @@ __all__ = [
     "alignment_auc",
     "alignment_curve",
     "alignment_tau",
+    "alignment_targets",
+    "column_aucs",
+    "column_curves",
     "binary_targets",
     "one_hot_targets",
     "one_vs_rest_targets",

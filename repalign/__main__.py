@@ -1,7 +1,7 @@
-"""``python -m repalign``: the command line (:mod:`repalign.cli`)."""
+"""``python -m repalign``: the command line (:mod:`repalign.run.cli`)."""
 
 import sys
 
-from repalign.cli import main
+from repalign.run.cli import main
 
 sys.exit(main())

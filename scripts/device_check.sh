@@ -2,7 +2,7 @@
 # The GPU checks, as one prepared run for a machine with a CUDA device (the device tool's `run`, or any GPU box):
 #   bash scripts/device_check.sh            # about 3-4 minutes; writes device_check.log (and to $OUT when set)
 # Runs the CUDA tests (alignment, features, training, scores), the CUDA sections of the alignment and scores benchmarks
-# (50,000 x 2,048 on the device; target < 0.05 s) and repalign.pretrain on a generated ImageFolder (NCCL, one
+# (50,000 x 2,048 on the device; target < 0.05 s) and repalign.networks.pretrain on a generated ImageFolder (NCCL, one
 # process per GPU, AMP; resnet18 and t2t_vit, about 1 minute: images/s per epoch, resume, the checkpoint loads).
 # Uses the machine's python3 with PYTHONPATH=. so no install or network is needed where torch, numpy, scipy,
 # scikit-learn and tqdm are present; pure-Python extras (vit-pytorch and einops for t2t_vit) are picked up from
@@ -15,7 +15,7 @@ PY="${PYTHON:-python3}"
 export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}"
 [ -d build/device_vendor ] && export PYTHONPATH="$PYTHONPATH:$PWD/build/device_vendor"
 
-# repalign.pretrain on the GPU: 1 process per GPU under torchrun (NCCL), AMP, 2,000 generated 64 px images in 10
+# repalign.networks.pretrain on the GPU: 1 process per GPU under torchrun (NCCL), AMP, 2,000 generated 64 px images in 10
 # classes trained at 224 px, 3 epochs per arch (the epoch lines give images/s; epoch 1 includes warm-up); then
 # the finished run is started again (must do nothing) and the checkpoint is loaded with load_pretrained.
 pretrain_check() {
@@ -40,16 +40,16 @@ PYEOF
   for arch in resnet18 t2t_vit; do
     out="$tmp/run_$arch"
     echo "-- $arch: torchrun --nproc_per_node=$ngpu, global batch $batch, $size px, amp auto"
-    timeout 150 "$PY" -m torch.distributed.run --standalone --nproc_per_node="$ngpu" -m repalign.pretrain \
+    timeout 150 "$PY" -m torch.distributed.run --standalone --nproc_per_node="$ngpu" -m repalign.networks.pretrain \
       --arch "$arch" --data "$tmp/data" --out "$out" --epochs 3 --batch-size "$batch" --image-size "$size" \
       --workers 8 --no-progress || { echo "$arch: pretrain FAILED"; continue; }
-    timeout 60 "$PY" -m torch.distributed.run --standalone --nproc_per_node="$ngpu" -m repalign.pretrain \
+    timeout 60 "$PY" -m torch.distributed.run --standalone --nproc_per_node="$ngpu" -m repalign.networks.pretrain \
       --arch "$arch" --data "$tmp/data" --out "$out" --epochs 3 --batch-size "$batch" --image-size "$size" \
       --workers 8 --no-progress | grep -q "nothing to do" && echo "$arch: finished run not redone: ok" \
       || echo "$arch: re-run of a finished run FAILED"
     timeout 60 "$PY" - "$out" <<'PYEOF' || echo "$arch: load_pretrained FAILED"
 import sys, torch
-from repalign.pretrain import checkpoint_info, load_pretrained
+from repalign.networks.pretrain import checkpoint_info, load_pretrained
 info = checkpoint_info(sys.argv[1])
 device = "cuda" if torch.cuda.is_available() else "cpu"
 size = int(info["config"]["image_size"])

@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{out}: {'up to date' if same else 'DIFFERS'}")
         return 0 if same else 1
     sys.path.insert(0, str(REPO))
-    from repalign.utils import atomic_write_text
+    from repalign.core.files import atomic_write_text
 
     atomic_write_text(out, text)
     print(f"wrote {out}")

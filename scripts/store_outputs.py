@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from repalign.utils import atomic_write_text
+from repalign.core.files import atomic_write_text
 
 # the same environment `make test` runs nbval in, so the stored verdicts are the ones nbval recomputes
 os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import repalign as ra
-from repalign.alignment import preprocess
+from repalign.measure.alignment import preprocess
 
 # uncentred legacy checks below measure mean-heavy targets on purpose; the guardrail tests record the warning
-pytestmark = pytest.mark.filterwarnings("ignore::repalign.alignment.TargetWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::repalign.measure.alignment.TargetWarning")
 
 RNG = np.random.default_rng(12345)
 
@@ -329,9 +329,9 @@ def test_relative_with_zero_targets_is_an_error():
 def test_failed_update_leaves_the_accumulator_unchanged(monkeypatch):
     import sys
 
-    import repalign.alignment as _  # noqa: F401  (module object via sys.modules below)
+    import repalign.measure.alignment as _  # noqa: F401  (module object via sys.modules below)
 
-    monkeypatch.setattr(sys.modules["repalign.alignment"], "_CHUNK_ELEMENTS", 50)  # many chunks per batch
+    monkeypatch.setattr(sys.modules["repalign.measure.alignment"], "_CHUNK_ELEMENTS", 50)  # many chunks per batch
     X, y = _data(120, 4, seed=13)
     acc = ra.AlignmentAccumulator()
     acc.update(X[:60], y[:60])
@@ -352,7 +352,7 @@ def torch_path(monkeypatch):
     """Route CPU tensors through the torch code path that CUDA tensors take (no GPU needed to test its logic)."""
     import sys
 
-    monkeypatch.setattr(sys.modules["repalign.alignment"], "_keeps_torch", lambda t: True)
+    monkeypatch.setattr(sys.modules["repalign.measure.alignment"], "_keeps_torch", lambda t: True)
 
 
 @pytest.mark.parametrize("method", ["gram", "kernel", "svd"])
@@ -385,7 +385,7 @@ def test_torch_device_path_accumulator_and_errors(torch_path, monkeypatch):
     assert np.allclose(acc.curve(taus), ref, atol=1e-9 * 260)
     restored = ra.AlignmentAccumulator.from_state_dict(acc.state_dict())
     assert np.allclose(restored.curve(taus), ref, atol=1e-9 * 260)
-    monkeypatch.setattr(sys.modules["repalign.alignment"], "_CHUNK_ELEMENTS", 40)
+    monkeypatch.setattr(sys.modules["repalign.measure.alignment"], "_CHUNK_ELEMENTS", 40)
     bad = torch.from_numpy(X[:50].copy())
     bad[33, 1] = float("nan")
     before = acc.curve(taus)
@@ -422,7 +422,7 @@ def test_inputs_are_not_modified(method, k):
 
 def test_eigen_step_matches_full_eigendecomposition():
     """_eig_coefficients (tridiagonalise, rotate P, divide and conquer) equals eigh's V^T P, ties included."""
-    from repalign.alignment import _eig_coefficients
+    from repalign.measure.alignment import _eig_coefficients
 
     rng = np.random.default_rng(3)
     A = rng.normal(size=(300, 90))
@@ -591,7 +591,7 @@ def test_centred_accumulator_state_merge_and_rollback(monkeypatch):
     with pytest.raises(ValueError, match="different"):
         acc.merge(_stream(X, Y, 100, center=False))
     # a batch failing validation part-way leaves the centred state (mean, sums) exactly as it was
-    monkeypatch.setattr(sys.modules["repalign.alignment"], "_CHUNK_ELEMENTS", 50)
+    monkeypatch.setattr(sys.modules["repalign.measure.alignment"], "_CHUNK_ELEMENTS", 50)
     before = acc.state_dict()
     bad = X[:60].copy()
     bad[50, 0] = np.nan
@@ -683,11 +683,12 @@ def test_tau_q_with_tied_singular_values_and_all_mass_inside():
 
 
 def test_public_names_are_exported():
-    import repalign.alignment  # noqa: F401
+    import repalign.measure.alignment  # noqa: F401
+    from repalign.measure import targets
 
-    module = __import__("sys").modules["repalign.alignment"]
-    for name in module.__all__:
-        assert getattr(ra, name) is getattr(module, name), name
+    for module in (__import__("sys").modules["repalign.measure.alignment"], targets):
+        for name in module.__all__:
+            assert getattr(ra, name) is getattr(module, name), name
     assert "alignment_tau" in ra.__all__
 
 
@@ -718,7 +719,7 @@ def test_centred_zero_one_and_plus_minus_one_labels_give_the_same_relative_curve
 def test_uncentred_zero_one_labels_warn_loudly_naming_the_option_and_the_numbers_do_not_change():
     import warnings
 
-    from repalign.alignment import TargetWarning
+    from repalign.measure.alignment import TargetWarning
 
     x, labels = _binary_problem()
     y = labels.astype(float)
@@ -744,7 +745,7 @@ def test_uncentred_zero_one_labels_warn_loudly_naming_the_option_and_the_numbers
 def test_raw_regression_targets_uncentred_warn_and_standardised_or_balanced_ones_do_not():
     import warnings
 
-    from repalign.alignment import TargetWarning
+    from repalign.measure.alignment import TargetWarning
 
     rng = np.random.default_rng(3)
     x = rng.normal(size=(300, 10))

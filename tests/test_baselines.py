@@ -1,4 +1,4 @@
-"""Tests for repalign.baselines: shapes, dtypes, seeding, fit-on-train/apply-to-test and image layouts."""
+"""Tests for repalign.networks.baselines: shapes, dtypes, seeding, fit-on-train/apply-to-test and image layouts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.spatial.distance import pdist
 
-from repalign import baselines, models
+from repalign.networks import baselines, models
 
 
 @pytest.fixture(scope="module")

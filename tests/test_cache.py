@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import repalign
-from repalign.cache import CacheWarning, cache_key, code_version, is_cached, load_or_compute
+from repalign.core.cache import CacheWarning, cache_key, code_version, is_cached, load_or_compute
 
 
 class Counter:
@@ -74,7 +74,7 @@ def test_key_depends_on_everything_that_made_the_result(tmp_path: Path) -> None:
 
 
 def test_key_is_the_name_not_the_function(tmp_path: Path) -> None:
-    """Closures made afresh on every call (the pattern of repalign.experiments) find their entry by name."""
+    """Closures made afresh on every call (the pattern of repalign.recipes) find their entry by name."""
 
     def make(offset: float) -> Any:
         def compute(seed: int) -> dict[str, Any]:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import repalign as ra
-from repalign import claims
-from repalign.claims import FAILS, HOLDS, UNRESOLVED
+from repalign.run import claims
+from repalign.run.claims import FAILS, HOLDS, UNRESOLVED
 
 
 # ------------------------------------------------------------------------------------------------ the noise rule

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import repalign as ra
-from repalign import cli
-from repalign.alignment import TargetWarning
+from repalign.measure.alignment import TargetWarning
+from repalign.run import cli, paper_check, userfiles
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
@@ -33,7 +33,7 @@ def test_measure_on_npy_in_a_subprocess_prints_auc_and_tau_writes_curves_and_nev
     np.save(tmp_path / "feats.npy", x)
     np.save(tmp_path / "labels.npy", y)
     code = (
-        "import sys; from repalign.cli import main; "
+        "import sys; from repalign.run.cli import main; "
         "rc = main(['measure', 'feats.npy', '--targets', 'labels.npy', '--out', 'out']); "
         "print('torch imported:', 'torch' in sys.modules); sys.exit(rc)"
     )
@@ -56,7 +56,9 @@ def test_measure_on_npy_in_a_subprocess_prints_auc_and_tau_writes_curves_and_nev
 
 
 def test_importing_the_measure_does_not_import_torch():
-    code = "import sys, repalign.alignment, repalign.cli, repalign.params; print('torch' in sys.modules)"
+    code = (
+        "import sys, repalign.measure.alignment, repalign.run.cli, repalign.run.params; print('torch' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
 
@@ -162,10 +164,13 @@ def test_paper_check_lists_every_missing_data_set_with_its_fix(tmp_path, monkeyp
 
 def test_paper_check_names_the_torchrun_command_of_each_missing_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setenv("REPALIGN_DATA", str(tmp_path))
-    missing, _ = cli.paper_check("paper", ["09"])
+    missing, _ = paper_check.paper_check("paper", ["09"])
     message, users, blocking = missing["checkpoint resnet18 ImageNet-Natural"]
     assert blocking and users == ["09_task_similarity"]
-    assert "make it with: torchrun --standalone --nproc_per_node=8 -m repalign.pretrain --arch resnet18" in message
+    assert (
+        "make it with: torchrun --standalone --nproc_per_node=8 -m repalign.networks.pretrain --arch resnet18"
+        in message
+    )
     assert "--subset natural --out " in message
     assert message.split("--out ")[1].split()[0].endswith("pretrain/resnet18_imagenet_natural")
 
@@ -182,7 +187,7 @@ def test_plain_papermill_from_elsewhere_writes_into_the_repository(tmp_path):
     nb.cells = [
         params_cell,
         nbformat.v4.new_code_cell(
-            "import matplotlib.pyplot as plt\nfrom repalign import claims, plotting\n"
+            "import matplotlib.pyplot as plt\nfrom repalign.report import plotting\nfrom repalign.run import claims\n"
             "fig, ax = plt.subplots()\nax.plot([0, 1])\nplotting.save_figure(fig, 'f', figures_dir)\n"
             "claims.report([], 'tiny', {}, results_dir)"
         ),
@@ -225,9 +230,9 @@ def test_sweep_passes_every_argument_to_repalign_sweep(monkeypatch):
     import types
 
     seen = []
-    fake = types.ModuleType("repalign.sweep")
+    fake = types.ModuleType("repalign.run.sweep")
     fake.main = lambda argv: seen.append(list(argv)) or 0
-    monkeypatch.setitem(sys.modules, "repalign.sweep", fake)
+    monkeypatch.setitem(sys.modules, "repalign.run.sweep", fake)
     assert cli.main(["sweep", "grid.yaml", "--dry-run", "--help"]) == 0
     assert seen == [["grid.yaml", "--dry-run", "--help"]]
 
@@ -235,7 +240,7 @@ def test_sweep_passes_every_argument_to_repalign_sweep(monkeypatch):
 def test_progress_bars_are_text_or_off_outside_a_live_session(monkeypatch):
     from tqdm import tqdm as text_tqdm
 
-    from repalign.utils import progress_bar
+    from repalign.core.progress import progress_bar
 
     monkeypatch.setenv("REPALIGN_PROGRESS", "off")
     bar = progress_bar(range(3))
@@ -251,11 +256,11 @@ def test_progress_bars_are_text_or_off_outside_a_live_session(monkeypatch):
 
 
 def test_class_labels_become_plus_minus_one_targets_and_floats_stay_regression():
-    y, how = cli.prepare_targets(np.array([3, 8, 8, 3]))
+    y, how = userfiles.prepare_targets(np.array([3, 8, 8, 3]))
     assert np.array_equal(y, [-1.0, 1.0, 1.0, -1.0]) and "2 classes" in how
-    y, how = cli.prepare_targets(np.array([0, 1, 2, 2, 1]))
+    y, how = userfiles.prepare_targets(np.array([0, 1, 2, 2, 1]))
     assert y.shape == (5, 3) and set(np.unique(y)) == {-1.0, 1.0} and "one-vs-rest" in how
-    y, how = cli.prepare_targets(np.array([0.5, 1.25, 3.0]))
+    y, how = userfiles.prepare_targets(np.array([0.5, 1.25, 3.0]))
     assert "regression" in how and y.dtype == np.float64
     with pytest.raises(ValueError, match="one class only"):
-        cli.prepare_targets(np.array([1, 1, 1]), "classification")
+        userfiles.prepare_targets(np.array([1, 1, 1]), "classification")

@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from repalign import data
 from repalign import data as D
-from repalign import tasks as T
-from repalign.data import Dataset, DatasetInfo, load
+from repalign.data import download, embedded, uci
+from repalign.data import torchvision as tvsrc
+from repalign.data.base import Dataset, DatasetInfo, load
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,7 +35,7 @@ def write_ct_csv(path: Path, n: int = 6, columns: list[str] | None = None, seed:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(columns or D.CT_COLUMNS)
+        w.writerow(columns or uci.CT_COLUMNS)
         for row in arr:
             w.writerow([int(row[0]), *[repr(float(v)) for v in row[1:]]])
     return arr
@@ -71,7 +73,7 @@ def write_cifar10(root: Path, per_batch: int = 4, n_test: int = 6, seed: int = 0
     with open(base / "test_batch", "wb") as fh:
         pickle.dump({"data": xt, "labels": yt}, fh)
     with open(base / "batches.meta", "wb") as fh:
-        pickle.dump({"label_names": list(D.CIFAR10_CLASSES)}, fh)
+        pickle.dump({"label_names": list(tvsrc.CIFAR10_CLASSES)}, fh)
     return {"train_x": np.concatenate([t[0] for t in train]), "train_y": np.concatenate([t[1] for t in train])}
 
 
@@ -168,9 +170,9 @@ def test_describe_full_loaders_say_their_extent(tmp_path):
     assert ds.info.describe() == (
         "MNIST: real, subset (12 of 60,000 train images; http://yann.lecun.com/exdb/mnist/, CC BY-SA 3.0)"
     )
-    write_ct_csv(tmp_path / "ct_position" / D.CT_FILE)
+    write_ct_csv(tmp_path / "ct_position" / uci.CT_FILE)
     ct = load("ct_position", root=tmp_path)
-    assert ct.info.coverage == "subset" and ct.info.total == D.CT_ROWS and not ct.info.is_standin
+    assert ct.info.coverage == "subset" and ct.info.total == uci.CT_ROWS and not ct.info.is_standin
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -240,7 +242,7 @@ def _script():
 def test_embedded_files_match_their_checksums():
     import hashlib
 
-    table = D.embedded_checksums()
+    table = embedded.embedded_checksums()
     assert set(table) == set(EMBEDDED_SHA256)
     for name, sha in EMBEDDED_SHA256.items():
         blob = (RESOURCES / name).read_bytes()
@@ -318,18 +320,18 @@ def test_chicago_ridership():
 
 
 def test_embedded_file_damaged_or_missing(monkeypatch):
-    D._embedded_arrays.cache_clear()
-    good = D.embedded_checksums()
+    embedded._embedded_arrays.cache_clear()
+    good = embedded.embedded_checksums()
     bad = {k: dict(v, sha256="0" * 64) for k, v in good.items()}
-    monkeypatch.setattr(D, "embedded_checksums", lambda: bad)
+    monkeypatch.setattr(embedded, "embedded_checksums", lambda: bad)
     try:
         with pytest.raises(ValueError, match="mnist_embedded.npz has SHA-256 .* records 0{64}.*make_embedded_data"):
             load("mnist_embedded")
-        monkeypatch.setattr(D, "embedded_checksums", lambda: good)
+        monkeypatch.setattr(embedded, "embedded_checksums", lambda: good)
         with pytest.raises(FileNotFoundError, match="installed without its data"):
-            D._embedded_arrays("no_such_file.npz")
+            embedded._embedded_arrays("no_such_file.npz")
     finally:
-        D._embedded_arrays.cache_clear()
+        embedded._embedded_arrays.cache_clear()
 
 
 def test_no_silent_substitution(tmp_path):
@@ -370,7 +372,7 @@ def test_load_peaks_seeded():
     t = load("peaks", split="test", n=200, task=0, seed=3)
     assert a.x.shape == (200, 6) and a.y.shape == (200,) and a.info.task == "regression"
     assert np.array_equal(a.x, b.x) and not np.array_equal(a.x, t.x)
-    assert np.array_equal(a.y, T.peaks_targets(a.x, "ABC")) and a.info.extra["task_index"] == 0
+    assert np.array_equal(a.y, data.peaks_targets(a.x, "ABC")) and a.info.extra["task_index"] == 0
     assert a.info.extra["task_id"] == "P001" and a.info.extra["task_name"] == "IF A > 0.5 THEN B ELSE C"
     assert 0 <= a.x.min() and a.x.max() <= 1
     full = load("peaks", n=30)
@@ -389,7 +391,7 @@ def test_peaks_generator_matches_the_spec():
     assert np.all(np.abs(hist - 1000) < 100)  # uniform: about 1,000 per quarter in every column
     assert abs(np.corrcoef(ds.x.T) - np.eye(6)).max() < 0.06  # independent columns
     x = ds.x.astype(np.float64)
-    for j, (a, b, c) in enumerate(T.peaks_tasks()):
+    for j, (a, b, c) in enumerate(data.peaks_tasks()):
         np.testing.assert_array_equal(ds.y[:, j], np.where(x[:, a] > 0.5, x[:, b], x[:, c]))
 
 
@@ -429,18 +431,18 @@ def test_digits_domains():
 # CT position (UCI CSV)
 # ----------------------------------------------------------------------------------------------------------------
 def test_ct_position_real_layout(tmp_path):
-    arr = write_ct_csv(tmp_path / "ct_position" / D.CT_FILE)
+    arr = write_ct_csv(tmp_path / "ct_position" / uci.CT_FILE)
     ds = load("ct_position", root=tmp_path)
     assert ds.x.shape == (6, 384) and ds.x.dtype == np.float32 and ds.y.dtype == np.float64
     np.testing.assert_allclose(ds.x, arr[:, 1:-1], rtol=1e-6)
     np.testing.assert_allclose(ds.y, arr[:, -1])
     assert ds.meta["patient_id"].tolist() == [0, 1, 2, 0, 1, 2]
-    assert ds.info.task == "regression" and not ds.info.is_standin and ds.info.source == D.CT_URL
+    assert ds.info.task == "regression" and not ds.info.is_standin and ds.info.source == uci.CT_URL
     cache = tmp_path / "ct_position" / "slice_localization_data.npz"
     assert cache.is_file()
     np.testing.assert_array_equal(load("ct_position", root=tmp_path).x, ds.x)  # from the cache
-    arr2 = write_ct_csv(tmp_path / "ct_position" / D.CT_FILE, n=4, seed=1)  # file changed: cache rebuilt
-    os.utime(tmp_path / "ct_position" / D.CT_FILE, ns=(1, 1))
+    arr2 = write_ct_csv(tmp_path / "ct_position" / uci.CT_FILE, n=4, seed=1)  # file changed: cache rebuilt
+    os.utime(tmp_path / "ct_position" / uci.CT_FILE, ns=(1, 1))
     np.testing.assert_allclose(load("ct_position", root=tmp_path).y, arr2[:, -1])
 
 
@@ -448,18 +450,18 @@ def test_ct_position_missing(tmp_path):
     with pytest.raises(FileNotFoundError) as e:
         load("ct_position", root=tmp_path)
     msg = str(e.value)
-    assert "ct_position" in msg and str(tmp_path / "ct_position" / D.CT_FILE) in msg
-    assert "repalign.data fetch ct_position" in msg and D.CT_URL in msg
+    assert "ct_position" in msg and str(tmp_path / "ct_position" / uci.CT_FILE) in msg
+    assert "repalign.data fetch ct_position" in msg and uci.CT_URL in msg
 
 
 def test_ct_position_wrong_columns(tmp_path):
-    write_ct_csv(tmp_path / "ct_position" / D.CT_FILE, columns=["id", *[f"f{i}" for i in range(384)], "y"])
+    write_ct_csv(tmp_path / "ct_position" / uci.CT_FILE, columns=["id", *[f"f{i}" for i in range(384)], "y"])
     with pytest.raises(ValueError, match="patientId, value0 ... value383, reference"):
         load("ct_position", root=tmp_path)
 
 
 def test_ct_position_not_numeric(tmp_path):
-    p = tmp_path / "ct_position" / D.CT_FILE
+    p = tmp_path / "ct_position" / uci.CT_FILE
     write_ct_csv(p, n=2)
     p.write_text(p.read_text() + "x" + ",1" * 385 + "\n")
     with pytest.raises(ValueError, match="not a numeric CSV"):
@@ -469,18 +471,18 @@ def test_ct_position_not_numeric(tmp_path):
 def _zip_of(path: Path) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        zf.write(path, D.CT_FILE)
+        zf.write(path, uci.CT_FILE)
     return buf.getvalue()
 
 
 def test_ct_position_download(tmp_path, monkeypatch):
     src = tmp_path / "src.csv"
     arr = write_ct_csv(src, n=5)
-    monkeypatch.setattr(D, "CT_ROWS", 5)
+    monkeypatch.setattr(uci, "CT_ROWS", 5)
     urls = []
-    monkeypatch.setattr(D, "_download_bytes", lambda url, **k: urls.append(url) or _zip_of(src))
+    monkeypatch.setattr(uci, "_download_bytes", lambda url, **k: urls.append(url) or _zip_of(src))
     ds = load("ct_position", root=tmp_path / "root", download=True)
-    assert urls == [D.CT_URL] and len(ds) == 5
+    assert urls == [uci.CT_URL] and len(ds) == 5
     np.testing.assert_allclose(ds.y, arr[:, -1])
     assert sorted(p.name for p in (tmp_path / "root" / "ct_position").iterdir()) == [
         "slice_localization_data.csv", "slice_localization_data.npz"]  # fmt: skip
@@ -490,20 +492,20 @@ def test_ct_position_download_checks_and_failures(tmp_path, monkeypatch):
     src = tmp_path / "src.csv"
     write_ct_csv(src, n=5)
     root = tmp_path / "root"
-    monkeypatch.setattr(D, "_download_bytes", lambda url, **k: _zip_of(src))  # 5 rows, not 53,500
+    monkeypatch.setattr(uci, "_download_bytes", lambda url, **k: _zip_of(src))  # 5 rows, not 53,500
     with pytest.raises(ValueError, match="expected 53500"):
         load("ct_position", root=root, download=True)
-    monkeypatch.setattr(D, "_download_bytes", lambda url, **k: b"<html>not a zip</html>")
+    monkeypatch.setattr(uci, "_download_bytes", lambda url, **k: b"<html>not a zip</html>")
     with pytest.raises(ValueError, match="did not return a zip"):
         load("ct_position", root=root, download=True)
 
     def offline(url, **k):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(D, "_download_bytes", offline)
+    monkeypatch.setattr(uci, "_download_bytes", offline)
     with pytest.raises(ConnectionError, match="download of .* failed.*unzip"):
         load("ct_position", root=root, download=True)
-    assert not (root / "ct_position" / D.CT_FILE).exists()  # nothing half-written
+    assert not (root / "ct_position" / uci.CT_FILE).exists()  # nothing half-written
     assert not list(root.rglob("*.tmp"))
 
 
@@ -530,7 +532,7 @@ def test_mnist_missing(tmp_path):
 def test_cifar10_pickles(tmp_path, cifar_ok):
     w = write_cifar10(tmp_path)
     ds = load("cifar10", root=tmp_path)
-    assert ds.x.shape == (20, 3, 32, 32) and ds.info.classes == D.CIFAR10_CLASSES and ds.info.n == 20
+    assert ds.x.shape == (20, 3, 32, 32) and ds.info.classes == tvsrc.CIFAR10_CLASSES and ds.info.n == 20
     # CIFAR rows are R(1024) G(1024) B(1024), each row-major 32x32
     np.testing.assert_allclose(ds.x.reshape(20, 3072) * 255, w["train_x"], atol=1e-3)
     assert ds.y.tolist() == w["train_y"].tolist()
@@ -549,7 +551,7 @@ def test_cifar10_natural_artificial(tmp_path, cifar_ok):
     np.testing.assert_array_equal(nat.x, first)
     pair = load("cifar10", root=tmp_path, subset=["cat", "dog"])
     assert pair.info.task == "binary" and pair.info.classes == ["cat", "dog"]
-    assert set(D.CIFAR10_SPLIT["natural"]) | set(D.CIFAR10_SPLIT["artificial"]) == set(D.CIFAR10_CLASSES)
+    assert set(D.CIFAR10_SPLIT["natural"]) | set(D.CIFAR10_SPLIT["artificial"]) == set(tvsrc.CIFAR10_CLASSES)
     with pytest.raises(ValueError, match="unknown classes"):
         load("cifar10", root=tmp_path, subset=["cat", "unicorn"])
     with pytest.raises(ValueError, match="not a named split"):
@@ -588,16 +590,16 @@ def test_torchvision_fetch_is_atomic(tmp_path):
     (tmp_path / "cifar-10-batches-py").mkdir()
     (tmp_path / "cifar-10-batches-py" / "stale").write_text("corrupt")
     with pytest.raises(ConnectionError, match="cifar10: download failed"):
-        D._torchvision_fetch("cifar10", Offline, tmp_path, "cifar-10-batches-py")
+        tvsrc._torchvision_fetch("cifar10", Offline, tmp_path, "cifar-10-batches-py")
     assert [p.name for p in (tmp_path / "cifar-10-batches-py").iterdir()] == ["stale"]  # untouched
-    D._torchvision_fetch("cifar10", Fake, tmp_path, "cifar-10-batches-py")
+    tvsrc._torchvision_fetch("cifar10", Fake, tmp_path, "cifar-10-batches-py")
     assert sorted(p.name for p in (tmp_path / "cifar-10-batches-py").iterdir()) == ["data", "test"]
     assert [p.name for p in tmp_path.iterdir()] == ["cifar-10-batches-py"]  # no temporary folders left
 
 
 def test_download_only_when_asked(tmp_path, monkeypatch):
-    monkeypatch.setattr(D, "_torchvision_fetch", lambda *a: pytest.fail("downloaded without download=True"))
-    monkeypatch.setattr(D, "_download_bytes", lambda *a, **k: pytest.fail("downloaded without download=True"))
+    monkeypatch.setattr(tvsrc, "_torchvision_fetch", lambda *a: pytest.fail("downloaded without download=True"))
+    monkeypatch.setattr(uci, "_download_bytes", lambda *a, **k: pytest.fail("downloaded without download=True"))
     for name in ["mnist", "cifar10", "ct_position"]:
         with pytest.raises(FileNotFoundError):
             load(name, root=tmp_path)
@@ -758,14 +760,14 @@ def test_fetch_status(tmp_path, monkeypatch, capsys):
     assert st["digits"].startswith("embedded") and "no automatic download for office31: put it at" in st["office31"]
     with pytest.raises(ValueError, match="unknown data set"):
         D.fetch(["nope"])
-    assert D.main(["list"]) == 0
-    assert D.main(["download", "digits", "--root", str(tmp_path)]) == 0  # the form `make data` uses
+    assert download.main(["list"]) == 0
+    assert download.main(["download", "digits", "--root", str(tmp_path)]) == 0  # the form `make data` uses
 
     def offline(name, *a):
         raise ConnectionError(f"{name}: download failed (no network)")
 
-    monkeypatch.setattr(D, "_torchvision_fetch", offline)
-    assert D.main(["fetch", "mnist", "--root", str(tmp_path)]) == 1
+    monkeypatch.setattr(tvsrc, "_torchvision_fetch", offline)
+    assert download.main(["fetch", "mnist", "--root", str(tmp_path)]) == 1
     assert "mnist: FAILED: mnist: download failed" in capsys.readouterr().out
 
 

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import yaml
 
-from repalign import data, experiments, tasks
+from repalign import data
+from repalign.recipes import layerwise
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = yaml.safe_load((ROOT / "notebooks" / "params" / "paper" / "00_quickstart.yaml").read_text())
@@ -24,7 +25,7 @@ PAPER = yaml.safe_load((ROOT / "notebooks" / "params" / "paper" / "00_quickstart
 def test_the_paper_yaml_is_the_demo_setting():
     assert PAPER["dataset"] == "cifar10" and PAPER["classes"] == [0, 1] and PAPER["n_per_class"] == 500
     assert PAPER["demo_normalize"] is True and PAPER["seeds"][0] == 0
-    cfg = experiments.MLPConfig()  # the defaults are the demo's MLP and training
+    cfg = layerwise.MLPConfig()  # the defaults are the demo's MLP and training
     for key in ("depth", "width", "activation", "optimizer", "lr", "batch_size", "epochs"):
         assert PAPER[key] == getattr(cfg, key), key
     assert cfg.bias is False
@@ -35,7 +36,7 @@ def test_demo_numbers_on_cifar10():
         data.load("cifar10")
     except FileNotFoundError as err:
         pytest.skip(f"real CIFAR-10 not on disk: {err}")
-    ds = tasks.prepare_task(
+    ds = data.prepare_task(
         PAPER["dataset"],
         classes=PAPER["classes"],
         n_per_class=PAPER["n_per_class"],
@@ -43,8 +44,8 @@ def test_demo_numbers_on_cifar10():
         seed=PAPER["data_seed"],
     )
     keys = ("depth", "width", "activation", "optimizer", "lr", "batch_size", "epochs")
-    config = experiments.MLPConfig(**{k: PAPER[k] for k in keys})
-    (run,) = experiments.train_and_measure(ds.x.reshape(len(ds), -1), ds.y, task="binary", seeds=[0], config=config)
+    config = layerwise.MLPConfig(**{k: PAPER[k] for k in keys})
+    (run,) = layerwise.train_and_measure(ds.x.reshape(len(ds), -1), ds.y, task="binary", seeds=[0], config=config)
     n = len(ds)
     last, inp = run.after[run.layers[-1]], run.after["input"]
     assert n == 1000 and np.isclose(last.total, n)

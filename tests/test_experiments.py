@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 
 import repalign as ra
-from repalign import experiments, tasks
-from repalign.experiments import MLPConfig
+from repalign import data
+from repalign.core import arrays
+from repalign.measure import alignment
+from repalign.networks import models
+from repalign.recipes import layerwise, peaks, transfer
+from repalign.recipes.layerwise import MLPConfig
 
 
 @pytest.fixture()
@@ -20,13 +24,13 @@ def blobs():
     return x, y
 
 
-CFG = experiments.MLPConfig(depth=2, width=16, epochs=5, batch_size=16)
+CFG = layerwise.MLPConfig(depth=2, width=16, epochs=5, batch_size=16)
 
 
 def test_train_and_measure_structure_and_alignment(blobs, tmp_path, monkeypatch):
     monkeypatch.setenv("REPALIGN_CACHE", str(tmp_path))
     x, y = blobs
-    runs = experiments.train_and_measure(x, y, task="binary", seeds=[0, 1], config=CFG, x_test=x, y_test=y)
+    runs = layerwise.train_and_measure(x, y, task="binary", seeds=[0, 1], config=CFG, x_test=x, y_test=y)
     assert [r.seed for r in runs] == [0, 1]
     assert runs[0].layers == ["input", "hidden1", "hidden2"]
     for r in runs:
@@ -38,23 +42,23 @@ def test_train_and_measure_structure_and_alignment(blobs, tmp_path, monkeypatch)
         assert len(r.history["train_loss"]) == 5 and "val_acc" in r.history
     direct = ra.spectrum(x, ra.binary_targets(y))
     assert runs[0].after["input"].auc() == pytest.approx(direct.auc(), rel=1e-10)
-    curves = experiments.stack_curves(runs, "hidden2", ra.threshold_grid(80))
+    curves = layerwise.stack_curves(runs, "hidden2", ra.threshold_grid(80))
     assert curves.shape == (2, 62) and np.all(curves[:, 0] == 1.0)
-    assert experiments.stack_aucs(runs, "hidden2").shape == (2,)
+    assert layerwise.stack_aucs(runs, "hidden2").shape == (2,)
 
 
 def test_train_and_measure_is_cached_and_ensemble_matches_sequential(blobs, tmp_path, monkeypatch):
     monkeypatch.setenv("REPALIGN_CACHE", str(tmp_path))
     x, y = blobs
-    a = experiments.train_and_measure(x, y, task="binary", seeds=[3, 4], config=CFG)
+    a = layerwise.train_and_measure(x, y, task="binary", seeds=[3, 4], config=CFG)
     files = list(tmp_path.rglob("*.npz"))
     assert len(files) == 1
     mtime = files[0].stat().st_mtime_ns
-    b = experiments.train_and_measure(x, y, task="binary", seeds=[3, 4], config=CFG)
+    b = layerwise.train_and_measure(x, y, task="binary", seeds=[3, 4], config=CFG)
     assert files[0].stat().st_mtime_ns == mtime  # loaded, not recomputed
     for ra_, rb in zip(a, b, strict=True):
         np.testing.assert_array_equal(ra_.after["hidden2"].singular_values, rb.after["hidden2"].singular_values)
-    seq = experiments.train_and_measure(x, y, task="binary", seeds=[3, 4], config=CFG, ensemble=False, cache=False)
+    seq = layerwise.train_and_measure(x, y, task="binary", seeds=[3, 4], config=CFG, ensemble=False, cache=False)
     for ens, one in zip(a, seq, strict=True):
         assert ens.after["hidden2"].auc() == pytest.approx(one.after["hidden2"].auc(), abs=1e-4)
 
@@ -62,7 +66,7 @@ def test_train_and_measure_is_cached_and_ensemble_matches_sequential(blobs, tmp_
 def test_keep_features_and_record_every(blobs, tmp_path, monkeypatch):
     monkeypatch.setenv("REPALIGN_CACHE", str(tmp_path))
     x, y = blobs
-    (run,) = experiments.train_and_measure(
+    (run,) = layerwise.train_and_measure(
         x, y, task="binary", seeds=[0], config=CFG, x_test=x[:10], y_test=y[:10], keep_features=True, record_every=2
     )
     assert run.features["hidden1"]["train"].shape == (80, 16)
@@ -75,13 +79,13 @@ def test_keep_features_and_record_every(blobs, tmp_path, monkeypatch):
 
 def test_multiclass_and_regression_targets():
     y = np.array([0, 2, 1, 2])
-    t = experiments.alignment_targets(y, "multiclass")
+    t = ra.alignment_targets(y, "multiclass")
     assert t.shape == (4, 3) and set(np.unique(t)) == {-1.0, 1.0}
-    assert experiments.alignment_targets(np.array([0, 1, 1]), "binary").tolist() == [-1, 1, 1]
-    r = experiments.alignment_targets(np.array([0.5, -1.0]), "regression")
+    assert ra.alignment_targets(np.array([0, 1, 1]), "binary").tolist() == [-1, 1, 1]
+    r = ra.alignment_targets(np.array([0.5, -1.0]), "regression")
     assert r.dtype == np.float64
     with pytest.raises(ValueError, match="unknown task"):
-        experiments.alignment_targets(y, "ranking")
+        ra.alignment_targets(y, "ranking")
 
 
 def test_spectrum_dict_round_trip():
@@ -94,11 +98,11 @@ def test_spectrum_dict_round_trip():
 
 def test_data_fingerprint_sees_content():
     a = np.arange(6.0)
-    assert experiments.data_fingerprint(a) == experiments.data_fingerprint(a.copy())
+    assert arrays.data_fingerprint(a) == arrays.data_fingerprint(a.copy())
     b = a.copy()
     b[3] += 1e-9
-    assert experiments.data_fingerprint(a) != experiments.data_fingerprint(b)
-    assert experiments.data_fingerprint(a) != experiments.data_fingerprint(a.reshape(2, 3))
+    assert arrays.data_fingerprint(a) != arrays.data_fingerprint(b)
+    assert arrays.data_fingerprint(a) != arrays.data_fingerprint(a.reshape(2, 3))
 
 
 @pytest.fixture
@@ -118,27 +122,27 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 # ------------------------------------------------------------------------------------------------ config_grid
 def test_config_grid_is_the_product_in_axis_order() -> None:
-    grid = experiments.config_grid({"width": 16, "epochs": 3}, depth=[1, 2, 3], activation=["relu", "tanh"])
+    grid = layerwise.config_grid({"width": 16, "epochs": 3}, depth=[1, 2, 3], activation=["relu", "tanh"])
     assert list(grid) == [(d, a) for d in (1, 2, 3) for a in ("relu", "tanh")]
     for (d, a), cfg in grid.items():
         assert isinstance(cfg, MLPConfig)
         assert (cfg.depth, cfg.activation, cfg.width, cfg.epochs) == (d, a, 16, 3)
         assert cfg.optimizer == MLPConfig().optimizer  # untouched fields keep their defaults
     # an MLPConfig works as the base too, and a single axis gives 1-tuples
-    assert list(experiments.config_grid(MLPConfig(width=8), lr=[0.1, 0.01])) == [(0.1,), (0.01,)]
+    assert list(layerwise.config_grid(MLPConfig(width=8), lr=[0.1, 0.01])) == [(0.1,), (0.01,)]
 
 
 def test_config_grid_rejects_unknown_fields() -> None:
     with pytest.raises(ValueError, match="unknown MLPConfig field"):
-        experiments.config_grid(None, dept=[1, 2])
+        layerwise.config_grid(None, dept=[1, 2])
 
 
 # ------------------------------------------------------------------------------------------------ sweep
 def test_sweep_measures_every_configuration_and_resumes_from_the_cache(tiny, cache_dir, monkeypatch) -> None:
     x, y = tiny
-    configs = experiments.config_grid({"width": 8, "epochs": 2, "batch_size": 16}, depth=[1, 2])
+    configs = layerwise.config_grid({"width": 8, "epochs": 2, "batch_size": 16}, depth=[1, 2])
     seeds = [0, 1]
-    out = experiments.sweep(x, y, configs, task="binary", seeds=seeds, progress=False)
+    out = layerwise.sweep(x, y, configs, task="binary", seeds=seeds, progress=False)
     assert list(out) == list(configs)
     for (depth,), runs in out.items():
         assert [r.seed for r in runs] == seeds
@@ -148,28 +152,26 @@ def test_sweep_measures_every_configuration_and_resumes_from_the_cache(tiny, cac
     def no_training(*args, **kwargs):
         raise AssertionError("a cached configuration was trained again")
 
-    monkeypatch.setattr(experiments, "_run", no_training)
-    again = experiments.sweep(x, y, configs, task="binary", seeds=seeds, progress=False)
-    np.testing.assert_array_equal(experiments.sweep_aucs(again), experiments.sweep_aucs(out))
+    monkeypatch.setattr(layerwise, "_run", no_training)
+    again = layerwise.sweep(x, y, configs, task="binary", seeds=seeds, progress=False)
+    np.testing.assert_array_equal(layerwise.sweep_aucs(again), layerwise.sweep_aucs(out))
 
     # aucs: (configurations, seeds), in [0, 1]; "last" is each configuration's own last hidden layer
-    aucs = experiments.sweep_aucs(out)
+    aucs = layerwise.sweep_aucs(out)
     assert aucs.shape == (2, 2)
     assert np.all((aucs >= 0) & (aucs <= 1))
-    np.testing.assert_array_equal(aucs[1], experiments.stack_aucs(out[(2,)], "hidden2"))
-    np.testing.assert_array_equal(
-        experiments.sweep_aucs(out, "hidden1")[1], experiments.stack_aucs(out[(2,)], "hidden1")
-    )
+    np.testing.assert_array_equal(aucs[1], layerwise.stack_aucs(out[(2,)], "hidden2"))
+    np.testing.assert_array_equal(layerwise.sweep_aucs(out, "hidden1")[1], layerwise.stack_aucs(out[(2,)], "hidden1"))
     # the input does not depend on the configuration
-    inp = experiments.sweep_aucs(out, "input")
+    inp = layerwise.sweep_aucs(out, "input")
     np.testing.assert_allclose(inp, inp[0, 0])
-    before = experiments.sweep_aucs(out, when="before")
+    before = layerwise.sweep_aucs(out, when="before")
     assert before.shape == aucs.shape
 
-    acc = experiments.sweep_final(out, "train_acc")
+    acc = layerwise.sweep_final(out, "train_acc")
     assert acc.shape == (2, 2) and np.all((acc >= 0) & (acc <= 1))
 
-    table = experiments.sweep_table(out, label="depth", metrics=["train_acc", "train_loss"])
+    table = layerwise.sweep_table(out, label="depth", metrics=["train_acc", "train_loss"])
     lines = table.splitlines()
     assert len(lines) == 2 + len(configs)  # header, rule, one row per configuration
     assert lines[0].split()[0] == "depth" and "AUC last (trained)" in lines[0] and "train_loss" in lines[0]
@@ -181,51 +183,49 @@ def test_sweep_trains_identical_configurations_once(tiny, cache_dir, monkeypatch
     x, y = tiny
     cfg = MLPConfig(depth=1, width=4, epochs=1)
     calls = []
-    real = experiments._run
+    real = layerwise._run
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(experiments, "_run", counting)
-    out = experiments.sweep(x, y, {"a": cfg, "b": cfg.to_dict()}, task="binary", seeds=[0], progress=False)
+    monkeypatch.setattr(layerwise, "_run", counting)
+    out = layerwise.sweep(x, y, {"a": cfg, "b": cfg.to_dict()}, task="binary", seeds=[0], progress=False)
     assert len(calls) == 1 and list(out) == ["a", "b"]
 
 
 def test_during_aucs_matches_before_and_after():
-    ds = tasks.prepare_task("digits", classes=[0, 1], n_per_class=15, seed=0)
+    ds = data.prepare_task("digits", classes=[0, 1], n_per_class=15, seed=0)
     cfg = MLPConfig(depth=2, width=8, epochs=4, batch_size=16)
-    runs = experiments.train_and_measure(
-        ds.x, ds.y, task="binary", seeds=[0, 1], config=cfg, record_every=2, cache=False
-    )
-    epochs, aucs = experiments.during_aucs(runs, "last")
+    runs = layerwise.train_and_measure(ds.x, ds.y, task="binary", seeds=[0, 1], config=cfg, record_every=2, cache=False)
+    epochs, aucs = layerwise.during_aucs(runs, "last")
     assert epochs.tolist() == [0, 2, 4] and aucs.shape == (2, 3)
-    assert np.allclose(aucs[:, 0], experiments.stack_aucs(runs, "hidden2", when="before"))
-    assert np.allclose(aucs[:, -1], experiments.stack_aucs(runs, "hidden2"))
-    _, inp = experiments.during_aucs(runs, "input")
+    assert np.allclose(aucs[:, 0], layerwise.stack_aucs(runs, "hidden2", when="before"))
+    assert np.allclose(aucs[:, -1], layerwise.stack_aucs(runs, "hidden2"))
+    _, inp = layerwise.during_aucs(runs, "input")
     assert np.allclose(inp, inp[:, :1])  # the input does not train
-    plain = experiments.train_and_measure(ds.x, ds.y, task="binary", seeds=[0], config=cfg, cache=False)
+    plain = layerwise.train_and_measure(ds.x, ds.y, task="binary", seeds=[0], config=cfg, cache=False)
     with pytest.raises(ValueError, match="record_every"):
-        experiments.during_aucs(plain, "last")
+        layerwise.during_aucs(plain, "last")
 
 
 def test_epochs_for_steps_is_exact_when_divisible_and_rounds_otherwise():
-    assert experiments.epochs_for_steps(320, 1000, 1000) == (320, 320)  # full batch: one step per epoch
-    assert experiments.epochs_for_steps(320, 1000, 64) == (20, 320)  # ceil(1000/64) = 16 steps per epoch
-    assert experiments.epochs_for_steps(320, 1000, 16) == (5, 315)  # 63 per epoch: 5.08 epochs -> 5
-    assert experiments.epochs_for_steps(320, 1000, 256) == (80, 320)
-    assert experiments.epochs_for_steps(100, 1000, 50) == (5, 100)
-    assert experiments.epochs_for_steps(30, 1000, 50) == (2, 40)  # 1.5 epochs rounds up
-    assert experiments.epochs_for_steps(3, 1000, 16) == (1, 63)  # never fewer than one epoch
+    assert layerwise.epochs_for_steps(320, 1000, 1000) == (320, 320)  # full batch: one step per epoch
+    assert layerwise.epochs_for_steps(320, 1000, 64) == (20, 320)  # ceil(1000/64) = 16 steps per epoch
+    assert layerwise.epochs_for_steps(320, 1000, 16) == (5, 315)  # 63 per epoch: 5.08 epochs -> 5
+    assert layerwise.epochs_for_steps(320, 1000, 256) == (80, 320)
+    assert layerwise.epochs_for_steps(100, 1000, 50) == (5, 100)
+    assert layerwise.epochs_for_steps(30, 1000, 50) == (2, 40)  # 1.5 epochs rounds up
+    assert layerwise.epochs_for_steps(3, 1000, 16) == (1, 63)  # never fewer than one epoch
     with pytest.raises(ValueError, match="positive"):
-        experiments.epochs_for_steps(0, 1000, 16)
+        layerwise.epochs_for_steps(0, 1000, 16)
 
 
 def test_stack_taus_is_tau_q_per_seed(blobs, tmp_path, monkeypatch):
     monkeypatch.setenv("REPALIGN_CACHE", str(tmp_path))
     x, y = blobs
-    runs = experiments.train_and_measure(x, y, task="binary", seeds=[0, 1], config=CFG)
-    taus = experiments.stack_taus(runs, "hidden2", 0.9)
+    runs = layerwise.train_and_measure(x, y, task="binary", seeds=[0, 1], config=CFG)
+    taus = layerwise.stack_taus(runs, "hidden2", 0.9)
     assert taus.shape == (2,)
     for r, t in zip(runs, taus, strict=True):
         spec = r.after["hidden2"]
@@ -234,42 +234,42 @@ def test_stack_taus_is_tau_q_per_seed(blobs, tmp_path, monkeypatch):
 
 def test_final_fit_is_train_accuracy_or_r2(blobs):
     x, y = blobs
-    runs = experiments.train_and_measure(x, y, task="binary", seeds=[0, 1], config=CFG, cache=False)
-    assert np.array_equal(experiments.final_fit(runs), [r.history["train_acc"][-1] for r in runs])
+    runs = layerwise.train_and_measure(x, y, task="binary", seeds=[0, 1], config=CFG, cache=False)
+    assert np.array_equal(layerwise.final_fit(runs), [r.history["train_acc"][-1] for r in runs])
     t = 3.0 * (x[:, 0] - x[:, 0].mean())  # regression targets of variance 9 * var(x0)
-    reg = experiments.train_and_measure(x, t, task="regression", seeds=[0, 1], config=CFG, cache=False)
-    fit = experiments.final_fit(reg, t)
+    reg = layerwise.train_and_measure(x, t, task="regression", seeds=[0, 1], config=CFG, cache=False)
+    fit = layerwise.final_fit(reg, t)
     assert fit.shape == (2,)
     assert np.allclose(fit, [1.0 - r.history["train_loss"][-1] / t.var() for r in reg])
-    assert np.allclose(experiments.final_fit(reg, np.stack([t, t], axis=1)), fit)  # mean variance over columns
+    assert np.allclose(layerwise.final_fit(reg, np.stack([t, t], axis=1)), fit)  # mean variance over columns
     with pytest.raises(ValueError, match="targets y"):
-        experiments.final_fit(reg)
+        layerwise.final_fit(reg)
     with pytest.raises(ValueError, match="constant"):
-        experiments.final_fit(reg, np.ones(len(t)))
+        layerwise.final_fit(reg, np.ones(len(t)))
 
 
 def test_column_aucs_and_curves_equal_one_spectrum_per_column() -> None:
-    from repalign.alignment import spectrum, threshold_grid
+    from repalign.measure.alignment import spectrum, threshold_grid
 
     rng = np.random.default_rng(0)
     f = rng.standard_normal((120, 7))
     y = np.column_stack([f[:, 0] + 0.1 * rng.standard_normal(120), rng.standard_normal(120), 3.0 + f[:, 1]])
     spec = spectrum(f, y)
     taus = threshold_grid(120, num=9)
-    aucs = experiments.column_aucs(spec, y)
-    curves = experiments.column_curves(spec, y, taus)
+    aucs = alignment.column_aucs(spec, y)
+    curves = alignment.column_curves(spec, y, taus)
     for c in range(3):
         one = spectrum(f, y[:, c])
         assert aucs[c] == pytest.approx(one.auc(), rel=1e-9)
         np.testing.assert_allclose(curves[c], one.curve(taus, relative=True), rtol=1e-9, atol=1e-12)
     assert aucs[0] > aucs[1]  # the target built from a feature is the more aligned
     with pytest.raises(ValueError, match="constant"):
-        experiments.column_aucs(spectrum(f, np.ones((120, 2)) + y[:, :2] * 0), np.ones((120, 2)))
+        alignment.column_aucs(spectrum(f, np.ones((120, 2)) + y[:, :2] * 0), np.ones((120, 2)))
 
 
 def test_peaks_transfer_shapes_and_relatedness() -> None:
-    cfg = experiments.MLPConfig(depth=1, width=8, bias=True, epochs=1, batch_size=40)
-    out = experiments.peaks_transfer(
+    cfg = layerwise.MLPConfig(depth=1, width=8, bias=True, epochs=1, batch_size=40)
+    out = peaks.peaks_transfer(
         0, 0, config=cfg, n=80, n_test=40, units=2, gd_steps=5, finetune_targets=[5, 119], finetune_epochs=1,
         num_thresholds=7, cache=False,
     )  # fmt: skip
@@ -278,7 +278,7 @@ def test_peaks_transfer_shapes_and_relatedness() -> None:
     assert out["curves_source"].shape == (120, 7) and out["thresholds"].shape == (7,)
     assert out["shared"][0] == 3 and out["score"][0] == 6 and out["score"][119] == 0
     assert out["finetune_test"].shape == out["scratch_test"].shape == (2,)
-    again = experiments.peaks_transfer(
+    again = peaks.peaks_transfer(
         0, 0, config=cfg, n=80, n_test=40, units=2, gd_steps=5, finetune_targets=[5, 119], finetune_epochs=1,
         num_thresholds=7, cache=False,
     )  # fmt: skip
@@ -296,14 +296,14 @@ def test_peaks_group_losses_counts_wins_and_excludes_the_source():
         "finetune_test": np.array([0.1, 0.9]),
         "scratch_test": np.array([0.2, 0.8]),
     }
-    out = experiments.peaks_group_losses({(0, 0): run}, 3)  # target 0 is the source: left out
+    out = peaks.peaks_group_losses({(0, 0): run}, 3)  # target 0 is the source: left out
     assert out["transfer"].tolist() == [0.1] and out["scratch"].tolist() == [0.3] and out["cases"] == 1
-    unrelated = experiments.peaks_group_losses({(0, 0): run}, 0)
+    unrelated = peaks.peaks_group_losses({(0, 0): run}, 0)
     assert unrelated["positive"] == 1 and unrelated["cases"] == 2
-    ft = experiments.peaks_group_losses({(0, 0): run}, 0, "finetune")
+    ft = peaks.peaks_group_losses({(0, 0): run}, 0, "finetune")
     assert ft["transfer"].tolist() == [0.9] and ft["positive"] == 0
     with pytest.raises(ValueError, match="learner"):
-        experiments.peaks_group_losses({(0, 0): run}, 0, "probe")
+        peaks.peaks_group_losses({(0, 0): run}, 0, "probe")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -323,41 +323,41 @@ def images() -> tuple[np.ndarray, np.ndarray]:
 def test_small_cnn_and_network_layers() -> None:
     import torch
 
-    from repalign.features import extract
+    from repalign.networks.features import extract
 
-    net = experiments.small_cnn(7, image_size=12, channels=(4, 8), width=16, seed=0)
+    net = models.small_cnn(7, image_size=12, channels=(4, 8), width=16, seed=0)
     assert net(torch.zeros(5, 1, 12, 12)).shape == (5, 7)
     assert extract(net, np.zeros((5, 1, 12, 12), np.float32), ["hidden"], progress=False)["hidden"].shape == (5, 16)
-    assert experiments.network_layer("mlp") == "hidden2" and experiments.network_layer("resnet18") == "avgpool"
+    assert transfer.network_layer("mlp") == "hidden2" and transfer.network_layer("resnet18") == "avgpool"
     with pytest.raises(ValueError, match="multiple of 4"):
-        experiments.small_cnn(3, image_size=10)
+        models.small_cnn(3, image_size=10)
 
 
 def test_network_spec_id_and_build_round_trip() -> None:
-    a = experiments.network_spec("cnn", 3, (1, 8, 8), seed=0)
-    assert a["id"] == experiments.network_spec("cnn", 3, (1, 8, 8), seed=0)["id"]
-    assert a["id"] != experiments.network_spec("cnn", 3, (1, 8, 8), seed=1)["id"]
-    model = experiments.build_network(a)
+    a = transfer.network_spec("cnn", 3, (1, 8, 8), seed=0)
+    assert a["id"] == transfer.network_spec("cnn", 3, (1, 8, 8), seed=0)["id"]
+    assert a["id"] != transfer.network_spec("cnn", 3, (1, 8, 8), seed=1)["id"]
+    model = transfer.build_network(a)
     state = {k: v.detach().numpy() + 1.0 for k, v in model.state_dict().items()}
-    b = experiments.network_spec("cnn", 3, (1, 8, 8), seed=0, state=state)
+    b = transfer.network_spec("cnn", 3, (1, 8, 8), seed=0, state=state)
     assert b["id"] != a["id"]
-    rebuilt = experiments.build_network(b).state_dict()
+    rebuilt = transfer.build_network(b).state_dict()
     assert all(np.allclose(rebuilt[k].numpy(), v) for k, v in state.items())
     with pytest.raises(ValueError, match="unknown network family"):
-        experiments.network_spec("transformer9000", 3, (1, 8, 8))
+        transfer.network_spec("transformer9000", 3, (1, 8, 8))
 
 
 def test_train_network_learns_stops_when_memorised_and_is_cached(images, cache_dir, monkeypatch) -> None:
     x, y = images
-    spec = experiments.network_spec("cnn", 3, x.shape[1:], seed=0)
-    run = experiments.train_network(spec, x, y, seed=0, epochs=60, lr=1e-2, batch_size=16, until_accuracy=0.9,
+    spec = transfer.network_spec("cnn", 3, x.shape[1:], seed=0)
+    run = transfer.train_network(spec, x, y, seed=0, epochs=60, lr=1e-2, batch_size=16, until_accuracy=0.9,
                                     check_every=2)  # fmt: skip
     assert run["train_accuracy"] >= 0.9 and run["epochs"] < 60 and run["epochs"] % 2 == 0
     assert len(run["history"]["train_loss"]) == run["epochs"]
     assert run["network"]["state"] is not None and run["network"]["id"] != spec["id"]
     calls = []
-    monkeypatch.setattr(experiments, "_train_network_run", lambda *a, **k: calls.append(1))
-    again = experiments.train_network(spec, x, y, seed=0, epochs=60, lr=1e-2, batch_size=16, until_accuracy=0.9,
+    monkeypatch.setattr(transfer, "_train_network_run", lambda *a, **k: calls.append(1))
+    again = transfer.train_network(spec, x, y, seed=0, epochs=60, lr=1e-2, batch_size=16, until_accuracy=0.9,
                                       check_every=2)  # fmt: skip
     assert not calls and again["network"]["id"] == run["network"]["id"]
 
@@ -366,51 +366,47 @@ def test_transfer_to_target_measures_before_and_scores_after(images, cache_dir) 
     import repalign as ra
 
     x, y = images
-    trained = experiments.train_network(experiments.network_spec("mlp", 3, x.shape[1:], seed=0), x, y, seed=0,
+    trained = transfer.train_network(transfer.network_spec("mlp", 3, x.shape[1:], seed=0), x, y, seed=0,
                                         epochs=20, lr=1e-2, batch_size=16)["network"]  # fmt: skip
-    fresh = experiments.network_spec("mlp", 3, x.shape[1:], seed=0)
+    fresh = transfer.network_spec("mlp", 3, x.shape[1:], seed=0)
     out = {}
     for name, spec in {"trained": trained, "fresh": fresh}.items():
-        out[name] = experiments.transfer_to_target(spec, (x, y), (x[::4], y[::4]), (x, y), seed=0, epochs=5)
+        out[name] = transfer.transfer_to_target(spec, (x, y), (x[::4], y[::4]), (x, y), seed=0, epochs=5)
         assert 0.0 <= out[name]["auc"] <= 1.0 and out[name]["curve"].shape == out[name]["thresholds"].shape
         assert 0.0 <= out[name]["test_accuracy"] <= 1.0
     # the alignment is that of the representation before target training, measured directly
-    from repalign.features import extract
+    from repalign.networks.features import extract
 
-    feats = extract(experiments.build_network(trained), x, ["hidden2"], progress=False)["hidden2"]
+    feats = extract(transfer.build_network(trained), x, ["hidden2"], progress=False)["hidden2"]
     direct = ra.spectrum(feats.astype(np.float64), ra.one_vs_rest_targets(y)).auc()
     assert out["trained"]["auc"] == pytest.approx(direct, rel=1e-6)
     assert out["trained"]["auc"] > out["fresh"]["auc"]  # trained on these very labels
 
 
 def test_class_split_relabels_and_holds_out_a_test_draw() -> None:
-    pool, test = experiments.class_split("mnist_embedded", [5, 7], n_test_per_class=20, data_seed=0)
+    pool, test = data.class_split("mnist_embedded", [5, 7], n_test_per_class=20, data_seed=0)
     assert sorted(set(pool.y.tolist())) == [0, 1] and np.bincount(test.y).tolist() == [20, 20]
     assert not set(pool.meta["source_index"][pool.y == 0]) & set(test.meta["source_index"][test.y == 0])
-    pool, test = experiments.class_split("fashion_mnist_embedded", [0, 1, 2], n_test_per_class=None)
+    pool, test = data.class_split("fashion_mnist_embedded", [0, 1, 2], n_test_per_class=None)
     assert len(pool) == 1500 and len(test) == 300 and pool.info.classes == ["T-shirt/top", "Trouser", "Pullover"]
     with pytest.raises(ValueError, match="named class sets exist for cifar10"):
-        experiments.class_split("mnist_embedded", "natural")
+        data.class_split("mnist_embedded", "natural")
 
 
 def test_pretrained_checkpoint_says_which_command_makes_a_missing_one(tmp_path, monkeypatch) -> None:
-    import sys
     import types
 
-    fake = types.ModuleType("repalign.pretrain")
+    fake = types.ModuleType("repalign.networks.pretrain")
     fake.checkpoint_file = lambda out_dir: Path(out_dir) / "checkpoint.pt"
     fake.command = lambda arch, subset, out_dir, nproc=8, **o: (
-        f"torchrun --nproc_per_node={nproc} -m repalign.pretrain --arch {arch} --subset {subset} --out {out_dir}"
+        f"torchrun --nproc_per_node={nproc} -m repalign.networks.pretrain --arch {arch} --subset {subset} --out {out_dir}"
     )
-    monkeypatch.setitem(sys.modules, "repalign.pretrain", fake)
-    import repalign
-
-    monkeypatch.setattr(repalign, "pretrain", fake, raising=False)
+    monkeypatch.setattr(transfer, "pretrain", fake)
     folder = tmp_path / "resnet18_natural"
-    with pytest.raises(FileNotFoundError, match="torchrun --nproc_per_node=8 -m repalign.pretrain --arch resnet18 "
+    with pytest.raises(FileNotFoundError, match="torchrun --nproc_per_node=8 -m repalign.networks.pretrain --arch resnet18 "
                        "--subset natural"):  # fmt: skip
-        experiments.pretrained_checkpoint("resnet18", "natural", folder, in_shape=(3, 32, 32))
+        transfer.pretrained_checkpoint("resnet18", "natural", folder, in_shape=(3, 32, 32))
     folder.mkdir()
     (folder / "checkpoint.pt").write_bytes(b"weights")
-    spec = experiments.pretrained_checkpoint("resnet18", "natural", folder, in_shape=(3, 32, 32))
+    spec = transfer.pretrained_checkpoint("resnet18", "natural", folder, in_shape=(3, 32, 32))
     assert spec["checkpoint"] == str(folder / "checkpoint.pt") and spec["family"] == "resnet18"

@@ -1,4 +1,4 @@
-"""Tests for repalign.features: one forward pass, pooling, validation, accumulators, modes and data types."""
+"""Tests for repalign.networks.features: one forward pass, pooling, validation, accumulators, modes and data types."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from repalign import models
-from repalign.alignment import AlignmentAccumulator, alignment_curve
-from repalign.features import extract, layer_names, pool_output
+from repalign.measure.alignment import AlignmentAccumulator, alignment_curve
+from repalign.networks import models
+from repalign.networks.features import extract, layer_names, pool_output
 
 
 def _count_forwards(model: nn.Module) -> list[int]:
@@ -247,7 +247,7 @@ def test_cuda_matches_cpu(net: nn.Sequential, x: np.ndarray) -> None:
 
 
 def test_extract_cached_computes_once_and_matches_extract(net: nn.Sequential, x: np.ndarray, tmp_path) -> None:
-    from repalign.features import extract_cached
+    from repalign.networks.features import extract_cached
 
     calls = _count_forwards(net)
     model_id = {"name": "mlp", "seed": 0}
@@ -268,7 +268,7 @@ def test_extract_cached_computes_once_and_matches_extract(net: nn.Sequential, x:
 
 
 def test_extract_cached_factory_is_not_built_when_cached(x: np.ndarray, tmp_path) -> None:
-    from repalign.features import extract_cached
+    from repalign.networks.features import extract_cached
 
     built = []
 
@@ -284,7 +284,7 @@ def test_extract_cached_factory_is_not_built_when_cached(x: np.ndarray, tmp_path
 
 
 def test_backbone_features_random_init_seeded_and_cached(tmp_path) -> None:
-    from repalign.features import backbone_features
+    from repalign.networks.features import backbone_features
 
     images = np.random.default_rng(0).random((6, 28, 28)).astype(np.float32)  # grey, values in [0, 1]
     a = backbone_features("efficientnet_lite0", images, pretrained=False, seed=0, image_size=32, cache_dir=tmp_path,
@@ -300,7 +300,7 @@ def test_backbone_features_random_init_seeded_and_cached(tmp_path) -> None:
 
 
 def test_backbone_features_several_layers_in_one_pass_equal_one_layer_each(tmp_path) -> None:
-    from repalign.features import backbone_features
+    from repalign.networks.features import backbone_features
 
     images = np.random.default_rng(1).random((5, 28, 28)).astype(np.float32)
     kw = {"pretrained": False, "seed": 0, "image_size": 32, "cache_dir": tmp_path, "progress": False}

@@ -1,4 +1,4 @@
-"""Tests for repalign.models: the MLP factory, the backbones (offline pretrained paths) and preprocessing."""
+"""Tests for repalign.networks.models: the MLP factory, the backbones (offline pretrained paths) and preprocessing."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from repalign import models
-from repalign.features import layer_names
+from repalign.networks import models
+from repalign.networks.features import layer_names
 
 # ------------------------------------------------------------------------------------------------------ MLP
 
@@ -138,7 +138,7 @@ _LOGME_WIDTHS = {"resnet34": 512, "resnet152": 2048, "densenet121": 1024, "dense
 
 @pytest.mark.parametrize("name", sorted(_LOGME_WIDTHS))
 def test_logme_zoo_backbones_build_and_read_their_penultimate_layer(name: str) -> None:
-    from repalign.features import extract
+    from repalign.networks.features import extract
 
     assert name in models.LOGME_ZOO and len(models.LOGME_ZOO) == 11
     model = models.backbone(name, num_classes=5, seed=0).eval()

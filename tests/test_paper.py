@@ -1,10 +1,10 @@
-"""repalign.paper: the paper's reported tables are complete and say what PAPER.md says they say."""
+"""repalign.report.paper: the paper's reported tables are complete and say what PAPER.md says they say."""
 
 from __future__ import annotations
 
 import pytest
 
-from repalign import paper
+from repalign.report import paper
 
 
 def test_task_similarity_table_is_the_2x2_design_and_favours_the_similar_source():

@@ -1,4 +1,4 @@
-"""repalign.params: notebook names, parameter defaults, and the checks of what a user passes."""
+"""repalign.run.params: notebook names, parameter defaults, and the checks of what a user passes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from repalign import params
+from repalign.run import params
 
 
 def _notebook(path, source="epochs = 3\nlr = 1e-3\nseeds = [0, 1]\nname = 'a'\nflag = False\nextra = None\n"):
@@ -16,7 +16,7 @@ def _notebook(path, source="epochs = 3\nlr = 1e-3\nseeds = [0, 1]\nname = 'a'\nf
         {"cell_type": "markdown", "metadata": {}, "source": "# tiny", "id": "m"},
         {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": source, "outputs": [],
          "execution_count": None, "id": "p"},
-        {"cell_type": "code", "metadata": {}, "source": "from repalign import claims\nsnap = claims.snapshot(globals())",
+        {"cell_type": "code", "metadata": {}, "source": "from repalign.run import claims\nsnap = claims.snapshot(globals())",
          "outputs": [], "execution_count": None, "id": "c"},
     ]  # fmt: skip
     nb = {

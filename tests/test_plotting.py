@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from repalign import plotting  # noqa: E402
+from repalign.report import plotting  # noqa: E402
 
 
 def test_save_figure_writes_pdf_and_png_and_closes(tmp_path):
@@ -98,8 +98,9 @@ def test_plot_auc_bars_rejects_a_series_of_the_wrong_length() -> None:
 # ------------------------------------------------------------------------------------------------ linear learners
 def _descents(seeds=(0, 1), steps=25, test=False):
     """Two planted problems (target on top / bottom directions) per seed: (Spectrum, GDResult) pairs."""
-    from repalign import transfer
-    from repalign.alignment import spectrum
+    from repalign.measure import theory
+    from repalign.measure.alignment import spectrum
+    from repalign.networks import linear
 
     sv = np.geomspace(1.0, 0.1, 8) * 3.0
     runs = {"top": [], "bottom": []}
@@ -107,9 +108,9 @@ def _descents(seeds=(0, 1), steps=25, test=False):
         for name, where in (("top", slice(0, 2)), ("bottom", slice(6, 8))):
             mass = np.zeros(8)
             mass[where] = 20.0
-            phi, y = transfer.planted_problem(sv, mass, 40, seed=seed)
+            phi, y = theory.planted_problem(sv, mass, 40, seed=seed)
             kw = dict(test_features=phi[:10], test_targets=np.sign(y[:10]) + (y[:10] == 0)) if test else {}
-            res = transfer.gd_linear(
+            res = linear.gd_linear(
                 phi, np.sign(y) if test else y, lr=1.0 / sv[0] ** 2, steps=steps, bias=False, normalize=False, **kw
             )
             runs[name].append((spectrum(phi, y, bias=False, normalize=False, center=False), res))
@@ -216,17 +217,17 @@ def test_save_figure_writes_the_same_bytes_twice_without_dates(tmp_path):
 
 
 def test_relative_output_folders_mean_the_notebooks_folder_in_a_kernel(tmp_path, monkeypatch):
-    from repalign import params, utils
+    from repalign.core import paths as params
 
-    monkeypatch.setattr(utils, "_in_kernel", lambda: True)
+    monkeypatch.setattr(params, "_in_kernel", lambda: True)
     monkeypatch.setattr(params, "repo_root", lambda: tmp_path)
     (tmp_path / "notebooks").mkdir()
     monkeypatch.chdir(tmp_path / "notebooks")
-    assert utils.resolve_output_dir("../figures/smoke") == tmp_path / "figures" / "smoke"
+    assert params.resolve_output_dir("../figures/smoke") == tmp_path / "figures" / "smoke"
     monkeypatch.chdir(Path("/"))
     fig, _ = plotting.new_figure()
     plotting.save_figure(fig, "g", "../figures/smoke", formats=("png",))
     assert (tmp_path / "figures" / "smoke" / "g.png").is_file()
-    assert utils.resolve_output_dir(tmp_path / "abs") == tmp_path / "abs"
-    monkeypatch.setattr(utils, "_in_kernel", lambda: False)  # scripts and the command line: the working directory
-    assert utils.resolve_output_dir("out") == Path("out")
+    assert params.resolve_output_dir(tmp_path / "abs") == tmp_path / "abs"
+    monkeypatch.setattr(params, "_in_kernel", lambda: False)  # scripts and the command line: the working directory
+    assert params.resolve_output_dir("out") == Path("out")

@@ -1,4 +1,4 @@
-"""repalign.pretrain on CPU: DDP (2 gloo processes under torchrun) equals one process, resume is exact, bad input.
+"""repalign.networks.pretrain on CPU: DDP (2 gloo processes under torchrun) equals one process, resume is exact, bad input.
 
 Runs share three trainings (module fixtures): a 1-process reference, a 2-process torchrun run of the same global
 batch, and a run killed right after its first checkpoint. The equivalence is checked in float64 (``--dtype
@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from repalign import pretrain
+from repalign.networks import pretrain
 
 #: max |w_2proc - w_1proc| over every parameter and BatchNorm buffer after 6 SGD steps in float64
 #: (measured: ~1e-12; a per-process BatchNorm or a wrong data split gives > 1e-3)
@@ -85,7 +85,9 @@ def reference(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def ddp_run(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("ddp")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m"]
-    proc = subprocess.run([*cmd, "repalign.pretrain", *_args(data, out)], env=_env(), capture_output=True, text=True)
+    proc = subprocess.run(
+        [*cmd, "repalign.networks.pretrain", *_args(data, out)], env=_env(), capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
 
@@ -95,7 +97,7 @@ def killed_run(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 1-process run (one DataLoader worker) that exits hard right after writing epoch 1's checkpoint."""
     out = tmp_path_factory.mktemp("killed")
     env = {**_env(), pretrain.EXIT_AFTER_EPOCH_ENV: "1"}
-    argv = [sys.executable, "-m", "repalign.pretrain", *_args(data, out, workers=1)]
+    argv = [sys.executable, "-m", "repalign.networks.pretrain", *_args(data, out, workers=1)]
     proc = subprocess.run(argv, env=env, capture_output=True, text=True)
     assert proc.returncode == 17, proc.stderr[-3000:]
     return out
@@ -110,7 +112,7 @@ def test_two_processes_match_one_process_of_the_same_global_batch(reference: Pat
     diff = max(float((one[k] - two[k]).abs().max()) for k in one if one[k].is_floating_point())
     assert diff <= DDP_TOLERANCE, f"2-process run differs from the 1-process run by {diff:.3g}"
     assert all(torch.equal(one[k], two[k]) for k in one if not one[k].is_floating_point())  # num_batches_tracked
-    from repalign.models import backbone
+    from repalign.networks.models import backbone
 
     init = backbone("resnet18", num_classes=3, seed=0).state_dict()
     moved = max(
@@ -217,7 +219,7 @@ def test_command_round_trips_through_the_parser(tmp_path: Path) -> None:
     )
     words = shlex.split(cmd)
     assert words[:3] == ["torchrun", "--standalone", "--nproc_per_node=4"]
-    config = pretrain.parse_args(words[words.index("repalign.pretrain") + 1 :])
+    config = pretrain.parse_args(words[words.index("repalign.networks.pretrain") + 1 :])
     assert (config.arch, config.dataset, config.subset, config.epochs) == ("t2t_vit", "imagenet", "artificial", 3)
     assert config.out == str(tmp_path / "run dir") and not config.augment and config.classes == ["a", "b"]
     office = pretrain.command("resnet18", "amazon", "o", random_labels=True, init="imagenet")

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 
-from repalign import AlignmentAccumulator, one_hot_targets, one_vs_rest_targets, scores, spectrum
+from repalign import AlignmentAccumulator, one_hot_targets, one_vs_rest_targets, spectrum
+from repalign.measure import scores
 
 
 def _task(n: int = 120, d: int = 6, classes: int = 3, signal: float = 2.0, seed: int = 0):

@@ -1,4 +1,4 @@
-"""Sweeps (repalign.sweep): grid expansion and checks, and real sweeps of a tiny notebook on a 2-worker LocalCluster.
+"""Sweeps (repalign.run.sweep): grid expansion and checks, and real sweeps of a tiny notebook on a 2-worker LocalCluster.
 
 The fixture notebook (tests/fixtures/sweep_tiny.ipynb) reports one exact claim about its parameter ``x`` and raises
 when ``fail`` is true. The library's code version is pinned in these tests, so that an edit to ``repalign/`` while
@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from repalign import sweep
-from repalign.params import ParameterError
+from repalign.run import sweep
+from repalign.run.params import ParameterError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sweep_tiny.ipynb"
 PINNED = "test-version"
@@ -34,7 +34,7 @@ def write_grid(folder: Path, name: str, **fields) -> Path:
 
 @pytest.fixture(autouse=True)
 def pinned_version(monkeypatch):
-    monkeypatch.setattr("repalign.cache.code_version", lambda: PINNED)
+    monkeypatch.setattr("repalign.core.cache.code_version", lambda: PINNED)
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +154,7 @@ def test_killed_sweep_reruns_only_the_missing_points(tmp_path, client):
     grid = write_grid(tmp_path, "killed", grid={"x": [1.0, 2.0]})
     folder = tmp_path / "out" / "killed"
     launcher = (
-        f"import sys, repalign.cache as c; c.code_version = lambda: {PINNED!r}; from repalign.sweep import main; "
+        f"import sys, repalign.core.cache as c; c.code_version = lambda: {PINNED!r}; from repalign.run.sweep import main; "
         "sys.exit(main(sys.argv[1:]))"
     )
     args = [sys.executable, "-c", launcher, str(grid), "--out", str(tmp_path / "out"), "--workers", "1"]

@@ -7,10 +7,11 @@ import pytest
 import torch
 from torch import nn
 
-from repalign.data import TASKS
-from repalign.ensemble import train_ensemble
-from repalign.models import mlp
-from repalign.training import OPTIMIZERS, TrainOptions, init_model, make_optimizer, seeded, train
+from repalign.measure.targets import TASKS
+from repalign.networks.ensemble import train_ensemble
+from repalign.networks.models import mlp
+from repalign.networks.runtime import seeded
+from repalign.networks.training import OPTIMIZERS, TrainOptions, init_model, make_optimizer, train
 
 FAST = {"device": "cpu", "progress": False, "batch_size": 16}
 
@@ -296,8 +297,8 @@ def _every_stacked_layer(out: int) -> nn.Module:
 @pytest.mark.parametrize(("task", "out"), [("binary", 1), ("multiclass", 3), ("regression", 2)])
 def test_stacked_forward_gradients_equal_per_seed_autograd(task, out):
     """The batched-matmul path's outputs and gradients are each seed's own, for every layer kind it plans."""
-    from repalign.ensemble import _mlp_forward, _mlp_plan
-    from repalign.training import _loss
+    from repalign.networks.ensemble import _mlp_forward, _mlp_plan
+    from repalign.networks.training import _loss
 
     seeds = [0, 1, 2]
     models = [init_model(lambda: _every_stacked_layer(out), s) for s in seeds]
@@ -347,7 +348,7 @@ def test_ensemble_unflattened_input_equals_sequential():
 
 
 def test_mlp_plan_only_for_plain_sequential_mlps():
-    from repalign.ensemble import _mlp_plan
+    from repalign.networks.ensemble import _mlp_plan
 
     assert _mlp_plan(nn.Sequential(nn.Linear(4, 16), nn.PReLU(), nn.Linear(16, 1))) is not None
     assert _mlp_plan(nn.Sequential(nn.Linear(4, 16), nn.BatchNorm1d(16), nn.Linear(16, 1))) is None

@@ -11,14 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from repalign import models
-from repalign.alignment import one_hot_targets, preprocess, spectrum
-from repalign.transfer import (
+from repalign.measure.alignment import preprocess, spectrum
+from repalign.measure.targets import one_hot_targets
+from repalign.measure.theory import (
     curve_dominates,
-    fine_tune,
-    gd_linear,
-    linear_probe,
-    logistic_probe,
     mean_relative_loss,
     min_norm_solution_norm,
     phase_bound,
@@ -29,6 +25,10 @@ from repalign.transfer import (
     prediction_gap,
     reach_loss,
 )
+from repalign.networks import models
+from repalign.networks.finetune import fine_tune
+from repalign.networks.linear import gd_linear
+from repalign.networks.probes import linear_probe, logistic_probe
 
 # GD from w = 0 fits the targets as given, so the theory's spectra are uncentred on purpose (transfer's docstring):
 # the measure's warning about uncentred targets is expected here
@@ -150,8 +150,8 @@ def test_gd_records_test_metrics_and_accepts_torch() -> None:
 
 
 def test_gd_result_round_trips_through_the_cache(tmp_path) -> None:  # noqa: ANN001
-    from repalign.cache import load_or_compute
-    from repalign.transfer import GDResult
+    from repalign.core.cache import load_or_compute
+    from repalign.networks.linear import GDResult
 
     x, y = _problem(40, 4)
     res = gd_linear(x, y, steps=20)
@@ -309,7 +309,7 @@ def test_logistic_probe_separable_vs_noise_and_multiclass() -> None:
 
 
 def test_probe_grid_takes_the_best_accuracy_of_the_grid() -> None:
-    from repalign.transfer import probe_grid
+    from repalign.networks.probes import probe_grid
 
     x, lab = _blobs(200, 6, 3, seed=2)
     grid = probe_grid(x[:120], lab[:120], x[120:], lab[120:], Cs=[0.001, 1.0], seed=0)
@@ -326,7 +326,7 @@ def _tiny_classifier(in_features: int, classes: int, seed: int = 0) -> torch.nn.
 
 
 def test_linear_probe_on_a_tiny_backbone() -> None:
-    from repalign import features
+    from repalign.networks import features
 
     x, lab = _blobs(160, 6, 3, seed=2)
     model = _tiny_classifier(6, 3)
@@ -373,7 +373,7 @@ def test_fine_tune_frozen_backbone_only_moves_the_head() -> None:
 
 # ------------------------------------------------------------------------------------------------ speed summaries
 def test_steps_to_loss_counts_a_level_never_reached_as_the_budget_plus_one():
-    from repalign.transfer import steps_to_loss
+    from repalign.measure.theory import steps_to_loss
 
     x, y = _problem(60, 8, seed=3)
     res = gd_linear(x, y, steps=40)
@@ -389,7 +389,7 @@ def test_steps_to_loss_counts_a_level_never_reached_as_the_budget_plus_one():
 
 
 def test_dominance_pairs_finds_the_planted_order_and_its_lower_loss():
-    from repalign.transfer import dominance_pairs
+    from repalign.measure.theory import dominance_pairs
 
     sv = np.geomspace(1.0, 0.1, 10) * 3.0
     top, bottom = np.zeros(10), np.zeros(10)
@@ -449,7 +449,7 @@ def test_fine_tune_regression_fresh_head_and_learns() -> None:
 
 
 def test_representation_scores_share_one_step_and_rank_a_readable_representation_first():
-    from repalign.transfer import representation_scores
+    from repalign.recipes.zoo import representation_scores
 
     rng = np.random.default_rng(0)
     labels = np.repeat([0, 1, 2], 30)

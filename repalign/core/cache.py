@@ -1,0 +1,340 @@
+r"""Cached results: compute a result once, keyed by what made it, and load it afterwards.
+
+:func:`load_or_compute` calls ``fn(**params)`` only when no valid cached result exists. The cache key is
+
+.. math::  \mathrm{key} = \mathrm{sha256}\bigl(\mathrm{JSON}(\text{name}, \text{params}, \text{data\_id},
+           \text{version})\bigr)[:32]
+
+over canonical JSON (sorted keys; arrays by dtype, shape and a sha256 of their bytes). ``version`` defaults to
+:func:`code_version`: the package version plus a digest of every file of the :mod:`repalign` package folder
+(its source and embedded data), so any change to the library recomputes instead of loading numbers the current
+code would not produce. The key does **not** see ``fn`` (neither its name nor its code, closure or bound
+arguments): ``name`` says which computation it is, and everything else that changes the result (code outside
+:mod:`repalign`, the data a closure captures) must go into ``params``, ``data_id`` or ``version``.
+
+Layout: ``<cache_dir>/<name>/<key>.npz`` holds the value, ``<key>.json`` its manifest (the key's inputs, size and
+sha256 of the value file, provenance). Both are written atomically (temporary file, fsync, rename), the manifest
+last, so a value without a manifest is an interrupted write. An entry that is incomplete, does not match its
+checksum or fails to load is reported with a :class:`CacheWarning`, deleted and recomputed; it is never returned.
+
+Values: nested dicts (string keys), lists and tuples of NumPy arrays, NumPy / Python scalars, strings and ``None``.
+Arrays go into the ``.npz`` (no pickles), the structure into a JSON entry of the same file.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repalign.core.files import atomic_write_bytes, atomic_write_text
+from repalign.core.provenance import provenance
+from repalign.core.version import __version__
+
+__all__ = [
+    "CacheWarning",
+    "default_cache_dir",
+    "code_version",
+    "cache_key",
+    "is_cached",
+    "load_or_compute",
+]
+
+_STRUCTURE_KEY = "__structure__"
+
+
+class CacheWarning(UserWarning):
+    """A cached result was unusable (corrupt, truncated, unreadable) and is being recomputed."""
+
+
+def default_cache_dir() -> Path:
+    """``$REPALIGN_CACHE`` when set, else ``./.cache/repalign`` (relative to the working directory)."""
+    env = os.environ.get("REPALIGN_CACHE")
+    return Path(env) if env else Path(".cache") / "repalign"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Keys
+# ----------------------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """The default ``version`` of cache keys: ``"<repalign.__version__>+src.<digest>"``.
+
+    ``<digest>`` is the first 12 hex digits of a sha256 over the relative path and bytes of every file below the
+    package folder (modules and the data in ``resources/``; not ``__pycache__`` nor hidden files), in sorted
+    order. A change to any module of :mod:`repalign` (a bug fix in training, a new default) or to its embedded
+    data therefore recomputes every cached result.
+    """
+
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if path.is_file() and not any(p == "__pycache__" or p.startswith(".") for p in relative.parts):
+            digest.update(relative.as_posix().encode())
+            digest.update(path.read_bytes())
+    return f"{__version__}+src.{digest.hexdigest()[:12]}"
+
+
+def _canonical(obj: Any, where: str) -> Any:
+    """A JSON-able image of ``obj`` for the key: arrays by content hash, non-finite floats by name."""
+    if obj is None or isinstance(obj, (bool, str, int)):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else {"__float__": repr(obj)}
+    if isinstance(obj, np.generic):
+        return _canonical(obj.item(), where)
+    if isinstance(obj, np.ndarray) and not obj.dtype.hasobject:
+        data = np.ascontiguousarray(obj).tobytes()
+        return {"__array__": hashlib.sha256(data).hexdigest(), "dtype": obj.dtype.str, "shape": list(obj.shape)}
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, Mapping):
+        out = {}
+        for k, v in obj.items():
+            if not isinstance(k, (str, int)):
+                raise TypeError(f"{where}: dictionary keys must be strings or integers, got {type(k).__name__}")
+            out[str(k)] = _canonical(v, f"{where}[{k!r}]")
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [_canonical(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+    raise TypeError(
+        f"{where} is a {type(obj).__name__}, which cannot go into a cache key: pass plain values "
+        "(numbers, strings, lists, dicts, arrays) in params and identify data with data_id"
+    )
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def _payload(name: str, params: Mapping[str, Any] | None, data_id: Any, version: str | None) -> dict[str, Any]:
+    """What the key hashes: ``name``, canonical ``params`` and ``data_id``, and the code ``version``."""
+    params = {} if params is None else params
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be a mapping of keyword arguments for fn, got {type(params).__name__}")
+    return {
+        "name": str(name),
+        "params": _canonical(params, "params"),
+        "data_id": _canonical(data_id, "data_id"),
+        "version": code_version() if version is None else str(version),
+    }
+
+
+def _key(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(_dumps(payload).encode("utf-8")).hexdigest()[:32]
+
+
+def cache_key(
+    name: str, params: Mapping[str, Any] | None = None, *, data_id: Any = None, version: str | None = None
+) -> str:
+    r"""The key (32 hex digits) under which :func:`load_or_compute` stores a result; see the module docstring.
+
+    .. math::  \mathrm{sha256}(\mathrm{JSON}(\text{name}, \text{params}, \text{data\_id}, \text{version}))[:32]
+    """
+    return _key(_payload(name, params, data_id, version))
+
+
+def _paths(name: str, key: str, cache_dir: str | os.PathLike[str] | None) -> tuple[Path, Path]:
+    """(manifest, value file) of an entry: ``<cache_dir>/<name>/<key>.json`` and ``.npz``."""
+    folder = re.sub(r"[^A-Za-z0-9_.=-]+", "_", str(name)).strip("._")
+    if not folder:
+        raise ValueError(f"cache name {name!r} has no usable characters: use letters, digits, '_', '-' or '.'")
+    directory = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / folder
+    return directory / f"{key}.json", directory / f"{key}.npz"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Values: a tree of arrays and scalars in one .npz
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _encode(value: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
+    """Structure JSON for a tree of arrays and scalars; arrays are moved into ``arrays``."""
+    if value is None or isinstance(value, (bool, str)):
+        return {"t": "json", "v": value}
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            return {"t": "float", "v": repr(value)}
+        return {"t": "json", "v": value}
+    if isinstance(value, (np.generic, np.ndarray)) and not value.dtype.hasobject:
+        key = f"a{len(arrays)}"
+        arrays[key] = np.asarray(value)
+        return {"t": "scalar" if isinstance(value, np.generic) else "array", "k": key}
+    if type(value) is dict:
+        if not all(isinstance(k, str) for k in value):
+            raise TypeError(f"{where} has keys that are not strings: the cache stores dicts with string keys")
+        return {"t": "dict", "items": [[k, _encode(v, arrays, f"{where}[{k!r}]")] for k, v in value.items()]}
+    if type(value) in (list, tuple):
+        items = [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(value)]
+        return {"t": type(value).__name__, "items": items}
+    raise TypeError(
+        f"{where} is a {type(value).__name__}, which the cache cannot store: return NumPy arrays, scalars, "
+        "strings, None, and dicts (string keys), lists and tuples of them (e.g. tensor.cpu().numpy())"
+    )
+
+
+def _decode(node: Any, arrays: Mapping[str, np.ndarray]) -> Any:
+    t = node["t"]
+    if t == "json":
+        return node["v"]
+    if t == "float":
+        return float(node["v"])
+    if t == "scalar":
+        return arrays[node["k"]][()]
+    if t == "array":
+        return arrays[node["k"]]
+    if t == "dict":
+        return {k: _decode(v, arrays) for k, v in node["items"]}
+    if t in ("list", "tuple"):
+        items = [_decode(v, arrays) for v in node["items"]]
+        return items if t == "list" else tuple(items)
+    raise ValueError(f"unknown node type {t!r} in cached structure")
+
+
+def _to_npz(value: Any) -> bytes:
+    arrays: dict[str, np.ndarray] = {}
+    structure = _encode(value, arrays, "the result")
+    buf = io.BytesIO()
+    np.savez(buf, **arrays, **{_STRUCTURE_KEY: np.array(_dumps(structure))})
+    return buf.getvalue()
+
+
+def _from_npz(path: Path) -> Any:
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    return _decode(json.loads(str(arrays.pop(_STRUCTURE_KEY)[()])), arrays)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# load_or_compute
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _remove(*paths: Path) -> None:
+    for p in paths:
+        p.unlink(missing_ok=True)
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _load(manifest_path: Path, value_path: Path, payload: dict[str, Any]) -> tuple[bool, Any]:
+    """(True, value) for a valid entry; (False, None) when absent or unusable (deleted, with a warning)."""
+    if not manifest_path.exists():
+        if value_path.exists():  # a value without a manifest: an interrupted write
+            warnings.warn(
+                f"cache entry {value_path} has no manifest (interrupted write): recomputing", CacheWarning, stacklevel=3
+            )
+            _remove(value_path)
+        return False, None
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if manifest.get("payload") != json.loads(_dumps(payload)):
+            problem = "its manifest was written for different parameters"
+        elif not value_path.exists():
+            problem = "its value file is missing"
+        elif value_path.stat().st_size != manifest["size"] or _sha256_file(value_path) != manifest["sha256"]:
+            problem = "its checksum does not match the manifest (corrupt or truncated file)"
+        else:
+            return True, _from_npz(value_path)
+    except Exception as err:  # anything a damaged file can raise: never return its contents
+        problem = f"it could not be read ({type(err).__name__}: {err})"
+    warnings.warn(
+        f"cache entry {manifest_path} is unusable: {problem}; deleting and recomputing", CacheWarning, stacklevel=3
+    )
+    _remove(manifest_path, value_path)
+    return False, None
+
+
+def is_cached(
+    name: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    data_id: Any = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    version: str | None = None,
+) -> bool:
+    """Whether an entry (manifest and value file) exists for this key; its checksum is verified only on load."""
+    manifest, value = _paths(name, cache_key(name, params, data_id=data_id, version=version), cache_dir)
+    return manifest.exists() and value.exists()
+
+
+def load_or_compute(
+    name: str,
+    fn: Callable[..., Any],
+    params: Mapping[str, Any] | None = None,
+    *,
+    data_id: Any = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    force: bool = False,
+    version: str | None = None,
+) -> Any:
+    r"""Return ``fn(**params)``, computed once and loaded from the cache afterwards.
+
+    The entry is keyed by :func:`cache_key` of (``name``, ``params``, ``data_id``, ``version``), never by ``fn``:
+
+    .. math::  \mathrm{key} = \mathrm{sha256}(\mathrm{JSON}(\text{name}, \text{params}, \text{data\_id},
+               \text{version}))[:32]
+
+    Args:
+        name: which computation this is (a figure, a sweep); also the sub-folder of ``cache_dir``. Two
+            computations under one name must differ in ``params`` or ``data_id``.
+        fn: the computation, called as ``fn(**params)``; bind large inputs (data, models) with a closure and
+            identify them through ``data_id``.
+        params: keyword arguments of ``fn``: numbers, strings, lists, dicts, arrays (hashed by content).
+        data_id: anything of the same kinds that identifies the data ``fn`` sees, e.g.
+            ``{"dataset": "cifar10", "split": "train", "n": 1000, "seed": 0}`` or a content hash.
+        cache_dir: root folder; default ``$REPALIGN_CACHE`` or ``./.cache/repalign``.
+        force: recompute and overwrite even when a valid entry exists.
+        version: the code version in the key; default :func:`code_version` (the package version plus a digest
+            of the package's source, so any change to the library recomputes).
+
+    Returns:
+        The value ``fn`` returned, or the cached copy: arrays come back as NumPy arrays, tuples as tuples,
+        scalars as the same Python / NumPy scalar types.
+
+    Raises:
+        TypeError: if ``params`` or ``data_id`` holds something that cannot be hashed into a key, or the result
+            is not a tree of arrays and scalars (raised after ``fn`` ran; nothing is stored).
+    """
+    payload = _payload(name, params, data_id, version)
+    manifest_path, value_path = _paths(name, _key(payload), cache_dir)
+    if force:
+        _remove(manifest_path, value_path)
+    else:
+        found, value = _load(manifest_path, value_path, payload)
+        if found:
+            return value
+
+    value = fn(**({} if params is None else params))
+    data = _to_npz(value)
+    _remove(manifest_path)  # an old manifest must never describe the new value file
+    atomic_write_bytes(value_path, data)
+    manifest = {
+        "key": manifest_path.stem,
+        "payload": payload,
+        "file": value_path.name,
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "provenance": provenance(),
+    }
+    atomic_write_text(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return value

@@ -1,0 +1,70 @@
+"""Data: where examples come from (sources, one module per family) and how a figure's task is cut from them.
+
+One entry point, :func:`load`, returns a :class:`Dataset` (arrays + :class:`DatasetInfo` metadata)::
+
+    >>> from repalign import data
+    >>> ds = data.load("digits")                  # ships with scikit-learn, offline
+    >>> ds.x.shape, ds.y.shape, ds.info.task
+    ((1797, 1, 8, 8), (1797,), 'multiclass')
+
+Sources register themselves with :mod:`repalign.data.base` when this package is imported:
+:mod:`~repalign.data.embedded` (real subsets that ship inside the package), :mod:`~repalign.data.bundled` (data
+inside scikit-learn and scikit-image), :mod:`~repalign.data.torchvision` (MNIST, Fashion-MNIST, CIFAR-10/100),
+:mod:`~repalign.data.uci` (CT Position), :mod:`~repalign.data.folders` (Office-31, ImageNet, any image folder)
+and :mod:`~repalign.data.generated` (peaks, a CT-like regression, rendered domains). Tasks are cut by
+:mod:`~repalign.data.splits` (classes, subsamples, train/test splits), :mod:`~repalign.data.prepare` (targets,
+scaling, transfer pairs) and :mod:`~repalign.data.peaks` (Caruana's 120 peaks tasks). Everything public is
+re-exported here, so ``data.load``, ``data.prepare_task`` and ``data.peaks_targets`` all work.
+"""
+
+from repalign.data import bundled, embedded, folders, generated, torchvision, uci  # noqa: F401  (they register)
+from repalign.data.base import COVERAGES, EMBEDDED, Dataset, DatasetInfo, available, data_root, load
+from repalign.data.download import fetch
+from repalign.data.embedded import FASHION_MNIST_CLASSES, embedded_checksums
+from repalign.data.folders import (
+    OFFICE31_CLASSES,
+    OFFICE31_DOMAINS,
+    OFFICE31_SIZES,
+    image_folder,
+    imagenet_split_table,
+    imagenet_wnids,
+)
+from repalign.data.generated import DIGITS_DOMAINS, FASHION_DOMAINS
+from repalign.data.peaks import (
+    PEAKS_VARIABLES,
+    peaks_encode,
+    peaks_relatedness,
+    peaks_stratified_targets,
+    peaks_targets,
+    peaks_task,
+    peaks_task_id,
+    peaks_task_name,
+    peaks_tasks,
+    peaks_tasks_by_relatedness,
+)
+from repalign.data.prepare import (
+    TransferPair,
+    class_split,
+    class_targets,
+    domain_transfer_pair,
+    imagenet_cifar_pair,
+    misalign_inputs,
+    peaks_transfer_pair,
+    prepare_task,
+    rescale_targets,
+    whiten_inputs,
+)
+from repalign.data.splits import binary_pair, class_subset, shuffle_labels, split_per_class, subsample, train_test_split
+from repalign.data.torchvision import CIFAR10_SPLIT
+from repalign.data.uci import CT_URL
+
+__all__ = [
+    "COVERAGES", "EMBEDDED", "Dataset", "DatasetInfo", "available", "data_root", "load", "fetch",
+    "FASHION_MNIST_CLASSES", "embedded_checksums", "OFFICE31_CLASSES", "OFFICE31_DOMAINS", "OFFICE31_SIZES",
+    "image_folder", "imagenet_split_table", "imagenet_wnids", "DIGITS_DOMAINS", "FASHION_DOMAINS", "CIFAR10_SPLIT",
+    "CT_URL", "PEAKS_VARIABLES", "peaks_encode", "peaks_relatedness", "peaks_stratified_targets", "peaks_targets",
+    "peaks_task", "peaks_task_id", "peaks_task_name", "peaks_tasks", "peaks_tasks_by_relatedness", "TransferPair",
+    "class_split", "class_targets", "domain_transfer_pair", "imagenet_cifar_pair", "misalign_inputs",
+    "peaks_transfer_pair", "prepare_task", "rescale_targets", "whiten_inputs", "binary_pair", "class_subset",
+    "shuffle_labels", "split_per_class", "subsample", "train_test_split",
+]  # fmt: skip

@@ -1,0 +1,172 @@
+"""TODO docstring (from data)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repalign.data.base import Dataset, _check_split, _classification, _fix_command, _register
+
+__all__ = [
+    "CIFAR10_SPLIT",
+]
+
+#: CIFAR-10 classes by the paper's natural / artificial split (PAPER.md §3.9), CIFAR-10 class names.
+CIFAR10_SPLIT: dict[str, list[str]] = {
+    "natural": ["bird", "cat", "deer", "dog", "frog", "horse"],
+    "artificial": ["airplane", "automobile", "ship", "truck"],
+}
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Downloads
+# --------------------------------------------------------------------------------------------------------------
+def _torchvision_fetch(name: str, cls: Any, root: Path, folder: str) -> None:
+    """Download with torchvision into a temporary sibling folder, then move ``folder`` into ``root``.
+
+    torchvision verifies its md5 checksums; the final rename makes the result appear all at once.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".download-{name}-", dir=root))
+    try:
+        try:
+            cls(str(tmp), train=True, download=True)
+            cls(str(tmp), train=False, download=True)
+        except Exception as err:  # network errors come in many types (URLError, HTTPError, RuntimeError, ...)
+            raise ConnectionError(
+                f"{name}: download failed ({type(err).__name__}: {err}). Without internet, copy the files "
+                f"into {root / folder} by hand (torchvision layout)"
+            ) from err
+        target = root / folder
+        if target.exists():  # an incomplete or corrupt copy that failed to load; replaced whole
+            shutil.rmtree(target)
+        os.replace(tmp / folder, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Real loaders: torchvision
+# --------------------------------------------------------------------------------------------------------------
+_TV_INFO = {
+    "mnist": dict(
+        cls="MNIST", folder="MNIST", url="http://yann.lecun.com/exdb/mnist/", licence="CC BY-SA 3.0",
+        classes=[str(i) for i in range(10)], sizes=(60_000, 10_000), title="MNIST",
+    ),
+    "fashion_mnist": dict(
+        cls="FashionMNIST", folder="FashionMNIST", url="https://github.com/zalandoresearch/fashion-mnist",
+        licence="MIT", classes=None, sizes=(60_000, 10_000), title="Fashion-MNIST",
+    ),
+    "cifar10": dict(
+        cls="CIFAR10", folder="cifar-10-batches-py", url="https://www.cs.toronto.edu/~kriz/cifar.html",
+        licence="no licence stated; research use, cite Krizhevsky 2009", classes=None, sizes=(50_000, 10_000),
+        title="CIFAR-10",
+    ),
+    "cifar100": dict(
+        cls="CIFAR100", folder="cifar-100-python", url="https://www.cs.toronto.edu/~kriz/cifar.html",
+        licence="no licence stated; research use, cite Krizhevsky 2009", classes=None, sizes=(50_000, 10_000),
+        title="CIFAR-100",
+    ),
+}  # fmt: skip
+
+
+def _torchvision_load(name: str, split: str, root: Path, download: bool, subset: Any = None) -> Dataset:
+    import torchvision.datasets as tvd
+
+    spec = _TV_INFO[name]
+    _check_split(name, split, ("train", "test"))
+    cls = getattr(tvd, spec["cls"])
+    train = split == "train"
+    try:
+        tv = cls(str(root), train=train, download=False)
+    except RuntimeError as err:
+        if not download:
+            raise FileNotFoundError(
+                f"{name}: no {split} data at {root / spec['folder']} ({err}). Fix: {_fix_command(name)}; "
+                f"source {spec['url']}"
+            ) from None
+        _torchvision_fetch(name, cls, root, spec["folder"])
+        tv = cls(str(root), train=train, download=False)
+    data = tv.data.numpy() if hasattr(tv.data, "numpy") else np.asarray(tv.data)
+    if data.ndim == 3:  # MNIST family: (n, 28, 28) → (n, 1, 28, 28)
+        data = data[:, None]
+    else:  # CIFAR: (n, 32, 32, 3) → (n, 3, 32, 32)
+        data = data.transpose(0, 3, 1, 2)
+    x = data.astype(np.float32) / 255.0
+    targets = tv.targets.numpy() if hasattr(tv.targets, "numpy") else np.asarray(tv.targets)
+    classes = list(spec["classes"] or tv.classes)
+    expected = spec["sizes"][0 if train else 1]
+    note = "" if len(x) == expected else f"partial copy: {len(x)} of {expected} {split} images on disk"
+    ds = _classification(
+        x,
+        targets,
+        classes,
+        name=name,
+        source=spec["url"],
+        licence=spec["licence"],
+        split=split,
+        note=note,
+        extra={"path": str(root / spec["folder"])},
+        coverage="full" if len(x) == expected else "subset",
+        total=expected,
+        title=spec["title"],
+    )
+    if subset is not None:
+        ds = _class_selection(ds, subset, name)
+    return ds
+
+
+def _class_selection(ds: Dataset, subset: Any, name: str) -> Dataset:
+    """Keep the classes named by ``subset`` (``"natural"``/``"artificial"`` for CIFAR-10, or a list)."""
+    if isinstance(subset, str):
+        if name != "cifar10" or subset not in CIFAR10_SPLIT:
+            raise ValueError(
+                f"{name}: subset={subset!r} is not a named split; named splits: cifar10 natural/artificial; "
+                "or pass a list of class names"
+            )
+        wanted, label = CIFAR10_SPLIT[subset], subset
+    else:
+        wanted, label = list(subset), "subset"
+    missing = [c for c in wanted if c not in ds.info.classes]
+    if missing:
+        raise ValueError(f"{name}: unknown classes {missing}; classes are {ds.info.classes}")
+    old = [ds.info.classes.index(c) for c in wanted]
+    keep = np.isin(ds.y, old)
+    remap = np.full(len(ds.info.classes), -1, dtype=np.int64)
+    remap[old] = np.arange(len(old))
+    out = ds.subset(keep, suffix=f"_{label}", note=f"classes {list(wanted)}")
+    out.y = remap[out.y]
+    out.info.classes = list(wanted)
+    out.info.task = "binary" if len(wanted) == 2 else "multiclass"
+    out.info.extra["original_labels"] = old
+    return out
+
+
+@_register("mnist")
+def _load_mnist(split: str, root: Path, download: bool) -> Dataset:
+    """MNIST (torchvision layout ``root/MNIST/raw/*-ubyte``). x (n, 1, 28, 28)."""
+    return _torchvision_load("mnist", split, root, download)
+
+
+@_register("fashion_mnist")
+def _load_fashion(split: str, root: Path, download: bool) -> Dataset:
+    """Fashion-MNIST (torchvision layout ``root/FashionMNIST/raw/*-ubyte``). x (n, 1, 28, 28)."""
+    return _torchvision_load("fashion_mnist", split, root, download)
+
+
+@_register("cifar10")
+def _load_cifar10(split: str, root: Path, download: bool, subset: Any = None) -> Dataset:
+    """CIFAR-10 (``root/cifar-10-batches-py``). x (n, 3, 32, 32). ``subset``: natural/artificial or names."""
+    return _torchvision_load("cifar10", split, root, download, subset)
+
+
+@_register("cifar100")
+def _load_cifar100(split: str, root: Path, download: bool, subset: Any = None) -> Dataset:
+    """CIFAR-100 fine labels (``root/cifar-100-python``). x (n, 3, 32, 32)."""
+    return _torchvision_load("cifar100", split, root, download, subset)

@@ -1,0 +1,171 @@
+"""TODO docstring (from transfer)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from repalign.core.arrays import to_numpy
+from repalign.networks.features import extract
+from repalign.networks.finetune import _split_data
+
+__all__ = [
+    "logistic_probe",
+    "probe_grid",
+    "linear_probe",
+]
+
+# ----------------------------------------------------------------------------------------------------------
+# Probes and fine-tuning
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _flat(x: Any, name: str) -> np.ndarray:
+    arr = to_numpy(x)
+    if arr.ndim < 2:
+        raise ValueError(f"{name} must have shape (n, d) (or (n, ...), flattened); got {arr.shape}")
+    return arr.reshape(arr.shape[0], -1)
+
+
+def _labels(y: Any, n: int, name: str) -> np.ndarray:
+    arr = to_numpy(y)
+    if arr.ndim == 2 and arr.shape[1] > 1:  # one-hot / one-vs-rest matrix -> class index
+        arr = arr.argmax(axis=1)
+    arr = arr.reshape(-1)
+    if arr.shape[0] != n:
+        raise ValueError(f"{name} has {arr.shape[0]} labels but the features have {n} rows")
+    return arr
+
+
+def logistic_probe(
+    train_features: Any,
+    train_labels: Any,
+    test_features: Any,
+    test_labels: Any,
+    *,
+    C: float = 1.0,
+    seed: int = 0,
+    max_iter: int = 1000,
+) -> dict[str, Any]:
+    r"""Logistic regression on standardised features: how linearly readable the labels are.
+
+    A scikit-learn pipeline ``StandardScaler`` → ``LogisticRegression(C=C)`` (L2 penalty, lbfgs,
+    multinomial for more than two classes) is fitted on the training features and scored on the test set:
+
+    .. math::  p(c \mid x) = \mathrm{softmax}(W z + b)_c, \qquad z = (x - \mu) / s,
+               \quad \text{loss} = -\tfrac1m \textstyle\sum_j \log p(c_j \mid x_j).
+
+    Shape:
+        - ``train_features``: (n, d) (more dims are flattened); ``train_labels``: (n,) class labels, or an
+          (n, k) one-hot / ±1 matrix (argmax is taken)
+        - ``test_features``: (m, d); ``test_labels``: (m,)
+
+    Returns:
+        ``{"accuracy", "loss", "train_accuracy", "train_loss", "classes", "n_features", "C", "model"}``:
+        test accuracy in [0, 1], mean test cross-entropy (nats), the same on the training set, the class
+        labels, d, C and the fitted pipeline. Test classes must be among the training classes.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, log_loss
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    xtr = _flat(train_features, "train_features")
+    xte = _flat(test_features, "test_features")
+    if xte.shape[1] != xtr.shape[1]:
+        raise ValueError(f"test_features have {xte.shape[1]} columns but train_features have {xtr.shape[1]}")
+    ytr = _labels(train_labels, xtr.shape[0], "train_labels")
+    yte = _labels(test_labels, xte.shape[0], "test_labels")
+    classes = np.unique(ytr)
+    if classes.size < 2:
+        raise ValueError("train_labels hold a single class: a probe needs at least two")
+    unseen = np.setdiff1d(np.unique(yte), classes)
+    if unseen.size:
+        raise ValueError(f"test_labels contain classes absent from train_labels: {unseen.tolist()}")
+
+    model = make_pipeline(
+        StandardScaler(), LogisticRegression(C=float(C), max_iter=int(max_iter), random_state=int(seed))
+    )
+    model.fit(xtr.astype(np.float64), ytr)
+    p_tr = model.predict_proba(xtr.astype(np.float64))
+    p_te = model.predict_proba(xte.astype(np.float64))
+    cls = model.classes_
+    return {
+        "accuracy": float(accuracy_score(yte, cls[p_te.argmax(axis=1)])),
+        "loss": float(log_loss(yte, p_te, labels=cls)),
+        "train_accuracy": float(accuracy_score(ytr, cls[p_tr.argmax(axis=1)])),
+        "train_loss": float(log_loss(ytr, p_tr, labels=cls)),
+        "classes": cls,
+        "n_features": int(xtr.shape[1]),
+        "C": float(C),
+        "model": model,
+    }
+
+
+def probe_grid(
+    train_features: Any,
+    train_labels: Any,
+    test_features: Any,
+    test_labels: Any,
+    *,
+    Cs: Sequence[float] = (0.01, 0.1, 1.0),
+    seed: int = 0,
+    max_iter: int = 1000,
+) -> dict[str, Any]:
+    r"""The best test accuracy of :func:`logistic_probe` over a grid of inverse regularisation strengths C.
+
+    The ground truth of the transferability protocol (You et al. 2021 take the best fine-tuned accuracy over a
+    hyper-parameter grid): :math:`\max_{C} \mathrm{acc}_\mathrm{test}(C)`, an oracle choice of C on the test set,
+    the same for every representation.
+
+    Shape: as :func:`logistic_probe`. Returns ``{"accuracy": best, "C": its C, "accuracies": {C: accuracy}}``.
+    """
+    if len(Cs) == 0:
+        raise ValueError("Cs is empty: give at least one C, e.g. Cs=(0.01, 0.1, 1.0)")
+    accs = {
+        float(C): logistic_probe(train_features, train_labels, test_features, test_labels, C=C, seed=seed,
+                                 max_iter=max_iter)["accuracy"]
+        for C in Cs
+    }  # fmt: skip
+    best = max(accs, key=lambda C: (accs[C], -C))  # ties: the smaller C (the stronger regularisation)
+    return {"accuracy": accs[best], "C": best, "accuracies": accs}
+
+
+def linear_probe(
+    backbone: Any,
+    train_data: Any,
+    test_data: Any,
+    layer: str,
+    *,
+    C: float = 1.0,
+    seed: int = 0,
+    batch_size: int = 256,
+    device: Any = None,
+    pool: Any = "avg",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Logistic regression on one layer's features of a frozen backbone.
+
+    Features come from :func:`repalign.networks.features.extract` (one forward pass per batch, ``eval()``,
+    ``no_grad()``; module outputs pooled by ``pool``: ``"avg"`` global average of conv maps, ``"max"``,
+    ``"cls"``, ``"flatten"`` or a callable, as that function documents), then :func:`logistic_probe`.
+    ``layer`` is one of :func:`repalign.networks.features.layer_names` (``"input"`` probes the raw input).
+
+    Shape:
+        - ``train_data``: ``(x, y)`` or a Dataset with ``x`` (n, ...) inputs and ``y`` (n,) labels
+        - ``test_data``: likewise with m examples
+
+    Returns:
+        :func:`logistic_probe`'s dictionary plus ``"layer"``.
+    """
+
+    x_tr, y_tr = _split_data(train_data, "train_data")
+    x_te, y_te = _split_data(test_data, "test_data")
+    kw = {"batch_size": batch_size, "device": device, "pool": pool, "progress": progress}
+    f_tr = extract(backbone, x_tr, [layer], **kw)[layer]
+    f_te = extract(backbone, x_te, [layer], **kw)[layer]
+    out = logistic_probe(f_tr, y_tr, f_te, y_te, C=C, seed=seed)
+    out["layer"] = layer
+    return out

@@ -1,0 +1,365 @@
+"""TODO docstring (from experiments)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repalign.core.arrays import data_fingerprint
+from repalign.core.cache import load_or_compute
+from repalign.measure.alignment import spectrum, threshold_grid
+from repalign.measure.targets import one_vs_rest_targets
+from repalign.networks import pretrain
+from repalign.networks.features import extract
+from repalign.networks.finetune import fine_tune
+from repalign.networks.models import (
+    BACKBONES,
+    backbone,
+    feature_layer,
+    mlp,
+    output_head,
+    prepare_images,
+    replace_head,
+    small_cnn,
+    weights_id,
+)
+from repalign.networks.runtime import get_device
+from repalign.networks.training import train
+
+__all__ = [
+    "SMALL_FAMILIES",
+    "network_layer",
+    "network_inputs",
+    "network_spec",
+    "build_network",
+    "train_network",
+    "transfer_to_target",
+    "pretrained_checkpoint",
+]
+
+# ---------------------------------------------------------------------------------------------------------------
+# Whole networks pre-trained on a source and transferred to a target (claims 9 and 10)
+# ---------------------------------------------------------------------------------------------------------------
+#: small networks for the offline analogues of claims 9 and 10 (the paper's ResNet18 / T2T-ViT at paper scale)
+SMALL_FAMILIES = ("mlp", "cnn")
+
+
+def network_layer(family: str) -> str:
+    """The representation layer of a network family: ``mlp`` → ``hidden2`` (its last hidden layer), ``cnn`` →
+    ``hidden``, a backbone of :mod:`repalign.networks.models` → :func:`repalign.networks.models.feature_layer`."""
+    if family == "mlp":
+        return "hidden2"
+    if family == "cnn":
+        return "hidden"
+
+    return feature_layer(family)
+
+
+def network_inputs(family: str, x: np.ndarray, image_size: int | None = None) -> np.ndarray:
+    """Images as a network family takes them: as they are (float32) for the small networks, 3 channels at
+    ``image_size`` px with the backbone's normalisation (:func:`repalign.networks.models.prepare_images`) for a backbone.
+
+    Shape: x (n, C, H, W) in [0, 1] → (n, C, H, W) or (n, 3, image_size, image_size) float32.
+    """
+    if family in SMALL_FAMILIES:
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    return prepare_images(x, family, int(image_size or x.shape[-1])).numpy()
+
+
+def network_spec(
+    family: str,
+    num_classes: int,
+    in_shape: Sequence[int],
+    *,
+    seed: int = 0,
+    state: Mapping[str, np.ndarray] | None = None,
+    pretrained: bool = False,
+    checkpoint: str | None = None,
+) -> dict[str, Any]:
+    """A network as plain data (what :func:`build_network` builds and the cache stores), with an ``id``.
+
+    ``family``: ``mlp`` (2 × 256 ReLU, with biases), ``cnn`` (:func:`small_cnn`) or a backbone of
+    :func:`repalign.networks.models.backbone` (``pretrained``: its ImageNet weights); ``state``: trained weights
+    (``{name: array}``), else a fresh initialisation under ``seed``; ``checkpoint``: a folder or file that
+    ``repalign.networks.pretrain.load_pretrained`` reads (claim 9 at paper scale). ``id`` hashes all of it (the weights by
+    content, a checkpoint by path, size and modification time).
+    """
+    if family not in SMALL_FAMILIES:
+        if family not in BACKBONES:
+            raise ValueError(f"unknown network family {family!r}; choose one of {SMALL_FAMILIES + BACKBONES}")
+    spec: dict[str, Any] = {
+        "family": family,
+        "num_classes": int(num_classes),
+        "in_shape": [int(s) for s in in_shape],
+        "seed": int(seed),
+        "pretrained": bool(pretrained),
+        "checkpoint": None if checkpoint is None else str(checkpoint),
+        "state": None if state is None else {k: np.asarray(v) for k, v in state.items()},
+    }
+    weights = "init" if state is None else data_fingerprint(*(spec["state"][k] for k in sorted(spec["state"])))
+    if pretrained and state is None:
+        weights = weights_id(family, True)
+    if checkpoint is not None:
+        p = Path(checkpoint)
+        st = p.stat() if p.exists() else None
+        weights = f"checkpoint:{p.resolve()}:{st.st_size if st else 0}:{st.st_mtime_ns if st else 0}"
+    head = {k: v for k, v in spec.items() if k != "state"}
+    spec["id"] = hashlib.sha256(repr((sorted(head.items()), weights)).encode()).hexdigest()[:16]
+    return spec
+
+
+def build_network(spec: Mapping[str, Any]) -> Any:
+    """The ``nn.Module`` of a :func:`network_spec` (on the CPU, training mode)."""
+    import torch
+
+    family, k, shape = spec["family"], int(spec["num_classes"]), list(spec["in_shape"])
+    if spec.get("checkpoint"):
+        return pretrain.load_pretrained(spec["checkpoint"])
+    if family == "mlp":
+        model = mlp(int(np.prod(shape)), 2, 256, bias=True, out_features=k, seed=spec["seed"])
+    elif family == "cnn":
+        model = small_cnn(k, in_channels=shape[0], image_size=shape[-1], seed=spec["seed"])
+    else:
+        pretrained = bool(spec["pretrained"]) and spec.get("state") is None
+        model = backbone(family, pretrained=pretrained, num_classes=k, image_size=shape[-1], seed=spec["seed"])
+    if spec.get("state") is not None:
+        model.load_state_dict({name: torch.from_numpy(np.array(v)) for name, v in spec["state"].items()})
+    return model
+
+
+def _fresh_head(model: Any, num_classes: int, seed: int) -> None:
+    """Replace the output layer by a freshly drawn ``num_classes``-way one, even when it has that size."""
+
+    head = output_head(model)
+    if getattr(head, "out_features", None) == num_classes:
+        replace_head(model, num_classes + 1, seed=seed)
+    replace_head(model, num_classes, seed=seed)
+
+
+def _accuracy(model: Any, x: np.ndarray, y: np.ndarray, device: Any = None, batch_size: int = 256) -> float:
+    """Argmax accuracy of ``model`` on (x, y), in eval mode. Shape: x (n, ...), y (n,) ints."""
+    import torch
+
+    dev = next(model.parameters()).device if device is None else torch.device(device)
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            xb = torch.as_tensor(x[start : start + batch_size]).to(dev)
+            correct += int((model(xb).argmax(1).cpu().numpy() == y[start : start + batch_size]).sum())
+    return correct / max(len(x), 1)
+
+
+def _train_network_run(
+    spec: Mapping[str, Any],
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    seed: int,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    until_accuracy: float | None,
+    check_every: int,
+    fresh_head: bool,
+    device: Any,
+    progress: bool,
+) -> dict[str, Any]:
+    import time
+
+    num_classes = int(np.max(y)) + 1
+    model = build_network(spec)
+    if fresh_head:
+        _fresh_head(model, num_classes, seed)
+    dev = get_device(device)
+    history: dict[str, list[float]] = {"train_loss": [], "train_acc": []}
+    done, accuracy, start = 0, float("nan"), time.perf_counter()
+    while done < epochs:
+        chunk = epochs - done if until_accuracy is None else min(check_every, epochs - done)
+        res = train(model, x, y, task="multiclass", lr=lr, batch_size=batch_size, epochs=chunk, seed=seed + done,
+                    device=dev, progress=progress)  # fmt: skip
+        model = res.model
+        for key in history:
+            history[key] += [float(v) for v in res.history[key]]
+        done += chunk
+        accuracy = _accuracy(model, x, y, dev)
+        if until_accuracy is not None and accuracy >= until_accuracy:
+            break
+    state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    trained = network_spec(spec["family"], num_classes, spec["in_shape"], seed=spec["seed"], state=state)
+    return {
+        "network": trained,
+        "train_accuracy": float(accuracy),
+        "epochs": int(done),
+        "history": {k: np.asarray(v) for k, v in history.items()},
+        "seconds": float(time.perf_counter() - start),
+    }
+
+
+def train_network(
+    spec: Mapping[str, Any],
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    seed: int,
+    epochs: int,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    until_accuracy: float | None = None,
+    check_every: int = 5,
+    fresh_head: bool = True,
+    device: Any = None,
+    progress: bool = False,
+    cache: bool = True,
+) -> dict[str, Any]:
+    r"""Train a whole network (:func:`network_spec`) on labelled images, cached: a pre-training step.
+
+    The network gets a fresh ``K``-way head drawn under ``seed`` (K = max(y) + 1; ``fresh_head=False`` keeps a
+    head of that size), then every parameter is trained with cross-entropy and Adam
+    (:func:`repalign.networks.training.train`). With ``until_accuracy`` (e.g. 0.95 for random labels "(nearly)
+    memorised") training runs in chunks of ``check_every`` epochs until the training accuracy, measured after the
+    chunk in eval mode, reaches it, or ``epochs`` have run (each chunk restarts Adam's moment estimates and
+    shuffles with seed ``seed`` + the epochs already run).
+
+    Shape: x (n, ...) what the network takes (:func:`network_inputs`); y (n,) ints in [0, K).
+
+    Returns:
+        ``network`` (the trained network's :func:`network_spec`), ``train_accuracy`` (eval mode, after
+        training), ``epochs`` run, ``history`` (``train_loss``, ``train_acc`` per epoch, measured while
+        training), ``seconds`` (of the run that computed it).
+    """
+
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    y = np.asarray(y, dtype=np.int64)
+    params = {
+        "network": spec["id"],
+        "seed": int(seed),
+        "epochs": int(epochs),
+        "lr": float(lr),
+        "batch_size": int(batch_size),
+        "until_accuracy": None if until_accuracy is None else float(until_accuracy),
+        "check_every": int(check_every),
+        "fresh_head": bool(fresh_head),
+    }
+
+    def compute(**p: Any) -> dict[str, Any]:
+        del p["network"]
+        return _train_network_run(spec, x, y, device=device, progress=progress, **p)
+
+    if not cache:
+        return compute(**params)
+    return load_or_compute("train_network", compute, params, data_id=data_fingerprint(x, y))
+
+
+def _transfer_run(
+    spec: Mapping[str, Any],
+    align: tuple[np.ndarray, np.ndarray],
+    train_xy: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    *,
+    seed: int,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    num_thresholds: int,
+    device: Any,
+    progress: bool,
+) -> dict[str, Any]:
+    import time
+
+    start = time.perf_counter()
+    dev = get_device(device)
+    model = build_network(spec)
+    layer = network_layer(spec["family"])
+    feats = extract(model, align[0], [layer], batch_size=256, device=dev, progress=False)[layer]
+    spec_ = spectrum(np.asarray(feats, dtype=np.float64), one_vs_rest_targets(align[1]))
+    taus = threshold_grid(len(align[1]), num=num_thresholds)
+    k = int(max(np.max(train_xy[1]), np.max(test[1]))) + 1
+    res = fine_tune(model, *train_xy, *test, num_classes=k, reset_head=True, epochs=epochs, lr=lr,
+                    batch_size=batch_size, seed=seed, device=dev, progress=progress)  # fmt: skip
+    return {
+        "auc": float(spec_.auc()),
+        "curve": spec_.curve(taus, relative=True),
+        "thresholds": taus,
+        "test_accuracy": float(res["test_accuracy"]),
+        "train_accuracy": float(res["history"]["train_acc"][-1]),
+        "seconds": float(time.perf_counter() - start),
+    }
+
+
+def transfer_to_target(
+    spec: Mapping[str, Any],
+    align: tuple[np.ndarray, np.ndarray],
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    *,
+    seed: int,
+    epochs: int,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    num_thresholds: int = 62,
+    device: Any = None,
+    progress: bool = False,
+    cache: bool = True,
+) -> dict[str, Any]:
+    r"""A (pre-trained) network on a target task, cached: its alignment before, its test accuracy after training.
+
+    1. **Alignment before target training**: the network's representation (:func:`network_layer`) of the images
+       ``align`` against their labels, as centred one-vs-rest targets
+       (:func:`repalign.measure.targets.one_vs_rest_targets`; the measure's defaults), summarised by the AUC of the
+       relative curve (:meth:`repalign.measure.alignment.Spectrum.auc`) and the curve itself on
+       :func:`repalign.measure.alignment.threshold_grid` ``(n, num_thresholds)``.
+    2. **Target training**: :func:`repalign.networks.finetune.fine_tune` with a fresh head drawn under ``seed``, every
+       parameter trained (cross-entropy, Adam, ``epochs``) on ``train``; accuracy on ``test``.
+
+    Shape: align, train, test are (x (n, ...), y (n,) ints) pairs; x as the network takes it (:func:`network_inputs`).
+
+    Returns:
+        ``auc``, ``curve`` (t,), ``thresholds`` (t,), ``test_accuracy``, ``train_accuracy`` (last epoch, while
+        training), ``seconds``.
+    """
+
+    arrays = [np.ascontiguousarray(a, dtype=np.float32 if i % 2 == 0 else np.int64)
+              for i, a in enumerate((*align, *train, *test))]  # fmt: skip
+    align, train, test = (arrays[0], arrays[1]), (arrays[2], arrays[3]), (arrays[4], arrays[5])
+    params = {
+        "network": spec["id"],
+        "seed": int(seed),
+        "epochs": int(epochs),
+        "lr": float(lr),
+        "batch_size": int(batch_size),
+        "num_thresholds": int(num_thresholds),
+    }
+
+    def compute(**p: Any) -> dict[str, Any]:
+        del p["network"]
+        return _transfer_run(spec, align, train, test, device=device, progress=progress, **p)
+
+    if not cache:
+        return compute(**params)
+    data_id = {"align": data_fingerprint(*align), "train": data_fingerprint(*train), "test": data_fingerprint(*test)}
+    return load_or_compute("transfer_to_target", compute, params, data_id=data_id)
+
+
+def pretrained_checkpoint(family: str, subset: str, folder: str | Path, *, in_shape: Sequence[int]) -> dict[str, Any]:
+    """The :func:`network_spec` of a checkpoint made by ``repalign.networks.pretrain`` (claim 9 at paper scale:
+    ``family`` pre-trained on the ImageNet ``subset``, natural or artificial, into ``folder``).
+
+    Raises:
+        FileNotFoundError: when ``folder`` holds no checkpoint; the message is the ``torchrun`` command that makes it
+            (``repalign.networks.pretrain.command``).
+    """
+
+    path = Path(pretrain.checkpoint_file(folder))
+    if not path.is_file():
+        cmd = pretrain.command(family, subset, str(Path(folder).resolve()))
+        raise FileNotFoundError(
+            f"no {family} checkpoint pre-trained on ImageNet-{subset} at {path}. Make it (ImageNet in "
+            f"$REPALIGN_DATA/imagenet, a GPU node; see docs/PRETRAIN.md) with:\n  {cmd}"
+        )
+    return network_spec(family, 0, in_shape, checkpoint=str(path))
