@@ -15,14 +15,17 @@ export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 NOTEBOOKS := $(sort $(basename $(notdir $(wildcard notebooks/[0-9][0-9]_*.ipynb))))
-LIBRARY   := $(shell find repalign -name '*.py' -o -path 'repalign/resources/*' -type f 2>/dev/null) pyproject.toml
+SCALES    := replicate paper
+# every module and data file of the library: what build/deps.mk (each notebook's own files) is made from
+LIBRARY   := $(shell find repalign \( -name '*.py' -o -path 'repalign/resources/*' \) -type f 2>/dev/null)
 
 .PHONY: help venv replicate paper paper-check notebooks test lint bench notebook data clean store-outputs summary lab sweep
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make replicate   run every notebook at the replicate scale (embedded offline data, CPU minutes)"
-	@echo "make test        unit tests + nbval of every notebook at the smoke scale"
+	@echo "make test        every test + nbval of every notebook at the smoke scale (what CI runs; under 8 min on 2 cores)"
+	@echo "make test-fast   the unit tests only, under a minute (no notebook kernel, torchrun, Dask or long training)"
 	@echo "make paper       every notebook at the paper's scale (real data sets; meant for a GPU); checks first"
 	@echo "make paper-check what make paper needs that is missing (data sets, weights) and the device it will use"
 	@echo "make notebook NB=03 P=\"depth=3 width=256\"   one run with other parameters (NB: name, file or prefix)"
@@ -46,14 +49,27 @@ $(STAMP): requirements-lock.txt pyproject.toml
 	@touch $@
 
 # ------------------------------------------------------------------------------------------------ notebooks
-# build/<scale>/<notebook>.ipynb is re-run only when the notebook, its parameters or the library change.
+# build/<scale>/<notebook>.ipynb is re-run only when the notebook, its parameters or a file of its code closure
+# change: the repalign modules its code cells import, transitively, the data files they declare, and the runner
+# ($(RUNNER)). build/deps.mk lists those files per notebook (repalign/core/closure.py, standard library only,
+# run by $(PYTHON)); it is remade when a library file or a notebook changes, and read only when a notebook is a
+# goal, so that make help stays instant. docs/ARCHITECTURE.md: "Results are keyed by the code they depend on".
+RUNNER := repalign.run.notebook
 define NOTEBOOK_RULE
-build/$(1)/%.ipynb: notebooks/%.ipynb notebooks/params/$(1)/%.yaml $(LIBRARY) | $(STAMP)
+build/$(1)/%.ipynb: notebooks/%.ipynb notebooks/params/$(1)/%.yaml | $(STAMP)
 	@echo "[$(1)] $$* starting"
 	@$(PY) -m repalign run $$* --scale $(1) --scale-dirs --output $$@ --timeout $(NB_TIMEOUT)
 endef
-$(eval $(call NOTEBOOK_RULE,replicate))
-$(eval $(call NOTEBOOK_RULE,paper))
+$(foreach scale,$(SCALES),$(eval $(call NOTEBOOK_RULE,$(scale))))
+
+build/deps.mk: $(LIBRARY) $(addprefix notebooks/,$(addsuffix .ipynb,$(NOTEBOOKS)))
+	@mkdir -p $(@D)
+	@$(PYTHON) -I repalign/core/closure.py --make $@ $(foreach scale,$(SCALES),--target 'build/$(scale)/{stem}.ipynb') \
+	  --with $(RUNNER) $(filter %.ipynb,$^)
+
+ifneq ($(filter notebooks build/%.ipynb,$(MAKECMDGOALS)),)
+include build/deps.mk
+endif
 
 SCALE ?= replicate
 notebooks: $(addprefix build/$(SCALE)/,$(addsuffix .ipynb,$(NOTEBOOKS)))
@@ -95,9 +111,19 @@ data: $(STAMP)
 	$(PY) -m repalign.data download $(DATASETS)
 
 # ------------------------------------------------------------------------------------------------ checks
+# Two tiers, by the markers of pyproject.toml (tests/conftest.py): `test` runs every test and nbval of every
+# notebook (.ci/run calls it; --durations shows where the time goes); `test-fast` leaves out the tests marked slow,
+# notebook or distributed: the unit tests, under a minute on 2 cores. PYTEST_ARGS="-x -k scores" passes options.
 # One BLAS/torch thread: the tests' models are tiny, where a second thread costs more than it gives.
+.PHONY: test-fast
+TEST_ENV := MPLBACKEND=Agg HF_HUB_OFFLINE=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1}
+FAST_TIER := not slow and not notebook and not distributed
+
 test: $(STAMP)
-	MPLBACKEND=Agg HF_HUB_OFFLINE=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider
+	$(TEST_ENV) $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider --durations=25 $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(TEST_ENV) $(PY) -m pytest tests -m "$(FAST_TIER)" -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check repalign tests benchmarks scripts notebooks

@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=8, help="smoke points for the speed-up (default 8)")
     parser.add_argument("--notebook", default="00_quickstart", help="the real notebook (default 00_quickstart)")
     args = parser.parse_args()
-    repalign.core.cache.code_version = lambda: "bench"  # every point of every run is new: folders are fresh anyway
+    repalign.core.cache.code_version = lambda *_: "bench"  # every point of every run is new: folders are fresh anyway
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp:
         tmp = Path(tmp)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 import repalign
+from repalign.core import closure
 from repalign.core.cache import CacheWarning, cache_key, code_version, is_cached, load_or_compute
 
 
@@ -87,6 +89,43 @@ def test_key_is_the_name_not_the_function(tmp_path: Path) -> None:
     np.testing.assert_array_equal(again["v"], first["v"])
     other = load_or_compute("exp", make(100.0), {"seed": 1}, cache_dir=tmp_path, data_id="shifted")
     np.testing.assert_array_equal(other["v"], [101.0])
+
+
+def test_a_library_function_is_keyed_by_the_closure_of_its_module(tmp_path: Path) -> None:
+    """``fn.__module__`` chooses the code version: a repalign module's closure; outside the package, all of it."""
+    module = "repalign.measure.targets"
+
+    def compute(seed: int) -> dict[str, Any]:
+        return {"v": np.array([seed])}
+
+    def never(seed: int) -> dict[str, Any]:
+        raise AssertionError("the cached entry should have been loaded")
+
+    compute.__module__ = never.__module__ = module
+    load_or_compute("lib", compute, {"seed": 1}, cache_dir=tmp_path)
+    manifest = json.loads(_manifest(tmp_path, "lib", {"seed": 1}, module=module).read_text())
+    assert manifest["payload"]["version"] == code_version(module) != code_version()
+    assert is_cached("lib", {"seed": 1}, cache_dir=tmp_path, module=module)
+    assert not is_cached("lib", {"seed": 1}, cache_dir=tmp_path)  # the whole package's key: another entry
+    again = load_or_compute("lib", functools.partial(never), {"seed": 1}, cache_dir=tmp_path)  # through a partial
+    np.testing.assert_array_equal(again["v"], [1])
+
+    compute.__module__ = "__main__"  # defined in a notebook or a script
+    load_or_compute("notebook", compute, {"seed": 1}, cache_dir=tmp_path)
+    manifest = json.loads(_manifest(tmp_path, "notebook", {"seed": 1}).read_text())
+    assert manifest["payload"]["version"] == code_version()
+
+
+def test_code_version_is_the_digest_of_a_closure() -> None:
+    module = "repalign.measure.targets"
+    version = code_version(module)
+    assert version.startswith(repalign.__version__ + "+src.") and version != code_version()
+    assert version == f"{repalign.__version__}+src.{closure.digest(closure.closure_files([module]))[:12]}"
+    several = code_version([module, "repalign.core.files"])
+    assert several == code_version(("repalign.core.files", module, "repalign.core.files")) != version
+    assert code_version("repalign.run.cli") != version  # a larger closure
+    with pytest.raises(ModuleNotFoundError):
+        code_version("repalign.nowhere")
 
 
 def test_force_recomputes(tmp_path: Path) -> None:

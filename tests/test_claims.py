@@ -112,7 +112,19 @@ def test_a_claim_rejects_an_unknown_outcome():
 
 
 # ------------------------------------------------------------------------------------------------ claim files
+DEFAULT_PREPROCESSING = {"bias": True, "normalize": True, "center_targets": True}
+
+
+def _measure_once() -> None:
+    """What a notebook does before its verdicts: snapshot (which resets the measure's record of preprocessings), then
+    one spectrum with the measure's defaults. Without it a claim file's preprocessing would depend on which tests ran
+    before in this process."""
+    claims.snapshot({})
+    ra.spectrum(np.eye(4, 2), [0.0, 1.0, 0.0, 1.0])
+
+
 def test_report_and_summary(tmp_path, capsys):
+    _measure_once()
     v = [
         claims.more("A more aligned than B", [0.7, 0.71, 0.72], [0.2, 0.2, 0.2], names=("A", "B"), data="digits"),
         claims.check("C holds", False, note="small n", n=np.int64(10)),
@@ -127,7 +139,7 @@ def test_report_and_summary(tmp_path, capsys):
     ]
     d = json.loads((tmp_path / "claims" / "99_test.json").read_text())
     assert d["parameters"] == {"seeds": [0, 1, 2]} and d["claims"][1]["outcome"] == FAILS
-    assert d["data"] == {"digits": "digits: real"} and d["preprocessing"]["center_targets"] is True
+    assert d["data"] == {"digits": "digits: real"} and d["preprocessing"] == DEFAULT_PREPROCESSING
     assert d["provenance"]["repalign"] == ra.__version__ and "seed" in d["verdict_rule"]
     text = claims.summarize(tmp_path / "claims", tmp_path / "SUMMARY.md")
     assert "1 hold, 1 do not hold, 1 are indistinguishable" in text
@@ -135,6 +147,18 @@ def test_report_and_summary(tmp_path, capsys):
     assert "0.710 ± 0.008" in claims.evidence_table(v)
     with pytest.raises(ValueError, match="describe"):
         claims.report(v, "99_test", {}, tmp_path)  # a claim names data the report does not describe
+
+
+def test_report_refuses_a_run_without_a_spectrum_or_with_another_declared_preprocessing(tmp_path):
+    v = [claims.check("C holds", True)]
+    claims.snapshot({})
+    with pytest.raises(ValueError, match="recorded no spectrum"):
+        claims.report(v, "99_test", {}, tmp_path, echo=False)
+    ra.spectrum(np.eye(4, 2), [0.0, 1.0, 0.0, 1.0])
+    with pytest.raises(ValueError, match="was declared"):
+        claims.report(v, "99_test", {}, tmp_path, preprocessing={**DEFAULT_PREPROCESSING, "bias": False}, echo=False)
+    claims.report(v, "99_test", {}, tmp_path, preprocessing=DEFAULT_PREPROCESSING, echo=False)
+    assert json.loads((tmp_path / "claims" / "99_test.json").read_text())["preprocessing"] == DEFAULT_PREPROCESSING
 
 
 def test_snapshot_keeps_plain_parameters_only():
@@ -179,6 +203,7 @@ def test_report_writes_the_same_bytes_when_results_differ_in_their_last_digits(t
     a, b = 0.6 + 0.05 * rng.random(5), 0.2 + 0.05 * rng.random(5)
     written = []
     for k, eps in enumerate((0.0, 3e-15)):
+        _measure_once()
         v = [claims.more("A more aligned than B", a * (1 + eps), b * (1 - eps), names=("A", "B"), auc_a=a.mean())]
         claims.report(v, "99_test", {"seeds": [0, 1]}, tmp_path / str(k), echo=False)
         written.append((tmp_path / str(k) / "claims" / "99_test.json").read_bytes())

@@ -175,6 +175,7 @@ def test_paper_check_names_the_torchrun_command_of_each_missing_checkpoint(tmp_p
     assert message.split("--out ")[1].split()[0].endswith("pretrain/resnet18_imagenet_natural")
 
 
+@pytest.mark.notebook
 def test_plain_papermill_from_elsewhere_writes_into_the_repository(tmp_path):
     """A notebook's relative output folders mean <repository>/notebooks/<folder>, whatever the kernel's cwd."""
     import nbformat
@@ -187,9 +188,11 @@ def test_plain_papermill_from_elsewhere_writes_into_the_repository(tmp_path):
     nb.cells = [
         params_cell,
         nbformat.v4.new_code_cell(
-            "import matplotlib.pyplot as plt\nfrom repalign.report import plotting\nfrom repalign.run import claims\n"
+            "import matplotlib.pyplot as plt\nimport repalign as ra\nfrom repalign.report import plotting\n"
+            "from repalign.run import claims\nparams = claims.snapshot(globals())\n"
+            "ra.spectrum([[0.0], [1.0], [3.0]], [0.0, 1.0, 1.0])  # a claim file says how its spectra were made\n"
             "fig, ax = plt.subplots()\nax.plot([0, 1])\nplotting.save_figure(fig, 'f', figures_dir)\n"
-            "claims.report([], 'tiny', {}, results_dir)"
+            "claims.report([], 'tiny', params, results_dir)"
         ),
     ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

@@ -176,6 +176,147 @@ def test_describe_full_loaders_say_their_extent(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# sources: what each data set is, what it needs and where it looks
+# ----------------------------------------------------------------------------------------------------------------
+def test_every_source_answers_where_and_check(tmp_path):
+    """Offline sources are in place and name their file (None for a generated one); every other source names a
+    path under the root and, with an empty root, says what is missing there and how to fix it."""
+    assert D.available() == sorted([s.name for s in D.sources()] + ["cifar10_artificial", "cifar10_natural",
+                                    "imagenet_artificial", "imagenet_natural"])  # fmt: skip
+    for s in D.sources():
+        assert s.kind in D.SOURCE_KINDS and s.description and "\n" not in s.description, s
+        assert s.loader.__module__ == f"repalign.data.{s.family}" and s.splits, s
+        where = s.where(tmp_path)
+        if s.kind == "generated":
+            assert where is None and s.check(tmp_path) is None
+        elif s.kind in ("embedded", "bundled"):
+            assert where.is_file() and tmp_path not in where.parents and s.check(tmp_path) is None, s
+        else:
+            assert tmp_path in where.parents, s
+            message = s.check(tmp_path)
+            assert message.startswith(f"{s.name}: ") and str(where) in message, message
+            assert "Fix:" in message or "cannot be downloaded" in message or "no stable download" in message
+    for alias, base in (("cifar10_natural", "cifar10"), ("imagenet_artificial", "imagenet")):
+        assert D.source(alias) is D.source(base)
+    with pytest.raises(ValueError, match="unknown data set 'nope'"):
+        D.source("nope")
+    with pytest.raises(ValueError, match="unknown source kind"):
+        D.sources("ftp")
+
+
+def test_derived_name_lists_follow_the_sources():
+    offline = {s.name for s in D.sources("embedded", "bundled", "generated")}
+    assert set(D.EMBEDDED) == offline and {"digits", "peaks", "mnist_embedded", "fashion_domains"} <= offline
+    assert download.DOWNLOADABLE == ("cifar10", "cifar100", "ct_position", "fashion_mnist", "mnist")
+    manual = {s.name for s in D.sources("manual")}
+    assert manual == {"office31", "imagenet"}
+    assert offline | set(download.DOWNLOADABLE) | manual == {s.name for s in D.sources()}
+
+
+def test_checks_look_at_the_files_without_loading_them(tmp_path, monkeypatch, cifar_ok):
+    for folder in ("MNIST", "FashionMNIST"):
+        write_idx(tmp_path / folder / "raw")
+    write_cifar10(tmp_path)
+    write_cifar100(tmp_path)
+    write_ct_csv(tmp_path / "ct_position" / uci.CT_FILE)
+    for domain, cls in (("amazon", "bike"), ("dslr", "mug"), ("webcam", "pen")):
+        write_images(tmp_path / "office31" / domain / cls, 1)
+    natural = D.imagenet_wnids("natural")[0]
+    write_images(tmp_path / "imagenet" / "train" / natural, 1, ext=".JPEG")
+    monkeypatch.setattr(uci, "_read_ct_array", lambda *a, **k: pytest.fail("check parsed the CT file"))
+    from repalign.data import folders
+
+    monkeypatch.setattr(folders, "_read_images", lambda *a, **k: pytest.fail("check read the images"))
+    for s in D.sources("downloadable", "manual"):
+        if s.name != "imagenet":
+            assert s.check(tmp_path) is None, s.name
+    imagenet = D.source("imagenet")
+    assert "imagenet/val not found" in imagenet.check(tmp_path)  # every split is looked at
+    write_images(tmp_path / "imagenet" / "val" / natural, 1, ext=".JPEG")
+    assert imagenet.check(tmp_path) is None and imagenet.check(tmp_path, subset="natural") is None
+    assert "no artificial classes" in imagenet.check(tmp_path, subset="artificial")  # options choose the files
+    write_images(tmp_path / "office31" / "webcam" / "sofa", 1)
+    assert "unknown folders ['sofa']" in D.source("office31").check(tmp_path)
+    assert D.source("office31").check(tmp_path, domain="amazon") is None
+    write_ct_csv(tmp_path / "ct_position" / uci.CT_FILE, columns=["id", *[f"f{i}" for i in range(384)], "y"])
+    assert "patientId, value0 ... value383, reference" in D.source("ct_position").check(tmp_path)
+
+
+def test_offline_checks_say_what_they_are_made_from(monkeypatch):
+    embedded._embedded_arrays.cache_clear()
+    bad = {k: dict(v, sha256="0" * 64) for k, v in embedded.embedded_checksums().items()}
+    monkeypatch.setattr(embedded, "embedded_checksums", lambda: bad)
+    assert "fashion_mnist_embedded.npz has SHA-256" in D.source("fashion_mnist_embedded").check()
+    assert D.source("fashion_domains").check().startswith("fashion_domains: made from fashion_mnist_embedded, ")
+    from repalign.data import base
+
+    real = base._package_dir
+    monkeypatch.setattr(base, "_package_dir", lambda package: None if package == "sklearn" else real(package))
+    assert D.source("digits").where() is None
+    assert "'sklearn' is not installed. Fix: pip install 'repalign[classic]'" in D.source("digits").check()
+    assert D.source("digits_domains").check().startswith("digits_domains: made from digits, ")
+    assert D.source("lfw_faces").check() is None
+
+
+def test_source_records_reject_what_they_cannot_answer():
+    def loader(split, root, download):
+        raise AssertionError("not called")
+
+    with pytest.raises(ValueError, match="kind must be one of"):
+        D.Source("x", "ftp", "something", loader, path="x")
+    with pytest.raises(ValueError, match="must name what it reads"):
+        D.Source("x", "manual", "something", loader)
+    with pytest.raises(ValueError, match="one-line description"):
+        D.Source("x", "generated", "two\nlines", loader)
+    with pytest.raises(ValueError, match="must name the package"):
+        D.Source("x", "bundled", "something", loader, path="data/x.npy")
+    with pytest.raises(ValueError, match="'mnist' is taken"):
+        D.register(D.Source("mnist", "manual", "another MNIST", loader, family="elsewhere", path="MNIST"))
+    with pytest.raises(ValueError, match="'cifar10_natural' is taken"):
+        D.register(D.Source("cifar10_natural", "manual", "a clash", loader, family="elsewhere", path="c"))
+
+
+@pytest.fixture
+def toy_source(monkeypatch):
+    """A made-up manual data set registered as a user would, in a registry restored afterwards."""
+    from repalign.data import base
+
+    monkeypatch.setattr(base, "_SOURCES", dict(base._SOURCES))
+
+    def load_toy(split, root, download):
+        x = np.load(root / "toy_scans" / "x.npy")
+        return base._regression(x, x.sum(axis=1), name="toy_scans", source="the clinic", licence="private")
+
+    fix = "ask the clinic for toy_scans.tar and unpack it in the data root"
+    toy = D.Source("toy_scans", "manual", "twelve toy scans", load_toy, family="tests", path="toy_scans", fix=fix)
+    return D.register(toy)
+
+
+def test_a_new_source_shows_up_in_paper_check_with_its_own_message(toy_source, tmp_path, monkeypatch, capsys):
+    """Registering is all it takes: paper-check names the new data set, its path and its fix, and does not offer
+    to download it (paper_check.py knows no data set by name)."""
+    import argparse
+
+    from repalign.run import paper_check, params
+
+    monkeypatch.setenv("REPALIGN_DATA", str(tmp_path))
+    monkeypatch.setattr(params, "defaults", lambda stem: {"dataset": "toy_scans", "sources": ["digits", "peaks"]})
+    monkeypatch.setattr(params, "scale_parameters", lambda stem, scale: {})
+    assert "toy_scans" in D.available() and D.source("toy_scans").where() == tmp_path / "toy_scans"
+    args = argparse.Namespace(scale="paper", notebooks=["00", "07"])
+    assert paper_check._paper_check(args) == 1
+    out = capsys.readouterr().out
+    fix = "ask the clinic for toy_scans.tar and unpack it in the data root"
+    assert f"  - toy_scans (for 00, 07): {tmp_path / 'toy_scans'} not found. Fix: {fix}\n" in out
+    assert "paper-check: 1 thing(s) missing" in out and "make data" not in out  # nothing to download
+    assert D.fetch(["toy_scans"])["toy_scans"].startswith("no automatic download for toy_scans: ")
+    (tmp_path / "toy_scans").mkdir()
+    np.save(tmp_path / "toy_scans" / "x.npy", np.ones((12, 3)))
+    assert paper_check._paper_check(args) == 0 and "is in place" in capsys.readouterr().out
+    assert load("toy_scans").x.shape == (12, 3)
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # embedded data
 # ----------------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
@@ -254,14 +395,16 @@ def test_embedded_files_match_their_checksums():
 
 
 def test_embedded_files_are_deterministic_npz():
-    """The shipped bytes are exactly what the script's writer makes of their arrays (fixed order, times, level)."""
+    """The shipped bytes are exactly what the script's writer makes of their arrays (fixed order, times, level).
+
+    One compression per file (the costly part: level-9 deflate of 13 MB): bytes written on another day, in another
+    process, equal to a fresh write already show the writer depends on nothing but the arrays."""
     mk = _script()
     for name in EMBEDDED_SHA256:
         blob = (RESOURCES / name).read_bytes()
         with np.load(io.BytesIO(blob), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         assert mk.npz_bytes(arrays) == blob, name
-        assert mk.npz_bytes(arrays) == mk.npz_bytes(dict(arrays))  # twice: identical
 
 
 def test_mnist_embedded():
@@ -756,8 +899,15 @@ def test_imagenet_split_script_reproduces_file():
 # command line and fetch
 # ----------------------------------------------------------------------------------------------------------------
 def test_fetch_status(tmp_path, monkeypatch, capsys):
-    st = D.fetch(["digits", "office31"], root=tmp_path)
-    assert st["digits"].startswith("embedded") and "no automatic download for office31: put it at" in st["office31"]
+    st = D.fetch(["digits", "peaks", "mnist_embedded", "office31"], root=tmp_path)
+    assert st["digits"] == "bundled (nothing to fetch)" and st["peaks"] == "generated (nothing to fetch)"
+    assert st["mnist_embedded"] == "embedded (nothing to fetch)"
+    assert st["office31"].startswith(f"no automatic download for office31: {tmp_path / 'office31'} not found")
+    write_images(tmp_path / "office31" / "amazon" / "bike", 1)
+    assert "dslr not found" in D.fetch(["office31"], root=tmp_path)["office31"]  # what is still missing
+    for domain in ("dslr", "webcam"):
+        write_images(tmp_path / "office31" / domain / "mug", 1)
+    assert D.fetch(["office31"], root=tmp_path)["office31"] == f"present at {tmp_path / 'office31'}"
     with pytest.raises(ValueError, match="unknown data set"):
         D.fetch(["nope"])
     assert download.main(["list"]) == 0

@@ -10,6 +10,7 @@ from torch import nn
 from repalign.measure.alignment import AlignmentAccumulator, alignment_curve
 from repalign.networks import models
 from repalign.networks.features import extract, layer_names, pool_output
+from repalign.networks.runtime import get_device
 
 
 def _count_forwards(model: nn.Module) -> list[int]:
@@ -232,8 +233,8 @@ def test_accumulators_need_matching_targets(net: nn.Sequential, x: np.ndarray) -
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu(net: nn.Sequential, x: np.ndarray) -> None:
-    cpu = extract(net, x, ["hidden3"], progress=False)["hidden3"]
-    gpu = extract(net, x, ["hidden3"], device="cuda", progress=False)["hidden3"]
+    cpu = extract(net, x, ["hidden3"], device="cpu", progress=False)["hidden3"]
+    gpu = extract(net, x, ["hidden3"], progress=False)["hidden3"]  # None: the GPU, by the device rule
     assert next(net.parameters()).device.type == "cpu"  # moved back
     np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-5)
     y = np.sign(np.random.default_rng(0).standard_normal(len(x)))
@@ -289,7 +290,7 @@ def test_backbone_features_random_init_seeded_and_cached(tmp_path) -> None:
     images = np.random.default_rng(0).random((6, 28, 28)).astype(np.float32)  # grey, values in [0, 1]
     a = backbone_features("efficientnet_lite0", images, pretrained=False, seed=0, image_size=32, cache_dir=tmp_path,
                           progress=False)  # fmt: skip
-    assert a.features["global_pool"].shape == (6, 1280) and not a.from_cache and a.device == "cpu"
+    assert a.features["global_pool"].shape == (6, 1280) and not a.from_cache and a.device == str(get_device(None))
     b = backbone_features("efficientnet_lite0", images, pretrained=False, seed=0, image_size=32, cache_dir=tmp_path,
                           progress=False)  # fmt: skip
     assert b.from_cache

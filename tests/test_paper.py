@@ -1,4 +1,4 @@
-"""repalign.report.paper: the paper's reported tables are complete and say what PAPER.md says they say."""
+"""repalign.report.paper: the paper's reported tables are complete and say what PAPER.md says they say; table cells."""
 
 from __future__ import annotations
 
@@ -35,3 +35,9 @@ def test_side_by_side_joins_rows_and_refuses_a_mismatch():
     assert lines[3].startswith("x") and lines[3].rstrip().endswith("p")
     with pytest.raises(ValueError, match="1 rows of ours against 2"):
         paper.side_by_side((["a"], [["x"]]), (["c"], [["p"], ["q"]]))
+
+
+def test_mean_std_text_scales_both_and_uses_the_population_std():
+    assert paper.mean_std_text([0.9, 0.95, 1.0], 100) == "95.0 ± 4.1"
+    assert paper.mean_std_text([0.5], 1, 3) == "0.500 ± 0.000"
+    assert paper.mean_std_text([1.0, 2.0], digits=2) == "1.50 ± 0.50"  # ddof 0: over the seeds run, not a sample

@@ -85,6 +85,7 @@ def test_check_kernel_on_history():
     params.check_kernel({})  # no history (nbval): nothing to check
 
 
+@pytest.mark.notebook
 def test_papermill_misspelt_parameter_fails_with_the_list(tmp_path):
     nb = _notebook(tmp_path / "99_tiny.ipynb")
     cmd = [sys.executable, "-m", "papermill", "--no-progress-bar", "-k", "python3", str(nb), str(tmp_path / "o.ipynb")]

@@ -1,4 +1,4 @@
-"""Figures: saving, bands, grids, heat maps and bar charts."""
+"""Figures: saving, bands, grids, heat maps, bar charts, and the panels the notebooks draw from the library."""
 
 from __future__ import annotations
 
@@ -197,6 +197,67 @@ def test_plot_points_with_errors_one_point_per_name() -> None:
     assert ax.get_xlabel() == "AUC" and ax.get_ylabel() == "accuracy"
     with pytest.raises(ValueError):
         plotting.plot_points_with_errors(ax, x, {"a": y["a"]})
+    plt.close(fig)
+
+
+def test_plot_relative_losses_draws_each_representation_from_its_first_loss() -> None:
+    runs = {name: [r for _, r in pairs] for name, pairs in _descents().items()}
+    fig, axes = plotting.new_figure()
+    ax = axes[0, 0]
+    plotting.plot_relative_losses(ax, runs, loss_level=0.2, title="GD")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == list(runs)
+    r = runs["top"]
+    mean = np.mean([x.train_loss / x.train_loss[0] for x in r], axis=0)
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), mean[1:])
+    assert ax.get_lines()[-1].get_ydata()[0] == 0.2 and ax.get_xscale() == ax.get_yscale() == "log"
+    assert ax.get_title() == "GD"
+    plt.close(fig)
+
+
+def test_plot_score_bars_groups_the_series_under_each_score() -> None:
+    values = {"auc": {"t1": np.array([0.5, 0.7]), "t2": np.array([0.1, 0.1])}, "logme": {"t1": np.zeros(2),
+              "t2": np.array([-0.2, 0.0])}}  # fmt: skip
+    fig, axes = plotting.new_figure()
+    ax = axes[0, 0]
+    plotting.plot_score_bars(ax, values, labels=["align auc", "logme"], ylabel="tau")
+    bars = ax.patches
+    assert len(bars) == 4 and [round(b.get_height(), 6) for b in bars] == [0.6, 0.0, 0.1, -0.1]
+    assert bars[0].get_x() < bars[2].get_x() < bars[1].get_x()  # t1 left of t2 within the first score's group
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["align auc", "logme"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["t1", "t2"] and ax.get_ylabel() == "tau"
+    plt.close(fig)
+
+
+def test_layerwise_panels_draw_every_data_set_and_hide_the_spare_panels() -> None:
+    layers = ["input", "hidden1", "hidden2"]
+    trained = {"a": np.array([[0.2, 0.5, 0.7], [0.2, 0.6, 0.8]]), "b": np.array([[0.1, 0.2, 0.3]] * 2)}
+    init = {k: v / 2 for k, v in trained.items()}
+    fig, axes = plotting.new_figure(ncols=2)
+    plotting.plot_auc_by_layer(axes[0, 0], layers, trained, init, ceiling=0.79)
+    labels = [t.get_text() for t in axes[0, 0].get_legend().get_texts()]
+    assert labels == ["a, trained", "a, init", "b, trained", "b, init", "ReLU ceiling (binary)"]
+    np.testing.assert_allclose(axes[0, 0].get_lines()[0].get_ydata(), [0.2, 0.55, 0.75])
+    assert [t.get_text() for t in axes[0, 0].get_xticklabels()] == layers
+    plt.close(fig)
+    fig, axes = plotting.new_figure(ncols=3, nrows=2)
+    epochs = np.array([0, 5, 10])
+    panels = {name: {layer: (epochs, np.ones((2, 3)) * j) for j, layer in enumerate(layers)} for name in "abc"}
+    plotting.plot_auc_over_training(axes, panels)
+    assert [ax.get_visible() for ax in axes.flat] == [True] * 3 + [False] * 3
+    assert [ax.get_title() for ax in axes.flat][:3] == ["a", "b", "c"] and axes[0, 0].get_legend() is not None
+    assert axes[0, 1].get_legend() is None and len(axes[0, 1].get_lines()) == 3
+    plt.close(fig)
+
+
+def test_plot_curve_panels_keep_one_y_label_and_one_legend() -> None:
+    taus = np.linspace(0, 1, 4)
+    panels = {title: {"input": np.ones((2, 4)), "deep": np.linspace(1, 0, 4)} for title in ("relu", "tanh", "linear")}
+    fig, axes = plotting.new_figure(ncols=3, sharey=True)
+    plotting.plot_curve_panels(axes, taus, panels, styles={"input": {"color": "k", "linestyle": "--"}})
+    assert [ax.get_title() for ax in axes[0]] == list(panels)
+    assert [bool(ax.get_ylabel()) for ax in axes[0]] == [True, False, False]
+    assert [ax.get_legend() is not None for ax in axes[0]] == [True, False, False]
+    assert axes[0, 1].get_lines()[0].get_linestyle() == "--"
     plt.close(fig)
 
 

@@ -4,6 +4,10 @@ Runs share three trainings (module fixtures): a 1-process reference, a 2-process
 batch, and a run killed right after its first checkpoint. The equivalence is checked in float64 (``--dtype
 float64``): ResNet18 on 8-image batches is numerically chaotic in float32 (a 1e-7 rounding difference grows to
 ~1e-2 within a few SGD steps), so float32 cannot tell a real bug from rounding; float64 can (see docs/PRETRAIN.md).
+
+The tests that need a training are ``slow`` (the torchrun one also ``distributed``): out of `make test-fast`. Each
+training costs seconds of process start-up (torch imports, the torchrun agent and its rendezvous) more than of
+computing (6 SGD steps): 16-pixel images instead of 32 would save about a second a run, so the sizes stay.
 """
 
 from __future__ import annotations
@@ -106,6 +110,8 @@ def killed_run(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 # ------------------------------------------------------------------------------------------- distributed = one
 
 
+@pytest.mark.distributed
+@pytest.mark.slow
 def test_two_processes_match_one_process_of_the_same_global_batch(reference: Path, ddp_run: Path) -> None:
     one, two = _weights(reference), _weights(ddp_run)
     assert one.keys() == two.keys()
@@ -155,6 +161,7 @@ def test_augmentation_is_seeded_per_example(data: Path) -> None:
 # ------------------------------------------------------------------------------------------------------ resume
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_weights(killed_run: Path, reference: Path, data: Path, tmp_path: Path) -> None:
     info = pretrain.checkpoint_info(killed_run)
     assert info["epoch"] == 1 and not info["done"]
@@ -173,6 +180,7 @@ def test_killed_run_resumes_to_the_same_weights(killed_run: Path, reference: Pat
     assert [r["epoch"] for r in records] == [1, 2]
 
 
+@pytest.mark.slow
 def test_finished_run_is_not_redone(reference: Path, data: Path, capsys: pytest.CaptureFixture[str]) -> None:
     before = pretrain.checkpoint_file(reference).stat().st_mtime_ns
     assert _in_process(_args(data, reference)) == 0
@@ -180,6 +188,7 @@ def test_finished_run_is_not_redone(reference: Path, data: Path, capsys: pytest.
     assert pretrain.checkpoint_file(reference).stat().st_mtime_ns == before
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_different_configuration(
     reference: Path, data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -191,6 +200,7 @@ def test_resume_refuses_a_different_configuration(
 # ------------------------------------------------------------------------------------ checkpoints and the API
 
 
+@pytest.mark.slow
 def test_checkpoint_records_the_run(reference: Path) -> None:
     ckpt = torch.load(pretrain.checkpoint_file(reference), map_location="cpu", weights_only=True)
     for key in ("model", "optimizer", "scheduler", "scaler", "epoch", "rng", "config", "done", "provenance"):
@@ -203,6 +213,7 @@ def test_checkpoint_records_the_run(reference: Path) -> None:
     assert [r["epoch"] for r in records] == [1, 2] and all(0 <= r["val_accuracy"] <= 1 for r in records)
 
 
+@pytest.mark.slow
 def test_load_pretrained_round_trip(reference: Path) -> None:
     model = pretrain.load_pretrained(reference)
     state = _weights(reference)

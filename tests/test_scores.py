@@ -1,5 +1,6 @@
-"""Transferability scores: checked by properties, by the published algorithms' own equations and by small cases
-worked by hand (no golden numbers from reference code)."""
+"""Transferability scores: checked by properties (more in tests/test_properties.py), by the published algorithms' own
+equations, by small cases worked by hand, and against one value per score from its published implementation (the only
+golden numbers here, each with its source: repository, file, commit)."""
 
 from __future__ import annotations
 
@@ -316,3 +317,87 @@ def test_sfda_with_full_shrinkage_on_tiny_features_and_on_constant_features() ->
     priors = np.bincount(y4) / y4.size
     for d in (3, 30):
         assert scores.sfda(np.ones((10, d)), y4) == pytest.approx(np.mean(priors[y4]))
+
+
+# ------------------------------------------------------------------------------------- published implementations
+# One value per score from its published code, run once (outside this repository: their code is not ours to ship) on
+# the seeded problem below: n = 60 examples > d = 8 features (LogME's reference drops the log-determinant terms of the
+# d − n zero directions when d > n, thuml/LogME issue #23, which repalign keeps: n > d avoids that deliberate
+# difference), 3 balanced classes, and a 5-class source model's probabilities for LEEP and NCE.
+LOGME_REPO = "thuml/LogME @ 56551ca94a3295bcc37e6a01b1291911af985f07"
+TLLIB_REPO = "thuml/Transfer-Learning-Library @ c4aa59eb565650a552b809411601d0589efbbfe4"
+SFDA_REPO = "TencentARC/SFDA @ 3b7edf76bd682acb1eba4f4c5eb7ea7f3f7f6c59"
+
+
+def _published_problem() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The problem the published implementations were run on (features (60, 8), labels (60,), probs (60, 5))."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 8))
+    y = np.arange(60) % 3
+    x[:, :3] += 1.5 * np.eye(3)[y]
+    logits = x @ rng.normal(size=(8, 5))
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    return x, y, probs
+
+
+def test_logme_matches_thuml_logme() -> None:
+    """LogME.py ``LogME(regression=False).fit(x, y)`` (the fixed-point ``_fit_fixed_point``; numba's ``njit``
+    replaced by the identity to run it) = -0.6370774795850472. Its last evidence uses the new (α, β) with m² and
+    ‖y − Fm‖² of the previous t; repalign re-evaluates them at the new t (the evidence at the last (α, β) exactly).
+    Both stop once t moves by ≤ 1e-3 relative, and the difference is second order in that move: 4.5e-10 here (their
+    code with the moments recomputed agrees to 7e-16)."""
+    x, y, _ = _published_problem()
+    assert scores.logme(x, y) == pytest.approx(-0.6370774795850472, rel=1e-8), LOGME_REPO
+
+
+def test_leep_and_nce_match_thuml_logme() -> None:
+    """LEEP.py ``LEEP(probs, y)`` = -0.7496505793505261; NCE.py ``NCE(probs.argmax(1), y)`` = -0.664080555559215
+    (its 1e-20 inside the logarithm is far below double rounding here). Identical to the last bit on this problem."""
+    x, y, probs = _published_problem()
+    assert scores.leep(probs, y) == pytest.approx(-0.7496505793505261, rel=1e-12), LOGME_REPO
+    assert scores.nce(probs.argmax(axis=1), y) == pytest.approx(-0.664080555559215, rel=1e-12), LOGME_REPO
+    assert scores.nce(probs, y) == pytest.approx(-0.664080555559215, rel=1e-12)  # (n, Z) probabilities: argmax taken
+
+
+def test_h_scores_and_transrate_match_tllib_ranking() -> None:
+    """tllib/ranking/hscore.py ``h_score`` = 1.1615573842484173 and ``regularized_h_score`` = 0.11542819721801689;
+    tllib/ranking/transrate.py ``transrate`` = 0.9784988853625407. tllib's regularised H-score takes the between-class
+    covariance with ``np.cov`` (divisor n − 1) beside scikit-learn's Ledoit–Wolf covariance (divisor n); repalign uses
+    divisor n for both (its docstring), so tllib's value is repalign's × n/(n − 1), the same factor for every
+    representation of a task. Agreement: 2e-16, 6e-14 and 7e-15 relative."""
+    x, y, _ = _published_problem()
+    n = len(y)
+    assert scores.h_score(x, y) == pytest.approx(1.1615573842484173, rel=1e-10), TLLIB_REPO
+    assert scores.regularized_h_score(x, y) * n / (n - 1) == pytest.approx(0.11542819721801689, rel=1e-10), TLLIB_REPO
+    assert scores.transrate(x, y) == pytest.approx(0.9784988853625407, rel=1e-10), TLLIB_REPO
+
+
+def test_sfda_matches_the_authors_code() -> None:
+    """metrics.py ``SFDA_Score(3 * x, y)`` = 0.5986227050040113, identical here. The authors estimate λ_max(S_W)
+    with three power iterations (utils.py ``iterative_A``), repalign exactly; at 3·x, λ_max ≈ 14.9 and the shrinkage
+    max(e^{−5λ}, 1e-10) is 1e-10 either way. At x itself (λ_max = 1.6594, their estimate 1.6516: shrinkage 2.49e-4
+    against 2.59e-4) SFDA moves by 1.6e-6 relative: their ``SFDA_Score(x, y)`` = 0.5985971383042265 (with an exact
+    λ_max their code gives repalign's value to the last bit)."""
+    x, y, _ = _published_problem()
+    assert scores.sfda(3.0 * x, y) == pytest.approx(0.5986227050040113, rel=1e-12), SFDA_REPO
+    assert scores.sfda(x, y) == pytest.approx(0.5985971383042265, rel=1e-5), SFDA_REPO
+
+
+# ------------------------------------------------------------------------------------------- edge cases found by #19
+# regularized_h_score with one feature: Ledoit–Wolf's δ = ‖S − μI‖² is 0 up to rounding, so the shrinkage came out
+# 0 or 1 by chance (1 zeroes the score); scikit-learn (and tllib through it) returns shrinkage 0 for d = 1.
+def test_regularized_h_score_of_one_feature_is_the_h_score() -> None:
+    rng = np.random.default_rng(0)
+    y = np.array([0, 1, 0, 1, 2, 2])
+    for shift in np.linspace(-5.0, 5.0, 11):
+        x = rng.normal(size=(6, 1)) + shift
+        assert scores.regularized_h_score(x, y) == pytest.approx(scores.h_score(x, y), rel=1e-9)
+
+
+# logme_evidence with eps=0 and no signal: ‖m‖² underflowed to 0.0 and the division raised before the documented
+# "keep the last finite pair" check.
+def test_logme_without_epsilon_on_features_without_signal_keeps_the_last_finite_pair() -> None:
+    x = np.array([[0.00640423], [0.001049], [-0.00535669], [0.00361595]])
+    value = scores.logme(x, np.array([0, 1, 0, 1]), eps=0.0, tol=1e-12, max_iter=100_000)
+    assert math.isfinite(value)

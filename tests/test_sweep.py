@@ -34,7 +34,7 @@ def write_grid(folder: Path, name: str, **fields) -> Path:
 
 @pytest.fixture(autouse=True)
 def pinned_version(monkeypatch):
-    monkeypatch.setattr("repalign.core.cache.code_version", lambda: PINNED)
+    monkeypatch.setattr("repalign.core.cache.code_version", lambda *_: PINNED)
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +110,8 @@ def test_slurm_job_script_has_the_requested_options():
 
 
 # ---------------------------------------------------------------------------------------------------- real sweeps
+@pytest.mark.distributed
+@pytest.mark.notebook
 def test_sweep_records_points_failures_and_reruns_nothing(tmp_path, client):
     grid = write_grid(
         tmp_path, "tiny", seeds=[0, 1], grid={"label": ["a"]}, zip={"x": [1.0, 2.0, 3.0], "fail": [False, False, True]}
@@ -150,11 +152,13 @@ def test_sweep_records_points_failures_and_reruns_nothing(tmp_path, client):
     assert table.count("\n") == (folder / "table.csv").read_text().count("\n")
 
 
+@pytest.mark.distributed
+@pytest.mark.notebook
 def test_killed_sweep_reruns_only_the_missing_points(tmp_path, client):
     grid = write_grid(tmp_path, "killed", grid={"x": [1.0, 2.0]})
     folder = tmp_path / "out" / "killed"
     launcher = (
-        f"import sys, repalign.core.cache as c; c.code_version = lambda: {PINNED!r}; from repalign.run.sweep import main; "
+        f"import sys, repalign.core.cache as c; c.code_version = lambda *_: {PINNED!r}; from repalign.run.sweep import main; "
         "sys.exit(main(sys.argv[1:]))"
     )
     args = [sys.executable, "-c", launcher, str(grid), "--out", str(tmp_path / "out"), "--workers", "1"]
@@ -186,6 +190,7 @@ def test_errors_are_classified_notebook_or_infrastructure():
     assert sweep._error_info(ValueError("no such file"))["kind"] == "setup"  # not retried
 
 
+@pytest.mark.notebook
 def test_a_kernel_that_dies_at_start_is_retried_then_left_to_run_again(tmp_path, monkeypatch):
     spec_dir = tmp_path / "jupyter" / "kernels" / "dying"
     spec_dir.mkdir(parents=True)

@@ -125,6 +125,21 @@ def test_validation_history_and_params():
     assert not res.model.training
 
 
+def test_validation_scores_are_the_final_models_loss_and_accuracy_on_the_validation_set():
+    from repalign.networks.evaluate import predict
+
+    x, y = make_data(task="multiclass")
+    res = train(small_mlp("multiclass"), x[:64], y[:64], x_val=x[64:], y_val=y[64:], task="multiclass", epochs=2,
+                seed=0, **FAST)  # fmt: skip
+    logits = torch.from_numpy(predict(res.model, x[64:]))
+    labels = torch.from_numpy(y[64:]).long()
+    assert res.history["val_loss"][-1] == pytest.approx(float(torch.nn.functional.cross_entropy(logits, labels)))
+    assert res.history["val_acc"][-1] == pytest.approx(float((logits.argmax(1) == labels).float().mean()))
+    empty = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(0, 10), torch.zeros(0)))
+    with pytest.raises(ValueError, match="validation data yielded no examples"):
+        train(small_mlp("multiclass"), x, y, task="multiclass", x_val=empty, epochs=1, **FAST)
+
+
 def test_callback_records_at_the_right_epochs():
     x, y = make_data()
     seen = []

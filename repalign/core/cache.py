@@ -6,11 +6,14 @@ r"""Cached results: compute a result once, keyed by what made it, and load it af
            \text{version})\bigr)[:32]
 
 over canonical JSON (sorted keys; arrays by dtype, shape and a sha256 of their bytes). ``version`` defaults to
-:func:`code_version`: the package version plus a digest of every file of the :mod:`repalign` package folder
-(its source and embedded data), so any change to the library recomputes instead of loading numbers the current
-code would not produce. The key does **not** see ``fn`` (neither its name nor its code, closure or bound
-arguments): ``name`` says which computation it is, and everything else that changes the result (code outside
-:mod:`repalign`, the data a closure captures) must go into ``params``, ``data_id`` or ``version``.
+:func:`code_version` of the module that defines ``fn``: the package version plus a digest of the files of that
+module's code closure (:mod:`repalign.core.closure`: the repalign modules it imports, transitively, and the data
+files they read), so a change to code the result depends on recomputes it instead of loading numbers the current
+code would not produce, and a change anywhere else (a docstring of the command line) keeps it. A function defined
+outside :mod:`repalign` (a notebook, a script, ``__main__``) is keyed by the whole package. The key does **not**
+see ``fn`` otherwise (neither its name nor its code, closure or bound arguments): ``name`` says which computation
+it is, and everything else that changes the result (code outside :mod:`repalign`, callables and data a closure
+captures) must go into ``params``, ``data_id`` or ``version``.
 
 Layout: ``<cache_dir>/<name>/<key>.npz`` holds the value, ``<key>.json`` its manifest (the key's inputs, size and
 sha256 of the value file, provenance). Both are written atomically (temporary file, fsync, rename), the manifest
@@ -31,12 +34,13 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from repalign.core import closure
 from repalign.core.files import atomic_write_bytes, atomic_write_text
 from repalign.core.provenance import provenance
 from repalign.core.version import __version__
@@ -68,24 +72,38 @@ def default_cache_dir() -> Path:
 # ----------------------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1)
-def code_version() -> str:
-    """The default ``version`` of cache keys: ``"<repalign.__version__>+src.<digest>"``.
+def code_version(module: str | Iterable[str] | None = None) -> str:
+    """The ``version`` of cache keys: ``"<repalign.__version__>+src.<digest>"``.
 
-    ``<digest>`` is the first 12 hex digits of a sha256 over the relative path and bytes of every file below the
-    package folder (modules and the data in ``resources/``; not ``__pycache__`` nor hidden files), in sorted
-    order. A change to any module of :mod:`repalign` (a bug fix in training, a new default) or to its embedded
-    data therefore recomputes every cached result.
+    ``<digest>`` is the first 12 hex digits of :func:`repalign.core.closure.digest` over the files of the closure
+    of ``module`` (a dotted name, or several: the closure of them all), i.e. the sources of the repalign modules
+    it imports, transitively, and the data files they declare; with ``module=None``, over every file of the
+    package folder (modules and ``resources/``). A change to any of those files (a bug fix in training, a new
+    default, other embedded data) changes the version; a change to a module outside the closure does not.
+    Computed once per process and argument.
+
+    Raises:
+        ModuleNotFoundError: when ``module`` names no module of the package.
     """
+    if module is None:
+        return _code_version(None)
+    return _code_version((module,) if isinstance(module, str) else tuple(sorted(set(module))))
 
-    root = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root)
-        if path.is_file() and not any(p == "__pycache__" or p.startswith(".") for p in relative.parts):
-            digest.update(relative.as_posix().encode())
-            digest.update(path.read_bytes())
-    return f"{__version__}+src.{digest.hexdigest()[:12]}"
+
+@functools.cache
+def _code_version(modules: tuple[str, ...] | None) -> str:
+    files = closure.package_files() if modules is None else closure.closure_files(modules)
+    return f"{__version__}+src.{closure.digest(files)[:12]}"
+
+
+def _defining_module(fn: Callable[..., Any]) -> str | None:
+    """The repalign module that defines ``fn`` (through ``functools.partial``), None when it is not one."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    module = getattr(fn, "__module__", None)
+    if isinstance(module, str) and module.split(".")[0] == closure.PACKAGE and closure.module_file(module):
+        return module
+    return None
 
 
 def _canonical(obj: Any, where: str) -> Any:
@@ -120,8 +138,11 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
-def _payload(name: str, params: Mapping[str, Any] | None, data_id: Any, version: str | None) -> dict[str, Any]:
-    """What the key hashes: ``name``, canonical ``params`` and ``data_id``, and the code ``version``."""
+def _payload(
+    name: str, params: Mapping[str, Any] | None, data_id: Any, version: str | None, module: str | None = None
+) -> dict[str, Any]:
+    """What the key hashes: ``name``, canonical ``params`` and ``data_id``, and the code ``version`` (default
+    :func:`code_version` of ``module``)."""
     params = {} if params is None else params
     if not isinstance(params, Mapping):
         raise TypeError(f"params must be a mapping of keyword arguments for fn, got {type(params).__name__}")
@@ -129,7 +150,7 @@ def _payload(name: str, params: Mapping[str, Any] | None, data_id: Any, version:
         "name": str(name),
         "params": _canonical(params, "params"),
         "data_id": _canonical(data_id, "data_id"),
-        "version": code_version() if version is None else str(version),
+        "version": code_version(module) if version is None else str(version),
     }
 
 
@@ -138,13 +159,21 @@ def _key(payload: dict[str, Any]) -> str:
 
 
 def cache_key(
-    name: str, params: Mapping[str, Any] | None = None, *, data_id: Any = None, version: str | None = None
+    name: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    data_id: Any = None,
+    version: str | None = None,
+    module: str | None = None,
 ) -> str:
     r"""The key (32 hex digits) under which :func:`load_or_compute` stores a result; see the module docstring.
 
     .. math::  \mathrm{sha256}(\mathrm{JSON}(\text{name}, \text{params}, \text{data\_id}, \text{version}))[:32]
+
+    ``version`` defaults to :func:`code_version` of ``module``: pass the module that defines the computation
+    (``fn.__module__``) to get the key :func:`load_or_compute` uses for it; None means the whole package.
     """
-    return _key(_payload(name, params, data_id, version))
+    return _key(_payload(name, params, data_id, version, module))
 
 
 def _paths(name: str, key: str, cache_dir: str | os.PathLike[str] | None) -> tuple[Path, Path]:
@@ -271,9 +300,12 @@ def is_cached(
     data_id: Any = None,
     cache_dir: str | os.PathLike[str] | None = None,
     version: str | None = None,
+    module: str | None = None,
 ) -> bool:
-    """Whether an entry (manifest and value file) exists for this key; its checksum is verified only on load."""
-    manifest, value = _paths(name, cache_key(name, params, data_id=data_id, version=version), cache_dir)
+    """Whether an entry (manifest and value file) exists for this key (see :func:`cache_key` for ``module``); its
+    checksum is verified only on load."""
+    key = cache_key(name, params, data_id=data_id, version=version, module=module)
+    manifest, value = _paths(name, key, cache_dir)
     return manifest.exists() and value.exists()
 
 
@@ -304,8 +336,9 @@ def load_or_compute(
             ``{"dataset": "cifar10", "split": "train", "n": 1000, "seed": 0}`` or a content hash.
         cache_dir: root folder; default ``$REPALIGN_CACHE`` or ``./.cache/repalign``.
         force: recompute and overwrite even when a valid entry exists.
-        version: the code version in the key; default :func:`code_version` (the package version plus a digest
-            of the package's source, so any change to the library recomputes).
+        version: the code version in the key; default :func:`code_version` of the module that defines ``fn``
+            (the package version plus a digest of that module's code closure, so a change to code the result
+            depends on recomputes); the whole package when ``fn`` is defined outside :mod:`repalign`.
 
     Returns:
         The value ``fn`` returned, or the cached copy: arrays come back as NumPy arrays, tuples as tuples,
@@ -315,7 +348,7 @@ def load_or_compute(
         TypeError: if ``params`` or ``data_id`` holds something that cannot be hashed into a key, or the result
             is not a tree of arrays and scalars (raised after ``fn`` ran; nothing is stored).
     """
-    payload = _payload(name, params, data_id, version)
+    payload = _payload(name, params, data_id, version, _defining_module(fn) if version is None else None)
     manifest_path, value_path = _paths(name, _key(payload), cache_dir)
     if force:
         _remove(manifest_path, value_path)

@@ -1,8 +1,38 @@
-"""TODO docstring (from data)."""
+"""The data floor's ground: the containers (:class:`Dataset`, :class:`DatasetInfo`), the sources and :func:`load`.
+
+A *source* (:class:`Source`) is one data set :func:`load` knows by name. Each source module
+(:mod:`~repalign.data.embedded`, :mod:`~repalign.data.bundled`, :mod:`~repalign.data.torchvision`,
+:mod:`~repalign.data.uci`, :mod:`~repalign.data.folders`, :mod:`~repalign.data.generated`) registers its sources
+next to their loaders, and each source says what it is and what it needs (:data:`SOURCE_KINDS`):
+
+==============  ==================================================================  =========================
+kind            where the data are                                                  how they get there
+==============  ==================================================================  =========================
+embedded        a file inside repalign (``repalign/resources``)                     they ship with repalign
+bundled         a file inside another installed package (scikit-learn, -image)      they ship with it
+generated       nowhere: drawn from a seed (or made from other sources, ``needs``)  nothing to do
+downloadable    under the data root (:func:`data_root`)                             ``python -m repalign.data fetch``
+manual          under the data root                                                 by hand (no stable download)
+==============  ==================================================================  =========================
+
+:meth:`Source.where` names the file or folder a source reads; :meth:`Source.check` says, without loading the
+data, whether it is in place and, if not, what is missing and how to fix it (``repalign paper-check`` asks every
+source a notebook names). Named selections (``"cifar10_natural"``, ``"imagenet_artificial"``, ...) are aliases
+of a source with preset options; :func:`source` resolves them.
+
+Conventions of every loader: images are ``float32`` ``(n, C, H, W)`` in ``[0, 1]``, tabular data ``float32``
+``(n, d)``; class labels ``int64`` ``(n,)``, regression targets ``float64`` ``(n,)`` or ``(n, k)``. Nothing is
+downloaded unless asked (``download=True``) and nothing is substituted silently: missing data raise
+:class:`FileNotFoundError` naming the data set, the path looked at and the fix, a wrong layout raises
+:class:`ValueError`. A data set without an official train/test split returns every example for ``split="train"``
+or ``"all"``; generators draw independent samples for ``"train"`` and ``"test"``.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,9 +45,13 @@ __all__ = [
     "DatasetInfo",
     "Dataset",
     "data_root",
-    "EMBEDDED",
+    "SOURCE_KINDS",
+    "Source",
     "available",
     "load",
+    "register",
+    "source",
+    "sources",
 ]
 
 #: How much of a data set a :class:`Dataset` holds (:attr:`DatasetInfo.coverage`).
@@ -200,39 +234,216 @@ def _regression(x: np.ndarray, y: np.ndarray, **info: Any) -> Dataset:
     return Dataset(x, y, DatasetInfo(n=len(x), shape=tuple(x.shape[1:]), classes=[], task="regression", **info), meta)
 
 
+def _all_domains(
+    parts: Sequence[Dataset], name: str, title: str, extra: dict[str, Any] | None = None, **info: Any
+) -> Dataset:
+    """Every domain of a multi-domain set in one :class:`Dataset`: rows in domain order, the per-row ``meta``
+    arrays (e.g. ``domain``) concatenated, ``info.extra`` ``{"domain": "all", **extra}``; ``info`` sets other
+    :class:`DatasetInfo` fields (``coverage``, ``total``)."""
+    info_all = replace(
+        parts[0].info,
+        name=name,
+        n=sum(len(p) for p in parts),
+        extra={"domain": "all", **(extra or {})},
+        title=title,
+        **info,
+    )
+    meta = {k: np.concatenate([p.meta[k] for p in parts]) for k in parts[0].meta}
+    return Dataset(np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts]), info_all, meta)
+
+
 # --------------------------------------------------------------------------------------------------------------
-# Registry
+# Sources
 # --------------------------------------------------------------------------------------------------------------
+#: What kind of source a data set has (:attr:`Source.kind`): where its data are and how they get there.
+SOURCE_KINDS = ("embedded", "bundled", "generated", "downloadable", "manual")
+#: The kinds whose data never need a download: they ship inside an installed package or are generated.
+OFFLINE_KINDS = ("embedded", "bundled", "generated")
+
+#: A loader: ``loader(split=..., root=..., download=..., **options) -> Dataset``.
+Loader = Callable[..., Dataset]
+
+
 def data_root() -> Path:
     """The data root: ``$REPALIGN_DATA`` if set, else ``./data`` (relative to the working directory)."""
     return Path(os.environ.get("REPALIGN_DATA") or "data").expanduser()
 
 
-_LOADERS: dict[str, Callable[..., Dataset]] = {}
-_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
-    "cifar10_natural": ("cifar10", {"subset": "natural"}),
-    "cifar10_artificial": ("cifar10", {"subset": "artificial"}),
-    "imagenet_natural": ("imagenet", {"subset": "natural"}),
-    "imagenet_artificial": ("imagenet", {"subset": "artificial"}),
-}
-#: names whose data ships with installed packages or is generated (never needs a download)
-EMBEDDED = (
-    "digits", "diabetes", "lfw_faces", "peaks", "ct_like", "digits_domains",
-    "mnist_embedded", "fashion_mnist_embedded", "chicago_ridership", "fashion_domains",
-)  # fmt: skip
+def _root(root: str | os.PathLike[str] | None) -> Path:
+    """``root`` as a path (``~`` expanded), or :func:`data_root` when it is None."""
+    return Path(root).expanduser() if root is not None else data_root()
 
 
-def _register(name: str) -> Callable[[Callable[..., Dataset]], Callable[..., Dataset]]:
-    def deco(fn: Callable[..., Dataset]) -> Callable[..., Dataset]:
-        _LOADERS[name] = fn
+def _package_dir(package: str) -> Path | None:
+    """The folder of the installed top-level ``package``, found without importing it (None when not installed)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+@dataclass(frozen=True)
+class Source:
+    """One data set :func:`load` knows: what it is, where it looks and what it needs.
+
+    Attributes:
+        name: the name :func:`load` takes (``"cifar10"``).
+        kind: one of :data:`SOURCE_KINDS`.
+        description: what the data set is, in one line.
+        loader: ``loader(split=..., root=..., download=..., **options) -> Dataset``; :func:`load` calls it.
+        family: the module that registers it (``"torchvision"``).
+        path: what it reads: relative to the data root (downloadable, manual) or to the folder of the installed
+            ``package`` (embedded, bundled); ``""`` for a generated source.
+        package: the installed package that holds ``path`` (``"repalign"``, ``"sklearn"``); ``""``: the data root.
+        layout: what goes under ``path``, for people (``"{amazon,dslr,webcam}/<class>/*.jpg"``).
+        fix: how to put the data in place when they are missing; ``""``: the usual way for its kind
+            (:meth:`how_to_fix`).
+        splits: the splits the data set has; :meth:`check` looks at each and ``fetch`` downloads each.
+        needs: the sources it is made from (``fashion_domains`` needs ``fashion_mnist_embedded``).
+        probe: ``probe(root, split, **options)``, a cheap look at the files (a header, folder names, a checksum;
+            never a full load) that raises :class:`FileNotFoundError` or :class:`ValueError` naming the fix.
+            Without one, :meth:`check` asks only that :meth:`where` exists.
+    """
+
+    name: str
+    kind: str
+    description: str
+    loader: Loader = field(repr=False, compare=False)
+    family: str = ""
+    path: str = ""
+    package: str = ""
+    layout: str = ""
+    fix: str = ""
+    splits: tuple[str, ...] = ("all",)
+    needs: tuple[str, ...] = ()
+    probe: Callable[..., None] | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in SOURCE_KINDS:
+            raise ValueError(f"source {self.name!r}: kind must be one of {SOURCE_KINDS}, got {self.kind!r}")
+        if not self.description or "\n" in self.description:
+            raise ValueError(f"source {self.name!r}: give a one-line description (what the data set is)")
+        if not self.splits:
+            raise ValueError(f"source {self.name!r}: name its splits, e.g. splits=('train', 'test') or ('all',)")
+        if self.kind != "generated" and not self.path:
+            raise ValueError(f"source {self.name!r}: a {self.kind} source must name what it reads (path=...)")
+        if self.kind in ("embedded", "bundled") and not self.package:
+            raise ValueError(f"source {self.name!r}: a {self.kind} source must name the package holding it")
+
+    def where(self, root: str | os.PathLike[str] | None = None) -> Path | None:
+        """The file or folder the source reads (``root`` defaults to :func:`data_root`).
+
+        None for a generated source, and when the package that would hold it is not installed.
+        """
+        if not self.path:
+            return None
+        if self.package:
+            folder = _package_dir(self.package)
+            return None if folder is None else folder / self.path
+        return _root(root) / self.path
+
+    def how_to_fix(self, root: str | os.PathLike[str] | None = None) -> str:
+        """How to put the data in place: :attr:`fix`, or the usual way for the source's kind."""
+        if self.fix:
+            return self.fix
+        where = self.where(root)
+        layout = f"/{self.layout}" if self.layout else ""
+        return {
+            "embedded": "reinstall repalign (pip install -e .), or rebuild it: python scripts/make_embedded_data.py",
+            "bundled": f"install the Python package {self.package!r}",
+            "generated": "nothing to put in place: it is generated",
+            "downloadable": _fix_command(self.name),
+            "manual": f"put it at {where}{layout}; it cannot be downloaded automatically",
+        }[self.kind]
+
+    def check(self, root: str | os.PathLike[str] | None = None, **options: Any) -> str | None:
+        """None when the data are in place, else one line naming what is missing, where, and the fix.
+
+        A look, not a load (seconds at most, never gigabytes): first the sources this one is made from
+        (:attr:`needs`), then the package holding it, then :attr:`probe` for each split (with ``options``, the
+        load options that choose files, e.g. ``domain="amazon"``), or, without a probe, whether :meth:`where`
+        exists.
+        """
+        for need in self.needs:
+            problem = source(need).check(root)
+            if problem:
+                return f"{self.name}: made from {need}, which is not in place: {problem}"
+        if self.package and _package_dir(self.package) is None:
+            return f"{self.name}: the Python package {self.package!r} is not installed. Fix: {self.how_to_fix(root)}"
+        try:
+            if self.probe is not None:
+                for split in self.splits:
+                    self.probe(_root(root), split, **options)
+            elif (where := self.where(root)) is not None and not where.exists():
+                return f"{self.name}: {where} not found. Fix: {self.how_to_fix(root)}"
+        except (FileNotFoundError, ValueError) as err:
+            return str(err)
+        except ModuleNotFoundError as err:
+            return f"{self.name}: reading it needs the Python package {err.name!r}, which is not installed"
+        return None
+
+
+_SOURCES: dict[str, Source] = {}
+#: named selections: alias -> (source name, preset load options); registered next to their source
+_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {}
+
+
+def register(src: Source) -> Source:
+    """Make ``src`` known to :func:`load`, :func:`source` and ``repalign paper-check``; returns it.
+
+    Raises:
+        ValueError: the name is taken by an alias or by a source of another module (the same module registering
+            it again, e.g. on a reload, replaces it).
+    """
+    old = _SOURCES.get(src.name)
+    if src.name in _ALIASES or (old is not None and old.family != src.family):
+        by = f"by a source of repalign.data.{old.family}" if old is not None else "by an alias"
+        raise ValueError(f"data set name {src.name!r} is taken ({by}); register it under another name")
+    _SOURCES[src.name] = src
+    return src
+
+
+def _register(name: str, kind: str, description: str, **fields: Any) -> Callable[[Loader], Loader]:
+    """Decorator: register the decorated loader as the :class:`Source` ``name`` (``fields``: its other
+    attributes; ``family`` is the loader's module)."""
+
+    def deco(fn: Loader) -> Loader:
+        register(Source(name, kind, description, fn, family=fn.__module__.rsplit(".", 1)[-1], **fields))
         return fn
 
     return deco
 
 
+def _alias(name: str, base: str, **preset: Any) -> None:
+    """Register ``name`` as ``load(base, **preset)`` (e.g. ``"cifar10_natural"``: ``subset="natural"``)."""
+    if base not in _SOURCES or name in _SOURCES:
+        raise ValueError(f"alias {name!r}: {base!r} must be a registered source and {name!r} a free name")
+    _ALIASES[name] = (base, preset)
+
+
+def source(name: str) -> Source:
+    """The :class:`Source` of data set ``name`` (an alias gives the source it selects from).
+
+    Raises:
+        ValueError: unknown name (the message lists :func:`available`).
+    """
+    base = _ALIASES[name][0] if name in _ALIASES else name
+    if base not in _SOURCES:
+        raise ValueError(f"unknown data set {name!r}; available: {', '.join(available())}")
+    return _SOURCES[base]
+
+
+def sources(*kinds: str) -> list[Source]:
+    """Every registered :class:`Source` (of ``kinds`` when given: names from :data:`SOURCE_KINDS`), by name."""
+    unknown = set(kinds) - set(SOURCE_KINDS)
+    if unknown:
+        raise ValueError(f"unknown source kind(s) {sorted(unknown)}; kinds are {SOURCE_KINDS}")
+    return [s for _, s in sorted(_SOURCES.items()) if not kinds or s.kind in kinds]
+
+
 def available() -> list[str]:
     """Names :func:`load` accepts (data sets and named splits such as ``"cifar10_natural"``)."""
-    return sorted([*_LOADERS, *_ALIASES])
+    return sorted([*_SOURCES, *_ALIASES])
 
 
 def load(
@@ -269,14 +480,11 @@ def load(
         ds = load(base, split=split, root=root, download=download, **preset, **kw)
         ds.info.name = name
         return ds
-    if name not in _LOADERS:
-        raise ValueError(f"unknown data set {name!r}; available: {', '.join(available())}")
-    root_path = Path(root).expanduser() if root is not None else data_root()
-    ds = _LOADERS[name](split=split, root=root_path, download=download, **kw)
+    loader = source(name).loader
+    root_path = _root(root)
+    ds = loader(split=split, root=root_path, download=download, **kw)
     info = ds.info
     if "partial copy" in info.note or (info.coverage == "subset" and not info.selection and (info.total or 0) > info.n):
-        import warnings
-
         warnings.warn(
             f"{name}: only part of the data set is on disk ({info.describe()}; {info.extra.get('path', root_path)}); "
             f"results on it are not the full set's. Fix: {_fix_command(name)}",

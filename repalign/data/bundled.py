@@ -1,18 +1,39 @@
-"""TODO docstring (from data)."""
+"""Bundled sources: small real data sets that ship inside scikit-learn and scikit-image (offline stand-ins).
+
+=============  ==============================================================  ====================================
+name           data                                                            file it reads (inside the package)
+=============  ==============================================================  ====================================
+``digits``     1,797 8x8 handwritten digits (UCI Optical Recognition; CC BY    ``sklearn/datasets/data/digits.csv.gz``
+               4.0), stand-in for MNIST
+``diabetes``   442 patients, 10 features, disease progression (Efron et al.    ``sklearn/datasets/data/diabetes_*``
+               2004; BSD-3-Clause), a small real regression
+``lfw_faces``  200 25x25 patches, 100 faces of Labeled Faces in the Wild and   ``skimage/data/lfw_subset.npy``
+               100 non-faces (research use), a binary image task
+=============  ==============================================================  ====================================
+
+scikit-learn and scikit-image are optional dependencies (``pip install 'repalign[classic]'``); a source's
+:meth:`~repalign.data.base.Source.check` says when the package is missing.
+"""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from repalign.data.base import Dataset, _classification, _no_official_split, _register, _regression
+from repalign.data.base import Dataset, Loader, _classification, _no_official_split, _register, _regression
+
+_CLASSIC = "pip install 'repalign[classic]' (scikit-learn and scikit-image)"
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Embedded data
-# --------------------------------------------------------------------------------------------------------------
+def _bundled(name: str, description: str, package: str, path: str) -> Callable[[Loader], Loader]:
+    """Register the decorated loader as the bundled source ``name``: the file ``path`` inside the installed
+    ``package`` (scikit-learn or scikit-image, optional dependencies of repalign)."""
+    return _register(name, "bundled", description, package=package, path=path, fix=_CLASSIC)
+
+
 @functools.lru_cache(maxsize=1)
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
@@ -21,7 +42,12 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     return (d.images[:, None] / 16.0).astype(np.float32), d.target.astype(np.int64)
 
 
-@_register("digits")
+@_bundled(
+    "digits",
+    "scikit-learn's 1,797 8x8 handwritten digits (UCI), 10 classes; stand-in for MNIST",
+    "sklearn",
+    "datasets/data/digits.csv.gz",
+)
 def _load_digits(split: str, root: Path, download: bool) -> Dataset:
     """scikit-learn's 1,797 handwritten digits: x (1797, 1, 8, 8) in [0, 1], y (n,) 10 classes.
 
@@ -46,7 +72,12 @@ def _load_digits(split: str, root: Path, download: bool) -> Dataset:
     )
 
 
-@_register("diabetes")
+@_bundled(
+    "diabetes",
+    "scikit-learn's diabetes regression: 442 patients, 10 features (Efron et al. 2004)",
+    "sklearn",
+    "datasets/data/diabetes_data_raw.csv.gz",
+)
 def _load_diabetes(split: str, root: Path, download: bool, scaled: bool = True) -> Dataset:
     """scikit-learn's diabetes regression: x (442, 10), y (442,) disease progression (25-346).
 
@@ -73,7 +104,12 @@ def _load_diabetes(split: str, root: Path, download: bool, scaled: bool = True) 
     )
 
 
-@_register("lfw_faces")
+@_bundled(
+    "lfw_faces",
+    "scikit-image's 200 25x25 Labeled Faces in the Wild patches, face / non-face",
+    "skimage",
+    "data/lfw_subset.npy",
+)
 def _load_lfw(split: str, root: Path, download: bool) -> Dataset:
     """scikit-image ``data.lfw_subset()``: x (200, 1, 25, 25) in [0, 1], y 1 = face (first 100), 0 = non-face."""
     from skimage import data as skdata

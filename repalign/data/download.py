@@ -1,48 +1,60 @@
-"""TODO docstring (from data)."""
+"""Fetching data sets: ``python -m repalign.data fetch NAME ...`` (``make data DATASETS="..."``) and :func:`fetch`.
+
+What fetching means depends on the source's kind (:data:`repalign.data.base.SOURCE_KINDS`): a downloadable
+source (MNIST, Fashion-MNIST, CIFAR-10/100, UCI CT Position) is downloaded into the data root, every split of it,
+verified and moved into place whole; a manual one (Office-31, ImageNet) is looked at and, when it is missing,
+the answer says where to put it and how; embedded, bundled and generated sources need nothing. Nothing else
+downloads: :func:`repalign.data.load` only reads, unless called with ``download=True``.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
-from repalign.data.base import _ALIASES, _LOADERS, EMBEDDED, available, data_root, load
+from repalign.data import bundled, embedded, folders, generated, torchvision, uci  # noqa: F401  (they register)
+from repalign.data.base import OFFLINE_KINDS, available, load, source, sources
 
 __all__ = [
+    "EMBEDDED",
+    "DOWNLOADABLE",
     "fetch",
     "main",
 ]
 
-# --------------------------------------------------------------------------------------------------------------
-# Command line: python -m repalign.data fetch NAME ...
-# --------------------------------------------------------------------------------------------------------------
-DOWNLOADABLE = ("mnist", "fashion_mnist", "cifar10", "cifar100", "ct_position")
+#: The built-in data sets whose data never need a download (embedded, bundled or generated), from their sources.
+EMBEDDED = tuple(s.name for s in sources(*OFFLINE_KINDS))
+#: The built-in data sets :func:`fetch` downloads, from their sources.
+DOWNLOADABLE = tuple(s.name for s in sources("downloadable"))
 
 
 def fetch(names: Sequence[str], root: str | os.PathLike[str] | None = None) -> dict[str, str]:
-    """Make sure each named data set is on disk (downloading what is missing); returns a status per name."""
+    """Make sure each named data set is on disk, downloading what is missing; returns a status line per name.
+
+    Downloadable sources are loaded with ``download=True`` for each of their splits (``"ok (<path>)"``); manual
+    ones are checked (``"present at <path>"``, or ``"no automatic download for <name>: <what is missing and the
+    fix>"``); embedded, bundled and generated ones need nothing (``"<kind> (nothing to fetch)"``).
+
+    Raises:
+        ValueError: an unknown name.
+        ConnectionError: a download failed (names the manual fix).
+    """
     status: dict[str, str] = {}
     for name in names:
-        base = _ALIASES.get(name, (name, {}))[0]
-        if base in EMBEDDED:
-            status[name] = "embedded (nothing to fetch)"
-        elif base in DOWNLOADABLE:
-            splits = ("train",) if base == "ct_position" else ("train", "test")
-            for s in splits:
-                ds = load(base, split=s, root=root, download=True)
+        src = source(name)
+        if src.kind in OFFLINE_KINDS:
+            status[name] = f"{src.kind} (nothing to fetch)"
+        elif src.kind == "downloadable":
+            for split in src.splits:
+                ds = load(src.name, split=split, root=root, download=True)
             status[name] = f"ok ({ds.info.extra.get('path', '')})"
-        elif base in _LOADERS:  # office31, imagenet: the user provides them
-            root_path = Path(root).expanduser() if root is not None else data_root()
-            where = root_path / base
-            ok = where.is_dir() and any(where.iterdir())
-            status[name] = (
-                f"present at {where}"
-                if ok
-                else f"no automatic download for {base}: put it at {where} "
-                + ("({amazon,dslr,webcam}/<class>/*.jpg)" if base == "office31" else "({train,val}/<wnid>/*.JPEG)")
-            )
         else:
-            raise ValueError(f"unknown data set {name!r}; available: {', '.join(available())}")
+            problem = src.check(root)
+            status[name] = (
+                f"present at {src.where(root)}"
+                if problem is None
+                else f"no automatic download for {src.name}: {problem.removeprefix(f'{src.name}: ')}"
+            )
     return status
 
 
@@ -55,10 +67,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     f = sub.add_parser("fetch", aliases=["download"], help="download data sets into the data root")
     f.add_argument("names", nargs="+")
     f.add_argument("--root", default=None)
-    sub.add_parser("list", help="list data set names")
+    sub.add_parser("list", help="list data set names with their kind and what they are")
     args = ap.parse_args(argv)
     if args.cmd == "list":
-        print("\n".join(available()))
+        for name in available():
+            src = source(name)
+            alias = "" if src.name == name else f" (a selection of {src.name})"
+            print(f"{name:24s} {src.kind:12s} {src.description}{alias}")
         return 0
     rc = 0
     for name in args.names:

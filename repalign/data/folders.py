@@ -1,4 +1,23 @@
-"""TODO docstring (from data)."""
+"""Manual sources: image folders the user puts under the data root (Office-31, ImageNet), and ImageFolder views.
+
+Neither data set has a stable, licence-free download, so both are laid out by hand (``python -m repalign.data
+fetch`` and ``repalign paper-check`` say where):
+
+============  ==========================================================  =========================================
+name          on disk, under the data root                                source, terms
+============  ==========================================================  =========================================
+``office31``  ``office31/{amazon,dslr,webcam}/<class>/*.jpg`` (the        Saenko et al. 2010 (:data:`OFFICE31_PAGE`);
+              archive's ``<domain>/images/<class>/`` also works)         no licence stated, research use
+``imagenet``  ``imagenet/{train,val}/<wnid>/*.JPEG`` (val sorted into     ILSVRC-2012, image-net.org; non-commercial
+              class folders too)                                          research
+============  ==========================================================  =========================================
+
+:func:`load` reads the images into memory (resized to ``image_size``, RGB, ``float32`` in ``[0, 1]``); for
+training at full scale, :func:`image_folder` streams them from disk instead. ImageNet's classes are split into
+natural and artificial ones after Yosinski et al. 2014 (:func:`imagenet_split_table`, from
+``repalign/resources/imagenet_natural_artificial.csv``; aliases ``imagenet_natural`` and ``imagenet_artificial``).
+Office-31 labels index :data:`OFFICE31_CLASSES`, so they agree across domains.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +26,21 @@ import functools
 import io
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from repalign.data.base import Dataset, _check_split, _classification, _no_official_split, _register, data_root
+from repalign.data.base import (
+    Dataset,
+    _alias,
+    _all_domains,
+    _check_split,
+    _classification,
+    _no_official_split,
+    _register,
+    _root,
+)
 
 __all__ = [
     "OFFICE31_DOMAINS",
@@ -23,6 +50,8 @@ __all__ = [
     "imagenet_wnids",
     "image_folder",
 ]
+#: the package data this module reads (repalign.core.closure reads this statically: they key what imports it)
+RESOURCES = ("resources/imagenet_natural_artificial.csv",)
 
 OFFICE31_DOMAINS = ("amazon", "dslr", "webcam")
 #: The 31 Office-31 class folder names (Saenko et al. 2010), sorted; labels index this list.
@@ -94,7 +123,36 @@ def _office31_dir(root: Path, domain: str) -> Path:
     return d
 
 
-@_register("office31")
+def _office31_classes(root: Path, domain: str) -> tuple[Path, list[Path]]:
+    """The folder of Office-31 ``domain`` under ``root`` and its class folders (named from
+    :data:`OFFICE31_CLASSES`, at least one); raises the error that names the fix otherwise."""
+    if domain not in OFFICE31_DOMAINS:
+        raise ValueError(f"office31: domain must be one of {OFFICE31_DOMAINS} (or None for all), got {domain!r}")
+    d = _office31_dir(root, domain)
+    class_dirs = sorted(p for p in d.iterdir() if p.is_dir())
+    unknown = [p.name for p in class_dirs if p.name not in OFFICE31_CLASSES]
+    if not class_dirs or unknown:
+        raise ValueError(
+            f"office31: {d} must hold class folders named like {OFFICE31_CLASSES[:3]}...; "
+            + (f"unknown folders {unknown[:5]}" if unknown else "found none")
+        )
+    return d, class_dirs
+
+
+def _probe_office31(root: Path, split: str, domain: str | None = None, **options: Any) -> None:
+    """The domain folders (all three for ``domain=None``) and their class folders are there (no image is read)."""
+    for d in OFFICE31_DOMAINS if domain is None else (domain,):
+        _office31_classes(root, d)
+
+
+@_register(
+    "office31",
+    "manual",
+    "Office-31: 4,110 photos of 31 office objects in three domains, amazon, dslr and webcam (Saenko et al. 2010)",
+    path="office31",
+    layout="{amazon,dslr,webcam}/<class>/*.jpg",
+    probe=_probe_office31,
+)
 def _load_office31(
     split: str,
     root: Path,
@@ -115,29 +173,15 @@ def _load_office31(
         )
     if domain is None:
         parts = [_load_office31(split, root, False, d, image_size) for d in OFFICE31_DOMAINS]
-        x = np.concatenate([p.x for p in parts])
-        y = np.concatenate([p.y for p in parts])
-        dom = np.concatenate([np.full(len(p), d) for p, d in zip(parts, OFFICE31_DOMAINS, strict=True)])
-        info = replace(
-            parts[0].info,
-            name="office31",
-            n=len(x),
-            extra={"domain": "all", "path": str(root / "office31")},
+        return _all_domains(
+            parts,
+            "office31",
+            "Office-31",
+            extra={"path": str(root / "office31")},
             coverage="full" if all(p.info.coverage == "full" for p in parts) else "subset",
             total=sum(OFFICE31_SIZES.values()),
-            title="Office-31",
         )
-        return Dataset(x, y, info, {"domain": dom})
-    if domain not in OFFICE31_DOMAINS:
-        raise ValueError(f"office31: domain must be one of {OFFICE31_DOMAINS} (or None for all), got {domain!r}")
-    d = _office31_dir(root, domain)
-    class_dirs = sorted(p for p in d.iterdir() if p.is_dir())
-    unknown = [p.name for p in class_dirs if p.name not in OFFICE31_CLASSES]
-    if not class_dirs or unknown:
-        raise ValueError(
-            f"office31: {d} must hold class folders named like {OFFICE31_CLASSES[:3]}...; "
-            + (f"unknown folders {unknown[:5]}" if unknown else "found none")
-        )
+    d, class_dirs = _office31_classes(root, domain)
     paths, labels = [], []
     for c in class_dirs:
         imgs = _images_in(c)
@@ -183,6 +227,11 @@ def imagenet_wnids(subset: str | None = None) -> list[str]:
     return [r["wnid"] for r in imagenet_split_table() if subset is None or r["split"] == subset]
 
 
+def _imagenet_split(split: str) -> str:
+    """ImageNet's split names: ``"train"`` or ``"val"`` (``"test"`` means ``"val"``, which is its test set)."""
+    return _check_split("imagenet", {"test": "val"}.get(split, split), ("train", "val"))
+
+
 def _imagenet_classes(root: Path, split: str, subset: str | None) -> tuple[Path, list[str]]:
     base = root / "imagenet" / split
     if not base.is_dir():
@@ -208,7 +257,20 @@ def _imagenet_classes(root: Path, split: str, subset: str | None) -> tuple[Path,
     return base, chosen
 
 
-@_register("imagenet")
+def _probe_imagenet(root: Path, split: str, subset: str | None = None, **options: Any) -> None:
+    """The split's folder holds class folders (of ``subset`` when given); no image is read."""
+    _imagenet_classes(root, split, subset)
+
+
+@_register(
+    "imagenet",
+    "manual",
+    "ImageNet (ILSVRC-2012): 1.33 million photos of 1,000 classes, user-provided as an ImageFolder",
+    path="imagenet",
+    layout="{train,val}/<wnid>/*.JPEG",
+    splits=("train", "val"),
+    probe=_probe_imagenet,
+)
 def _load_imagenet(
     split: str,
     root: Path,
@@ -224,7 +286,7 @@ def _load_imagenet(
     the natural or artificial ones). ``max_per_class`` draws a seeded sample of files per class; for full-scale
     training use :func:`image_folder` (streams from disk) instead. ``info.extra["wnids"]`` lists the classes.
     """
-    split = _check_split("imagenet", {"test": "val"}.get(split, split), ("train", "val"))
+    split = _imagenet_split(split)
     if download:
         raise ValueError("imagenet cannot be downloaded automatically; see https://image-net.org/ (ILSVRC-2012)")
     base, wnids = _imagenet_classes(root, split, subset)
@@ -277,10 +339,9 @@ def image_folder(
     """
     from torchvision.datasets import ImageFolder
 
-    root_path = Path(root).expanduser() if root is not None else data_root()
+    root_path = _root(root)
     if name == "imagenet":
-        split = _check_split("imagenet", {"test": "val"}.get(split, split), ("train", "val"))
-        base, keep = _imagenet_classes(root_path, split, subset)
+        base, keep = _imagenet_classes(root_path, _imagenet_split(split), subset)
     elif name == "office31":
         if domain not in OFFICE31_DOMAINS:
             raise ValueError(f"office31: domain must be one of {OFFICE31_DOMAINS}, got {domain!r}")
@@ -294,3 +355,7 @@ def image_folder(
             return list(keep), {c: i for i, c in enumerate(keep)}
 
     return _Restricted(str(base), transform=transform)
+
+
+_alias("imagenet_natural", "imagenet", subset="natural")
+_alias("imagenet_artificial", "imagenet", subset="artificial")

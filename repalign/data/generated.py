@@ -1,16 +1,38 @@
-"""TODO docstring (from data)."""
+"""Generated sources: data drawn from a seed, or rendered from other sources; nothing to download or put in place.
+
+* ``peaks``: Caruana's (1997) peaks, 6 inputs uniform on [0, 1] and 120 regression tasks ``y = B if A > 1/2
+  else C`` (the tasks themselves: :mod:`repalign.data.peaks`). From a seed.
+* ``ct_like``: a synthetic stand-in for UCI CT Position, 384 smooth bump features of the slice position (0-100),
+  scaled per patient, with noise and "absent" values as in the real file. From a seed.
+* ``digits_domains``: scikit-learn's digits (the bundled ``digits``) rendered as three domains, original /
+  blurred / inverted: an offline analogue of Office-31's domains, not Office-31.
+* ``fashion_domains``: the embedded real Fashion-MNIST products (``fashion_mnist_embedded``) as Office-31-like
+  domains, amazon catalogue shots and dslr / webcam office scenes, with Office-31's size ratios; an analogue.
+
+Every draw is seeded: the same options give the same arrays bit for bit. ``peaks`` and ``ct_like`` draw
+independent samples for ``"train"`` and ``"test"`` (seed ``2 · seed + (split == "test")``); the domain sets have
+no official split (use :func:`repalign.data.train_test_split`). The generated data are MIT-licensed; the rendered
+domains keep the licence of what they are made from (UCI digits: CC BY 4.0; Fashion-MNIST: MIT, Zalando SE).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from repalign.data import peaks as _peaks
-from repalign.data.base import Dataset, _check_split, _classification, _no_official_split, _register, _regression, load
+from repalign.data.base import (
+    Dataset,
+    _all_domains,
+    _check_split,
+    _classification,
+    _no_official_split,
+    _register,
+    _regression,
+    load,
+)
 from repalign.data.bundled import _digits_arrays
 from repalign.data.embedded import FASHION_MNIST_CLASSES
 from repalign.data.folders import OFFICE31_SIZES
@@ -34,7 +56,12 @@ def _split_seed(seed: int, split: str) -> int:
     return int(seed) * 2 + (split == "test")
 
 
-@_register("peaks")
+@_register(
+    "peaks",
+    "generated",
+    "Caruana's peaks: 6 inputs uniform on [0, 1], 120 regression tasks y = B if A > 1/2 else C (seeded)",
+    splits=("train", "test"),
+)
 def _load_peaks(split: str, root: Path, download: bool, n: int = 1000, task: Any = None, seed: int = 0) -> Dataset:
     """The peaks family (Caruana 1997): x (n, 6) uniform on [0, 1]; y (n,) for one task or (n, 120) for all.
 
@@ -71,7 +98,12 @@ def _load_peaks(split: str, root: Path, download: bool, n: int = 1000, task: Any
     )
 
 
-@_register("ct_like")
+@_register(
+    "ct_like",
+    "generated",
+    "a synthetic stand-in for UCI CT Position: 384 smooth features of the slice position (0-100) (seeded)",
+    splits=("train", "test"),
+)
 def _load_ct_like(
     split: str, root: Path, download: bool, n: int = 5000, d: int = 384, patients: int = 97, seed: int = 0
 ) -> Dataset:
@@ -109,32 +141,37 @@ def _load_ct_like(
     )
 
 
+def _half_resolution(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Images seen through a camera of half the resolution: a Gaussian blur of ``sigma`` pixels, the mean of each
+    2x2 block, each block's mean repeated back over its 2x2 pixels.
+
+    Shape: x (n, C, H, W), H and W even → (n, C, H, W).
+    """
+    from scipy.ndimage import gaussian_filter
+
+    n, c, h, w = x.shape
+    b = gaussian_filter(x, sigma=(0, 0, sigma, sigma))
+    small = b.reshape(n, c, h // 2, 2, w // 2, 2).mean(axis=(3, 5))
+    return np.repeat(np.repeat(small, 2, axis=2), 2, axis=3)
+
+
 def _render_domain(x: np.ndarray, domain: str) -> np.ndarray:
     """Render (n, 1, 8, 8) digits in [0, 1] as one of :data:`DIGITS_DOMAINS`."""
     if domain == "original":
         return x
     if domain == "blurred":  # blur, down-sample to 4x4, up-sample back: a low-resolution "webcam"
-        from scipy.ndimage import gaussian_filter
-
-        b = gaussian_filter(x, sigma=(0, 0, 0.8, 0.8))
-        small = b.reshape(len(x), 1, 4, 2, 4, 2).mean(axis=(3, 5))
-        return np.repeat(np.repeat(small, 2, axis=2), 2, axis=3)
+        return _half_resolution(x, sigma=0.8)
     if domain == "inverted":  # inverted polarity, reduced and shifted contrast
         return 0.15 + 0.7 * (1.0 - x)
     raise ValueError(f"digits_domains: domain must be one of {DIGITS_DOMAINS} (or None for all), got {domain!r}")
 
 
-def _all_domains(parts: Sequence[Dataset], name: str, title: str, **extra: Any) -> Dataset:
-    """Every domain of a multi-domain set in one :class:`Dataset` (rows in domain order; the per-row ``meta``
-    arrays, e.g. ``domain``, concatenated)."""
-    info = replace(
-        parts[0].info, name=name, n=sum(len(p) for p in parts), extra={"domain": "all", **extra}, title=title
-    )
-    meta = {k: np.concatenate([p.meta[k] for p in parts]) for k in parts[0].meta}
-    return Dataset(np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts]), info, meta)
-
-
-@_register("digits_domains")
+@_register(
+    "digits_domains",
+    "generated",
+    "scikit-learn digits rendered as three domains (original, blurred, inverted): an analogue of Office-31",
+    needs=("digits",),
+)
 def _load_digits_domains(
     split: str, root: Path, download: bool, domain: str | None = None, disjoint: bool = True
 ) -> Dataset:
@@ -219,11 +256,7 @@ def _render_fashion_domain(x: np.ndarray, domain: str, seed: int = 0) -> np.ndar
     scene = _office_scene(x, rng)
     if domain == "dslr":
         return scene
-    from scipy.ndimage import gaussian_filter
-
-    b = gaussian_filter(scene, sigma=(0, 0, 0.9, 0.9))
-    small = b.reshape(len(x), 1, 14, 2, 14, 2).mean(axis=(3, 5))
-    low = np.repeat(np.repeat(small, 2, axis=2), 2, axis=3)
+    low = _half_resolution(scene, sigma=0.9)
     noisy = 0.5 + 0.8 * (low - 0.5) + rng.normal(0.0, 0.04, size=low.shape)
     return np.clip(noisy, 0.0, 1.0)
 
@@ -286,7 +319,12 @@ def _fashion_held_out(split: str, domain: str | None, scale: float) -> Dataset:
     )
 
 
-@_register("fashion_domains")
+@_register(
+    "fashion_domains",
+    "generated",
+    "real Fashion-MNIST products rendered as Office-31-like domains (amazon, webcam, dslr): an analogue",
+    needs=("fashion_mnist_embedded",),
+)
 def _load_fashion_domains(
     split: str, root: Path, download: bool, domain: str | None = None, scale: float = 1.0, held_out: bool = False
 ) -> Dataset:
@@ -307,7 +345,7 @@ def _load_fashion_domains(
         return _fashion_held_out(split, domain, float(scale))
     if domain is None:
         parts = [_load_fashion_domains(split, root, download, d, scale) for d in FASHION_DOMAINS]
-        return _all_domains(parts, "fashion_domains", "Fashion-MNIST domains (all three)", scale=scale)
+        return _all_domains(parts, "fashion_domains", "Fashion-MNIST domains (all three)", extra={"scale": scale})
     if domain not in FASHION_DOMAINS:
         _render_fashion_domain(np.zeros((0, 1, 28, 28)), domain)  # raises the ValueError
     pool = load("fashion_mnist_embedded", "train")

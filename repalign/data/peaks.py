@@ -1,4 +1,15 @@
-"""TODO docstring (from tasks)."""
+r"""The peaks task family (Caruana 1997, *Multitask Learning*, §3.3): 120 related regression tasks on six inputs.
+
+Inputs are six variables ``A``-``F`` uniform on [0, 1] (drawn by ``data.load("peaks")``); a task is an ordered
+triple of distinct variables ``(a, b, c)`` and its target is
+
+.. math:: y = \begin{cases} x_b & x_a > 1/2 \\ x_c & \text{otherwise} \end{cases}
+
+("IF A > 0.5 THEN B ELSE C"), 6 · 5 · 4 = 120 tasks, numbered ``P001``-``P120`` in lexicographic order. Two tasks
+are related by the variables (or the roles) they share, 0 to 3 (:func:`peaks_relatedness`), which is what the
+paper's transfer experiment varies. Also here: the tasks grouped by relatedness to a source task, a stratified
+draw of target tasks, and :func:`peaks_encode`, a fixed unit-wise encoding of the inputs.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,19 @@
-"""TODO docstring (from experiments, tasks)."""
+"""Tasks the way the figures describe them: class splits, targets for the measure, rescaled targets, reshaped
+inputs, and the transfer pairs of the paper's transfer experiments.
+
+* :func:`prepare_task`: one training task from a named data set and a dict of arguments (classes, ``n``,
+  target scaling, the demo's pixel normalisation), each step seeded; :func:`class_split` a (train pool, test
+  set) of some classes (``"natural"`` / ``"artificial"`` for CIFAR-10).
+* :func:`class_targets` (±1 or one-hot matrices from labels, :mod:`repalign.measure.targets`) and
+  :func:`rescale_targets` (min-max to [−1, 1], or standardised; optionally by a reference, the training targets).
+* Inputs with the same information and another alignment: :func:`whiten_inputs` (ZCA: every direction the same
+  variance) and :func:`misalign_inputs` (the same singular vectors and values, the largest values moved to the
+  directions that carry the least of the targets).
+* :class:`TransferPair` (a source to pre-train on, a target to transfer to) for the paper's three transfer
+  settings: :func:`peaks_transfer_pair` (Caruana's peaks), :func:`imagenet_cifar_pair` (ImageNet → CIFAR-10,
+  natural / artificial classes) and :func:`domain_transfer_pair` (Office-31 domains, or their offline analogue
+  ``digits_domains``).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,16 @@
-"""TODO docstring (from tasks)."""
+"""Selections of a :class:`~repalign.data.Dataset`: classes, class pairs, subsamples, shuffled labels, splits.
+
+Every function takes a ``Dataset`` and returns new ones (arrays copied, the input never changed), is seeded
+(``numpy.random.default_rng(seed)``; the same seed gives the same rows) and records what it did in the result's
+``info.name``, ``info.note`` and ``info.selection``. Rows keep their original order.
+
+* :func:`class_subset`, :func:`binary_pair`: the examples of some classes, ``n_per_class`` of each, relabelled
+  ``0..k-1`` in the order given.
+* :func:`shuffle_labels`: labels permuted or redrawn (all of them or a ``fraction``): the paper's random-label
+  tasks.
+* :func:`subsample`, :func:`train_test_split`, :func:`split_per_class`: ``n`` rows, a seeded train/test split
+  (stratified for class labels by default) and a split with ``n_per_class`` of each class on one side.
+"""
 
 from __future__ import annotations
 
@@ -197,7 +209,8 @@ def split_per_class(data: Dataset, n_per_class: int, *, seed: int = 0) -> tuple[
         members = np.flatnonzero(y == c)
         if len(members) <= n_per_class:
             raise ValueError(
-                f"{data.info.name}: class {c} has {len(members)} examples; n_per_class={n_per_class} leaves none to test"
+                f"{data.info.name}: class {c} has {len(members)} examples; "
+                f"n_per_class={n_per_class} leaves none to test"
             )
         is_train[rng.choice(members, n_per_class, replace=False)] = True
     note = f"{n_per_class} per class to train (seed {seed})"

@@ -1,16 +1,36 @@
-"""TODO docstring (from data)."""
+"""Downloadable sources read through torchvision: MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100 (the full sets).
+
+Each lives under the data root in torchvision's own layout and is fetched by ``python -m repalign.data fetch
+NAME`` (torchvision downloads it and verifies its md5 sums; the folder is moved into place whole, so an
+interrupted download never leaves a half copy that later loads):
+
+=================  =============================================  ===================================================
+name               on disk, under the data root                   source, licence
+=================  =============================================  ===================================================
+``mnist``          ``MNIST/raw/{train,t10k}-*-ubyte``             yann.lecun.com/exdb/mnist, CC BY-SA 3.0
+``fashion_mnist``  ``FashionMNIST/raw/{train,t10k}-*-ubyte``      github.com/zalandoresearch/fashion-mnist, MIT
+``cifar10``        ``cifar-10-batches-py/{data,test}_batch*``     cs.toronto.edu/~kriz/cifar.html, research use
+``cifar100``       ``cifar-100-python/{train,test,meta}``         the same; fine labels (100 classes)
+=================  =============================================  ===================================================
+
+All have the official ``"train"`` and ``"test"`` splits. ``cifar10`` takes ``subset="natural"`` /
+``"artificial"`` (the paper's split of its classes, :data:`CIFAR10_SPLIT`; aliases ``cifar10_natural`` and
+``cifar10_artificial``) or a list of class names. A copy with fewer images than the official split loads with a
+warning (``coverage="subset"``).
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from repalign.data.base import Dataset, _check_split, _classification, _fix_command, _register
+from repalign.data.base import Dataset, Loader, _alias, _check_split, _classification, _fix_command, _register
 
 __all__ = [
     "CIFAR10_SPLIT",
@@ -76,7 +96,13 @@ _TV_INFO = {
 }  # fmt: skip
 
 
-def _torchvision_load(name: str, split: str, root: Path, download: bool, subset: Any = None) -> Dataset:
+def _torchvision_open(name: str, split: str, root: Path, download: bool) -> Any:
+    """The torchvision data set object of ``split`` (files read, nothing converted), downloaded first when it is
+    missing and ``download`` is set.
+
+    Raises:
+        FileNotFoundError: no (intact) copy under ``root`` and ``download`` not set; names the fix.
+    """
     import torchvision.datasets as tvd
 
     spec = _TV_INFO[name]
@@ -84,7 +110,7 @@ def _torchvision_load(name: str, split: str, root: Path, download: bool, subset:
     cls = getattr(tvd, spec["cls"])
     train = split == "train"
     try:
-        tv = cls(str(root), train=train, download=False)
+        return cls(str(root), train=train, download=False)
     except RuntimeError as err:
         if not download:
             raise FileNotFoundError(
@@ -92,7 +118,26 @@ def _torchvision_load(name: str, split: str, root: Path, download: bool, subset:
                 f"source {spec['url']}"
             ) from None
         _torchvision_fetch(name, cls, root, spec["folder"])
-        tv = cls(str(root), train=train, download=False)
+        return cls(str(root), train=train, download=False)
+
+
+def _torchvision_source(name: str, description: str, layout: str) -> Callable[[Loader], Loader]:
+    """Register the decorated loader as the downloadable source ``name`` (folder ``_TV_INFO[name]["folder"]``);
+    its check opens each split with torchvision (which verifies the files) without converting them."""
+
+    def probe(root: Path, split: str, **options: Any) -> None:
+        _torchvision_open(name, split, root, download=False)
+
+    folder = _TV_INFO[name]["folder"]
+    return _register(
+        name, "downloadable", description, path=folder, layout=layout, splits=("train", "test"), probe=probe
+    )
+
+
+def _torchvision_load(name: str, split: str, root: Path, download: bool, subset: Any = None) -> Dataset:
+    spec = _TV_INFO[name]
+    tv = _torchvision_open(name, split, root, download)
+    train = split == "train"
     data = tv.data.numpy() if hasattr(tv.data, "numpy") else np.asarray(tv.data)
     if data.ndim == 3:  # MNIST family: (n, 28, 28) → (n, 1, 28, 28)
         data = data[:, None]
@@ -148,25 +193,35 @@ def _class_selection(ds: Dataset, subset: Any, name: str) -> Dataset:
     return out
 
 
-@_register("mnist")
+@_torchvision_source("mnist", "MNIST: 70,000 28x28 handwritten digits (LeCun & Cortes), 10 classes", "raw/*-ubyte")
 def _load_mnist(split: str, root: Path, download: bool) -> Dataset:
     """MNIST (torchvision layout ``root/MNIST/raw/*-ubyte``). x (n, 1, 28, 28)."""
     return _torchvision_load("mnist", split, root, download)
 
 
-@_register("fashion_mnist")
+@_torchvision_source(
+    "fashion_mnist", "Fashion-MNIST: 70,000 28x28 images of clothing (Zalando Research), 10 classes", "raw/*-ubyte"
+)
 def _load_fashion(split: str, root: Path, download: bool) -> Dataset:
     """Fashion-MNIST (torchvision layout ``root/FashionMNIST/raw/*-ubyte``). x (n, 1, 28, 28)."""
     return _torchvision_load("fashion_mnist", split, root, download)
 
 
-@_register("cifar10")
+@_torchvision_source(
+    "cifar10", "CIFAR-10: 60,000 32x32 colour images, 10 classes (Krizhevsky 2009)", "data_batch_{1..5}, test_batch"
+)
 def _load_cifar10(split: str, root: Path, download: bool, subset: Any = None) -> Dataset:
     """CIFAR-10 (``root/cifar-10-batches-py``). x (n, 3, 32, 32). ``subset``: natural/artificial or names."""
     return _torchvision_load("cifar10", split, root, download, subset)
 
 
-@_register("cifar100")
+@_torchvision_source(
+    "cifar100", "CIFAR-100: 60,000 32x32 colour images, 100 fine classes (Krizhevsky 2009)", "train, test, meta"
+)
 def _load_cifar100(split: str, root: Path, download: bool, subset: Any = None) -> Dataset:
     """CIFAR-100 fine labels (``root/cifar-100-python``). x (n, 3, 32, 32)."""
     return _torchvision_load("cifar100", split, root, download, subset)
+
+
+_alias("cifar10_natural", "cifar10", subset="natural")
+_alias("cifar10_artificial", "cifar10", subset="artificial")

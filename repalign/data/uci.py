@@ -1,4 +1,18 @@
-"""TODO docstring (from data)."""
+"""The downloadable UCI source: CT Position, "Relative location of CT slices on axial axis" (Graf et al. 2011).
+
+53,500 CT slices of 97 patients, 384 features each (histograms of bone and air structures) and the slice's
+relative position along the body axis (0-100) as the target; CC BY 4.0. ``python -m repalign.data fetch
+ct_position`` downloads :data:`CT_URL` (a zip) and keeps its CSV. No checksum is published for it, so its header
+(``patientId, value0 ... value383, reference``) and its 53,500 rows are checked before it lands (atomically).
+
+On disk, under the data root::
+
+    ct_position/slice_localization_data.csv   the UCI file (386 columns)
+    ct_position/slice_localization_data.npz   a cache of the parsed CSV, rebuilt when the CSV changes
+
+No official split: ``split="train"`` or ``"all"`` gives every slice; split by patient
+(``meta["patient_id"]``) or with :func:`repalign.data.train_test_split`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +21,7 @@ import io
 import urllib.request
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +45,21 @@ CT_ROWS = 53_500
 # --------------------------------------------------------------------------------------------------------------
 def _ct_path(root: Path) -> Path:
     return root / "ct_position" / CT_FILE
+
+
+def _ct_missing(path: Path) -> FileNotFoundError:
+    return FileNotFoundError(
+        f"ct_position: {path} not found. Fix: {_fix_command('ct_position')}, or download {CT_URL} "
+        f"({CT_PAGE}) and unzip {CT_FILE} into {path.parent}"
+    )
+
+
+def _probe_ct(root: Path, split: str, **options: Any) -> None:
+    """The CT file is there with the UCI header (reads one line; the rows are counted when it is downloaded)."""
+    path = _ct_path(root)
+    if not path.is_file():
+        raise _ct_missing(path)
+    _check_ct_header(_read_ct_header(path), path)
 
 
 def _download_bytes(url: str, *, timeout: float = 30.0) -> bytes:
@@ -80,7 +110,13 @@ def _fetch_ct(root: Path) -> Path:
     return path
 
 
-@_register("ct_position")
+@_register(
+    "ct_position",
+    "downloadable",
+    "UCI CT Position: 53,500 CT slices of 97 patients, 384 features, the slice's position (0-100), regression",
+    path=f"ct_position/{CT_FILE}",
+    probe=_probe_ct,
+)
 def _load_ct(split: str, root: Path, download: bool, cache: bool = True) -> Dataset:
     """UCI Relative location of CT slices: x (53,500, 384) float32, y (n,) float64 in [0, 100].
 
@@ -91,10 +127,7 @@ def _load_ct(split: str, root: Path, download: bool, cache: bool = True) -> Data
     path = _ct_path(root)
     if not path.is_file():
         if not download:
-            raise FileNotFoundError(
-                f"ct_position: {path} not found. Fix: {_fix_command('ct_position')}, or download {CT_URL} "
-                f"({CT_PAGE}) and unzip {CT_FILE} into {path.parent}"
-            )
+            raise _ct_missing(path)
         _fetch_ct(root)
     arr = _read_ct_array(path, cache=cache)
     return _regression(

@@ -50,7 +50,6 @@ if TYPE_CHECKING:  # torch is imported only when a tensor is given
     ArrayLike = np.ndarray | torch.Tensor | Sequence[Any]
 else:
     ArrayLike = Any
-from typing import Any
 
 __all__ = [
     "TargetWarning",

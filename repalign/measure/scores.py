@@ -60,6 +60,7 @@ __all__ = [
     "score_card",
     "feature_scores",
     "ranking_agreement",
+    "softmax_rows",
 ]
 
 #: The summaries of the alignment curve :func:`alignment_summaries` computes (see there for their formulas).
@@ -233,6 +234,8 @@ def logme_evidence(
     for _ in range(int(max_iter)):
         t = alpha / beta
         gamma, m2, res2 = moments(t)
+        if m2 + eps <= 0 or res2 + eps <= 0:
+            break  # eps = 0 and an exact zero: the update is undefined; keep the last finite pair
         new = gamma / (m2 + eps), (n - gamma) / (res2 + eps)
         if not (np.isfinite(new[0]) and np.isfinite(new[1]) and new[0] > 0 and new[1] > 0):
             break  # eps = 0 and no signal: alpha runs to infinity; keep the last finite pair
@@ -356,6 +359,8 @@ def _ledoit_wolf(x: np.ndarray) -> tuple[float, float]:
     sq = np.einsum("ij,ij->i", x, x)
     trace = float(sq.sum()) / n
     mu = trace / d
+    if d == 1:  # one feature: S is its own target mu*I, so delta is 0 up to rounding (scikit-learn returns 0 too)
+        return 0.0, mu
     small = x.T @ x if d <= n else x @ x.T
     frob2 = float(np.sum(small**2)) / n**2
     delta = (frob2 - 2 * mu * trace + d * mu**2) / d
@@ -491,7 +496,11 @@ def transrate(features: Any, labels: Any, *, eps: float = 1e-4) -> float:
 # ----------------------------------------------------------------------------------------------------------------
 # SFDA
 # ----------------------------------------------------------------------------------------------------------------
-def _softmax_rows(z: np.ndarray) -> np.ndarray:
+def softmax_rows(z: np.ndarray) -> np.ndarray:
+    r"""Row-wise softmax, shifted by each row's maximum for stability: :math:`p_{ic} = e^{z_{ic}} / \sum_k e^{z_{ik}}`.
+
+    Shape: z (n, C) logits → (n, C) probabilities (what :func:`leep` takes from a source classifier's logits).
+    """
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
@@ -530,7 +539,7 @@ def _fisher_posterior(
         inner = np.linalg.solve(ridge / scale * np.eye(n) + small, xw @ means.T)
         sol = (means.T - xw.T @ inner) / ridge
     logits = x @ sol - 0.5 * np.einsum("cd,dc->c", means, sol) + np.log(counts / n)
-    return _softmax_rows(logits), shrinkage
+    return softmax_rows(logits), shrinkage
 
 
 def sfda(features: Any, labels: Any) -> float:
@@ -553,7 +562,7 @@ def sfda(features: Any, labels: Any) -> float:
     x = _features(features)
     codes, counts = _labels(labels, x.shape[0])
     prob, shrinkage = _fisher_posterior(x, codes, counts, None)
-    soft = _softmax_rows(prob)[np.arange(x.shape[0]), codes][:, None]
+    soft = softmax_rows(prob)[np.arange(x.shape[0]), codes][:, None]
     means = np.zeros((counts.size, x.shape[1]))
     np.add.at(means, codes, x)
     means /= counts[:, None]

@@ -8,19 +8,11 @@ taken as given (the measure centres them). NumPy in, NumPy out; a torch tensor i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from repalign.measure.alignment import _is_tensor, _to_numpy
-
-if TYPE_CHECKING:  # torch is imported only when a tensor is given
-    import torch
-
-    ArrayLike = np.ndarray | torch.Tensor | Sequence[Any]
-else:
-    ArrayLike = Any
-from typing import Any
+from repalign.measure.alignment import ArrayLike, _is_tensor, _to_numpy
 
 __all__ = [
     "binary_targets",

@@ -55,6 +55,17 @@ def _flat(x: Any) -> np.ndarray:
     return arr.reshape(len(arr), -1).astype(np.float64, copy=False)
 
 
+def _fitted_rows(x: Any, width: int | None, what: str) -> np.ndarray:
+    """``x`` flattened for ``transform``, after checking that ``fit`` ran (``width`` is known) and that ``x`` has
+    ``width`` values per example, as ``what`` (the fitted part) expects. Shape: x (n, ...) -> (n, width)."""
+    if width is None:
+        raise RuntimeError("call fit() before transform()")
+    flat = _flat(x)
+    if flat.shape[1] != width:
+        raise ValueError(f"x has {flat.shape[1]} values per example, {what} {width}")
+    return flat
+
+
 def _images(x: Any, image_shape: Sequence[int] | None = None) -> np.ndarray:
     """Return images as ``(n, H, W, C)`` (see the module docstring for accepted layouts)."""
     arr = to_numpy(x)
@@ -144,7 +155,9 @@ def random_network_features(
         layer: the layer to read; default: the backbone's penultimate layer
             (:func:`repalign.networks.models.feature_layer`), the MLP's last hidden layer; required for a module.
         seed: seed of the random initialisation.
-        pool, batch_size, device, progress: as in :func:`repalign.networks.features.extract`.
+        pool, batch_size, progress: as in :func:`repalign.networks.features.extract`.
+        device: where the network runs, by the package's device rule (:func:`repalign.networks.runtime.get_device`:
+            ``None``/``"auto"`` is CUDA when torch sees one, else the CPU).
         model_kwargs: extra arguments of :func:`repalign.networks.models.backbone` or :func:`repalign.networks.models.mlp`.
 
     Shape:
@@ -156,6 +169,7 @@ def random_network_features(
     from repalign.networks import (  # lazily: torch only for random networks: the classic features need none
         features,
         models,
+        runtime,
     )
 
     if isinstance(model, nn.Module):
@@ -172,7 +186,8 @@ def random_network_features(
         layer = layer or models.feature_layer(model)
     else:
         raise TypeError(f"model must be a backbone name, 'mlp' or an nn.Module, got {type(model).__name__}")
-    out = features.extract(net, x, [layer], batch_size=batch_size, device=device, pool=pool, progress=progress)
+    dev = runtime.get_device(device)
+    out = features.extract(net, x, [layer], batch_size=batch_size, device=dev, pool=pool, progress=progress)
     return out[layer].astype(np.float32, copy=False)
 
 
@@ -223,11 +238,8 @@ class RBFNetwork:
         """Gaussian features of ``x``: ``(n, n_centers)`` float32."""
         from sklearn.metrics.pairwise import euclidean_distances
 
-        if self.centers_ is None or self.bandwidth_ is None:
-            raise RuntimeError("call fit() before transform()")
-        flat = _flat(x)
-        if flat.shape[1] != self.centers_.shape[1]:
-            raise ValueError(f"x has {flat.shape[1]} values per example, the centres {self.centers_.shape[1]}")
+        fitted = self.centers_ is not None and self.bandwidth_ is not None
+        flat = _fitted_rows(x, self.centers_.shape[1] if fitted else None, "the centres")
         sq = euclidean_distances(flat, self.centers_, squared=True)
         return np.exp(-sq / (2.0 * self.bandwidth_**2)).astype(np.float32)
 
@@ -304,11 +316,8 @@ class SparseDictionary:
 
     def transform(self, x: Any) -> np.ndarray:
         """Sparse codes of ``x``: ``(n, n_components)`` float32."""
-        if self.model_ is None or self.mean_ is None:
-            raise RuntimeError("call fit() before transform()")
-        flat = _flat(x)
-        if flat.shape[1] != self.mean_.shape[0]:
-            raise ValueError(f"x has {flat.shape[1]} values per example, the dictionary {self.mean_.shape[0]}")
+        fitted = self.model_ is not None and self.mean_ is not None
+        flat = _fitted_rows(x, self.mean_.shape[0] if fitted else None, "the dictionary")
         return np.asarray(self.model_.transform(flat - self.mean_), dtype=np.float32)
 
     @property

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from repalign.networks.runtime import get_device
+from repalign.networks.runtime import get_device, model_dtype
 from repalign.networks.training import (
     Callback,
     TrainOptions,
@@ -30,13 +30,12 @@ from repalign.networks.training import (
     _check_seed,
     _in_memory,
     _loss,
-    _model_dtype,
-    _n_correct,
     _run_epochs,
     _shuffle_generator,
     _unpack,
     _val_count,
     _val_source,
+    _validation,
     init_model,
     make_optimizer,
 )
@@ -188,6 +187,8 @@ def train_ensemble(
         The stacked parameters have shape ``(len(seeds), *param.shape)``.
 
     Args:
+        device: where to train, by the package's device rule (:func:`repalign.networks.runtime.get_device`), as
+            in ``train``.
         callback: called as ``callback(epoch, model_s)`` for every seed (in order) at the same epochs as in
             ``train``; each seed's records go to its own result.
         options, **kwargs: the :class:`~repalign.networks.training.TrainOptions`, as in ``train``.
@@ -201,10 +202,7 @@ def train_ensemble(
             running statistics, dropout, anything vmap rejects): train those with ``train`` in a loop.
     """
     opts = TrainOptions.of(options, kwargs)
-    task = opts.task
-    if isinstance(seeds, (int, np.integer, str)) or len(seeds) == 0:
-        raise ValueError(f"seeds must be a non-empty sequence of ints, got {seeds!r}")
-    seeds = [_check_seed(s) for s in seeds]
+    seeds = _check_seeds(seeds)
     x, y = _unpack(x, y)
     if isinstance(x, (torch.utils.data.Dataset, torch.utils.data.DataLoader)):
         raise ValueError(
@@ -212,38 +210,18 @@ def train_ensemble(
             "train(init_model(make_model, seed), dataset, seed=seed) in a loop"
         )
     dev = get_device(device)
-    models = [init_model(make_model, s) for s in seeds]
-    _check_ensemble_module(models[0])
-    shapes = [{k: tuple(v.shape) for k, v in m.state_dict().items()} for m in models]
-    if any(s != shapes[0] for s in shapes[1:]):
-        raise ValueError("make_model() returned models with different parameter shapes for different seeds")
-    dtype = _model_dtype(models[0])
-    xt, yt = _in_memory(x, y, task, dtype, dev)
-    n = xt.shape[0]
-    val_batches = _val_source(x_val, y_val, task, dtype, dev, opts.batch_size, 0)
+    models = _seed_models(make_model, seeds)
+    dtype = model_dtype(models[0])
+    xt, yt = _in_memory(x, y, opts.task, dtype, dev)
+    val_batches = _val_source(x_val, y_val, opts.task, dtype, dev, opts.batch_size, 0)
 
     for m in models:
         m.to(dev)
     stacked, buffers = torch.func.stack_module_state(models)
-    base = copy.deepcopy(models[0]).to("meta")
     opt, impl = make_optimizer(
         opts.optimizer, stacked.values(), lr=opts.lr, momentum=opts.momentum, weight_decay=opts.weight_decay
     )
-    S = len(seeds)
-    label_max = int(yt.max()) if task == "multiclass" else None
-    plan = _mlp_plan(models[0])
-    if plan is not None:
-        path = "bmm"
-
-        def forward(xb: torch.Tensor) -> torch.Tensor:
-            return _mlp_forward(plan, stacked, xb)
-
-    else:
-        path = "vmap"
-        vmapped = torch.func.vmap(lambda p, bufs, xx: torch.func.functional_call(base, (p, bufs), (xx,)))
-
-        def forward(xb: torch.Tensor) -> torch.Tensor:
-            return vmapped(stacked, buffers, xb)
+    forward, path, base = _stacked_forward(models[0], stacked, buffers)
 
     def sync(s: int) -> nn.Module:
         """Copy seed ``s``'s current parameters into its own module and return it (in eval mode)."""
@@ -252,8 +230,92 @@ def train_ensemble(
                 v.copy_(stacked[k][s])
         return models[s].eval()
 
-    generators = [_shuffle_generator(s) for s in seeds]
     start = time.perf_counter()
+    run_epoch = _ensemble_epoch_runner(forward, base, opt, xt, yt, seeds, opts, val_batches)
+    histories, records = _run_epochs(opts, run_epoch, sync, callback, val_batches, [f"seed {s}: " for s in seeds])
+    seconds = time.perf_counter() - start
+    n_val = _val_count(x_val, val_batches)
+    results = []
+    for s, seed in enumerate(seeds):
+        model = sync(s)
+        params = opts.record(
+            seed=seed,
+            impl=impl,
+            n_train=xt.shape[0],
+            n_val=n_val,
+            device=dev,
+            model=model,
+            init=_INIT_RULE,
+            trained_with=f"train_ensemble ({len(seeds)} seeds: {seeds})",
+            ensemble_path=path,
+        )
+        results.append(TrainResult(model, histories[s], records[s], params, seconds))
+    return results
+
+
+def _check_seeds(seeds: Any) -> list[int]:
+    """``seeds`` as a non-empty list of non-negative ints (ValueError otherwise)."""
+    if isinstance(seeds, (int, np.integer, str)) or len(seeds) == 0:
+        raise ValueError(f"seeds must be a non-empty sequence of ints, got {seeds!r}")
+    return [_check_seed(s) for s in seeds]
+
+
+def _seed_models(make_model: Callable[[], nn.Module], seeds: list[int]) -> list[nn.Module]:
+    """One model per seed (:func:`~repalign.networks.training.init_model`), checked to be trainable together."""
+    models = [init_model(make_model, s) for s in seeds]
+    _check_ensemble_module(models[0])
+    shapes = [{k: tuple(v.shape) for k, v in m.state_dict().items()} for m in models]
+    if any(s != shapes[0] for s in shapes[1:]):
+        raise ValueError("make_model() returned models with different parameter shapes for different seeds")
+    return models
+
+
+def _stacked_forward(
+    model: nn.Module, stacked: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor]
+) -> tuple[Callable[[torch.Tensor], torch.Tensor], str, nn.Module]:
+    """The forward of all seeds at once, ``(S, b, ...) -> (S, b, out)``: ``(forward, path, base)``.
+
+    ``path`` is ``"bmm"`` for a plain MLP (:func:`_mlp_plan`), else ``"vmap"`` (``functional_call`` of ``base``, a
+    parameter-free copy of ``model`` on the meta device, vmapped over the seeds); ``base``'s train/eval flag is the
+    one the vmap path runs in.
+    """
+    base = copy.deepcopy(model).to("meta")
+    plan = _mlp_plan(model)
+    if plan is not None:
+
+        def forward_bmm(xb: torch.Tensor) -> torch.Tensor:
+            return _mlp_forward(plan, stacked, xb)
+
+        return forward_bmm, "bmm", base
+    vmapped = torch.func.vmap(lambda p, bufs, xx: torch.func.functional_call(base, (p, bufs), (xx,)))
+
+    def forward_vmap(xb: torch.Tensor) -> torch.Tensor:
+        return vmapped(stacked, buffers, xb)
+
+    return forward_vmap, "vmap", base
+
+
+def _ensemble_epoch_runner(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    base: nn.Module,
+    opt: torch.optim.Optimizer,
+    xt: torch.Tensor,
+    yt: torch.Tensor,
+    seeds: list[int],
+    opts: TrainOptions,
+    val_batches: Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]] | None,
+) -> Callable[[], list[dict[str, float]]]:
+    """``run_epoch()`` of :func:`train_ensemble`: one pass of stacked optimizer steps, then one history row per seed.
+
+    Seed ``s`` draws its permutation from its own generator (the shuffling rule of
+    :mod:`repalign.networks.training`); step ``t`` of every seed runs in one forward and one backward, each seed's
+    loss computed exactly as in ``train``. The rows are those of ``train`` (train loss and accuracy while
+    training, validation after the epoch).
+    """
+    task = opts.task
+    S, n, dev = len(seeds), xt.shape[0], xt.device
+    label_max = int(yt.max()) if task == "multiclass" else None
+    generators = [_shuffle_generator(s) for s in seeds]
     checked = False
 
     def run_epoch() -> list[dict[str, float]]:
@@ -286,28 +348,12 @@ def train_ensemble(
                 row["train_acc"] = c / count
         base.eval()
         if val_batches is not None:
-            _ensemble_validation(rows, forward, val_batches, task)
+            stacked_val = _validation(lambda xv: forward(xv.unsqueeze(0).expand(S, *xv.shape)), val_batches(), task)
+            for row, val in zip(rows, stacked_val, strict=True):
+                row.update(val)
         return rows
 
-    histories, records = _run_epochs(opts, run_epoch, sync, callback, val_batches, [f"seed {s}: " for s in seeds])
-    seconds = time.perf_counter() - start
-    n_val = _val_count(x_val, val_batches)
-    results = []
-    for s, seed in enumerate(seeds):
-        model = sync(s)
-        params = opts.record(
-            seed=seed,
-            impl=impl,
-            n_train=n,
-            n_val=n_val,
-            device=dev,
-            model=model,
-            init=_INIT_RULE,
-            trained_with=f"train_ensemble ({S} seeds: {seeds})",
-            ensemble_path=path,
-        )
-        results.append(TrainResult(model, histories[s], records[s], params, seconds))
-    return results
+    return run_epoch
 
 
 def _first_forward(
@@ -326,29 +372,3 @@ def _first_forward(
         ) from e
     _check_output(task, outs[0], yb[0], label_max)
     return outs
-
-
-def _ensemble_validation(
-    rows: list[dict[str, float]],
-    forward: Callable[[torch.Tensor], torch.Tensor],
-    val_batches: Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]],
-    task: str,
-) -> None:
-    """Add ``val_loss``/``val_acc`` per seed to ``rows`` (same per-chunk maths as ``train``)."""
-    S = len(rows)
-    loss_sum = [0.0] * S
-    correct = [0.0] * S
-    count = 0
-    with torch.no_grad():
-        for xb, yb in val_batches():
-            outs = forward(xb.unsqueeze(0).expand(S, *xb.shape))
-            b = yb.shape[0]
-            for s in range(S):
-                loss_sum[s] += float(_loss(task, outs[s], yb)) * b
-                if task != "regression":
-                    correct[s] += float(_n_correct(task, outs[s], yb))
-            count += b
-    for s in range(S):
-        rows[s]["val_loss"] = loss_sum[s] / count
-        if task != "regression":
-            rows[s]["val_acc"] = correct[s] / count

@@ -1,7 +1,8 @@
 """Layer features: every requested layer of a network in one forward pass per batch.
 
 :func:`extract` registers a forward hook on each requested module, runs the model once per batch in ``eval()``
-mode under ``torch.no_grad()`` on the model's device, and either keeps the (pooled) outputs or streams them into
+mode under ``torch.no_grad()`` (:func:`repalign.networks.evaluate.evaluating`) on the device of the package's rule
+(:func:`repalign.networks.runtime.get_device`), and either keeps the (pooled) outputs or streams them into
 :class:`repalign.measure.alignment.AlignmentAccumulator` objects, so that a 50,000-image data set is measured with
 O(d²) memory per layer instead of n × d.
 
@@ -28,6 +29,7 @@ contributes its last output.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -41,7 +43,8 @@ from torch import nn
 from repalign.core import cache
 from repalign.core.progress import progress_bar as tqdm
 from repalign.networks import models
-from repalign.networks.runtime import get_device
+from repalign.networks.evaluate import evaluating
+from repalign.networks.runtime import get_device, model_dtype
 
 if TYPE_CHECKING:  # pragma: no cover
     from repalign.measure.alignment import AlignmentAccumulator
@@ -153,17 +156,6 @@ def _batches(data: Any, batch_size: int) -> Iterator[torch.Tensor]:
         yield item
 
 
-def _model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
-    device, dtype = torch.device("cpu"), torch.float32
-    found_device = False
-    for t in list(model.parameters()) + list(model.buffers()):
-        if not found_device:
-            device, found_device = t.device, True
-        if t.is_floating_point():
-            return t.device, t.dtype
-    return device, dtype
-
-
 def extract(
     model: nn.Module,
     data: Any,
@@ -188,11 +180,13 @@ def extract(
             accepted; ``None`` means the layers of ``accumulators``. Checked before any computation: an unknown
             name raises ``ValueError`` listing the valid ones.
         batch_size: examples per forward pass (ignored for a ``DataLoader``, which has its own).
-        device: where to run; default: the model's device. A model moved here is moved back afterwards.
+        device: where to run, by the package's device rule (:func:`repalign.networks.runtime.get_device`:
+            ``None``/``"auto"`` is CUDA when torch sees one, else the CPU); a model moved there is moved back
+            afterwards.
         pool: how module outputs become rows (module docstring): ``"avg"`` (global average), ``"max"``,
             ``"cls"``, ``"flatten"`` or a callable.
         accumulators: ``{layer: AlignmentAccumulator}``; those layers' batches are fed to
-            ``accumulator.update(features_batch, targets_batch)`` on the model's device and are not returned.
+            ``accumulator.update(features_batch, targets_batch)`` on the run's device and are not returned.
         targets: ``(n,)`` or ``(n, k)`` alignment targets in data order; required with ``accumulators``.
         progress: show a tqdm bar.
 
@@ -203,6 +197,44 @@ def extract(
         the features of the layers that are not streamed into an accumulator (an empty dict when all are).
     """
     accumulators = dict(accumulators or {})
+    layers = _requested_layers(model, layers, accumulators)
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not callable(pool) and pool not in _POOLS:
+        raise ValueError(f"unknown pool {pool!r}; valid: {', '.join(_POOLS)} or a callable")
+    n_expected = _num_examples(data)
+    target_tensor = _alignment_targets(targets, accumulators, n_expected)
+    dtype = model_dtype(model)
+    kept: dict[str, list[torch.Tensor]] = {name: [] for name in layers if name not in accumulators}
+    seen = 0
+    with (
+        evaluating(model, device) as dev,
+        _capturing(model, layers, pool) as captured,
+        tqdm(total=n_expected, desc="extract", unit="ex", disable=not progress) as bar,
+    ):
+        for x in _batches(data, int(batch_size)):
+            x = x.to(dev, dtype=dtype)
+            b = x.shape[0]
+            captured.clear()
+            if "input" in layers:
+                captured["input"] = x.flatten(1)
+            model(x)
+            _store(captured, layers, kept, accumulators, target_tensor, seen, b)
+            seen += b
+            bar.update(b)
+    if target_tensor is not None and seen != len(target_tensor):
+        raise ValueError(f"targets has {len(target_tensor)} rows but data yielded {seen} examples")
+    return {
+        name: (torch.cat(chunks).numpy() if chunks else np.zeros((0, 0), dtype=np.float32))
+        for name, chunks in kept.items()
+    }
+
+
+def _requested_layers(
+    model: nn.Module, layers: Sequence[str] | str | None, accumulators: Mapping[str, Any]
+) -> list[str]:
+    """The layers :func:`extract` reads: ``layers`` (one name, several, or None: the accumulators'), then any
+    accumulator layer not among them; duplicates dropped, every name checked (:func:`_validate_layers`)."""
     if layers is None:
         layers = list(accumulators)
     elif isinstance(layers, str):
@@ -210,26 +242,30 @@ def extract(
     layers = list(layers) + [name for name in accumulators if name not in layers]
     if not layers:
         raise ValueError("no layers requested: give layer names (see repalign.networks.features.layer_names(model))")
-    layers = _validate_layers(model, layers)
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if not callable(pool) and pool not in _POOLS:
-        raise ValueError(f"unknown pool {pool!r}; valid: {', '.join(_POOLS)} or a callable")
+    return _validate_layers(model, layers)
 
-    n_expected = _num_examples(data)
-    target_tensor: torch.Tensor | None = None
-    if accumulators:
-        if targets is None:
-            raise ValueError("accumulators need per-example targets: pass targets=<(n,) or (n, k) array>")
-        target_tensor = targets if isinstance(targets, torch.Tensor) else torch.as_tensor(np.asarray(targets))
-        if n_expected is not None and len(target_tensor) != n_expected:
-            raise ValueError(f"targets has {len(target_tensor)} rows but data has {n_expected} examples")
 
-    home_device, dtype = _model_device_dtype(model)
-    run_device = torch.device(device) if device is not None else home_device
-    modes = {module: module.training for module in model.modules()}
-    modules = dict(model.named_modules())
+def _alignment_targets(targets: Any, accumulators: Mapping[str, Any], n_expected: int | None) -> torch.Tensor | None:
+    """The accumulators' targets as a tensor (None without accumulators), checked against the data's length."""
+    if not accumulators:
+        return None
+    if targets is None:
+        raise ValueError("accumulators need per-example targets: pass targets=<(n,) or (n, k) array>")
+    target_tensor = targets if isinstance(targets, torch.Tensor) else torch.as_tensor(np.asarray(targets))
+    if n_expected is not None and len(target_tensor) != n_expected:
+        raise ValueError(f"targets has {len(target_tensor)} rows but data has {n_expected} examples")
+    return target_tensor
+
+
+@contextlib.contextmanager
+def _capturing(model: nn.Module, layers: Sequence[str], pool: Pool) -> Iterator[dict[str, torch.Tensor]]:
+    """Forward hooks that put each layer's pooled output (:func:`pool_output`) into the yielded dict.
+
+    One hook per requested module (``"input"`` has none: :func:`extract` fills it); a module that runs twice in
+    a forward pass leaves its last output. The hooks are removed when the block ends.
+    """
     captured: dict[str, torch.Tensor] = {}
+    modules = dict(model.named_modules())
     handles = []
 
     def make_hook(name: str) -> Callable[..., None]:
@@ -238,54 +274,41 @@ def extract(
 
         return hook
 
-    kept: dict[str, list[torch.Tensor]] = {name: [] for name in layers if name not in accumulators}
-    seen = 0
     try:
-        if run_device != home_device:
-            model.to(run_device)
         for name in layers:
             if name != "input":
                 handles.append(modules[name].register_forward_hook(make_hook(name)))
-        model.eval()
-
-        with torch.no_grad(), tqdm(total=n_expected, desc="extract", unit="ex", disable=not progress) as bar:
-            for x in _batches(data, int(batch_size)):
-                x = x.to(run_device, dtype=dtype)
-                b = x.shape[0]
-                captured.clear()
-                if "input" in layers:
-                    captured["input"] = x.flatten(1)
-                model(x)
-                missing = [name for name in layers if name not in captured]
-                if missing:
-                    raise ValueError(f"layer(s) {missing} did not run in the model's forward pass")
-                for name in layers:
-                    feats = captured[name]
-                    if name in accumulators:
-                        assert target_tensor is not None
-                        y = target_tensor[seen : seen + b]
-                        if len(y) != b:
-                            raise ValueError(f"targets has {len(target_tensor)} rows, fewer than the examples in data")
-                        accumulators[name].update(feats, y.to(feats.device))
-                    else:
-                        kept[name].append(feats.float().cpu())
-                seen += b
-                bar.update(b)
-        if target_tensor is not None and seen != len(target_tensor):
-            raise ValueError(f"targets has {len(target_tensor)} rows but data yielded {seen} examples")
+        yield captured
     finally:
         for handle in handles:
             handle.remove()
         captured.clear()
-        for module, mode in modes.items():
-            module.training = mode
-        if run_device != home_device:
-            model.to(home_device)
 
-    return {
-        name: (torch.cat(chunks).numpy() if chunks else np.zeros((0, 0), dtype=np.float32))
-        for name, chunks in kept.items()
-    }
+
+def _store(
+    captured: Mapping[str, torch.Tensor],
+    layers: Sequence[str],
+    kept: dict[str, list[torch.Tensor]],
+    accumulators: Mapping[str, AlignmentAccumulator],
+    targets: torch.Tensor | None,
+    seen: int,
+    b: int,
+) -> None:
+    """Send one batch's features on: into its accumulator (with rows ``seen .. seen + b`` of ``targets``, on the
+    features' device) or, as float32 on the CPU, into ``kept``. ``b`` is the number of examples in the batch."""
+    missing = [name for name in layers if name not in captured]
+    if missing:
+        raise ValueError(f"layer(s) {missing} did not run in the model's forward pass")
+    for name in layers:
+        feats = captured[name]
+        if name in accumulators:
+            assert targets is not None
+            y = targets[seen : seen + b]
+            if len(y) != b:
+                raise ValueError(f"targets has {len(targets)} rows, fewer than the examples in data")
+            accumulators[name].update(feats, y.to(feats.device))
+        else:
+            kept[name].append(feats.float().cpu())
 
 
 # ------------------------------------------------------------------------------------------------- cached
@@ -343,7 +366,9 @@ def extract_cached(
     are not hashed), the layers, ``pool`` and ``data_id`` (default: a sha256 of ``data``'s values, which must then
     be an array or tensor). The device and batch size are not in the key: features are the same up to float
     rounding wherever they are computed. ``model`` may be a zero-argument factory, so that a cached result never
-    builds the network.
+    builds the network. The pass runs on ``device`` by the package's device rule
+    (:func:`repalign.networks.runtime.get_device`: ``None``/``"auto"`` is CUDA when torch sees one, else the CPU);
+    a module given here is moved back afterwards, as :func:`extract` does.
 
     Shape:
         data ``(n, ...)``; returns :class:`Extracted` with ``features[layer]`` of shape ``(n, d_layer)``.
@@ -361,19 +386,18 @@ def extract_cached(
     params = {"model": dict(model_id), "layers": list(layers), "pool": pool}
     computed = []
 
+    dev = get_device(device)
+
     def compute(model: Any, layers: list[str], pool: str) -> dict[str, Any]:
-        net = model_factory() if model_factory is not None else module
-        if device is not None:
-            net = net.to(device)
-        run_device = str(_model_device_dtype(net)[0])
-        if run_device.startswith("cuda"):
+        net = model_factory().to(dev) if model_factory is not None else module  # built here: it stays on dev
+        if dev.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        out = extract(net, data, layers, batch_size=batch_size, pool=pool, progress=progress)
-        if run_device.startswith("cuda"):
+        out = extract(net, data, layers, batch_size=batch_size, device=dev, pool=pool, progress=progress)
+        if dev.type == "cuda":
             torch.cuda.synchronize()
         computed.append(True)
-        return {"features": out, "seconds": time.perf_counter() - start, "device": run_device}
+        return {"features": out, "seconds": time.perf_counter() - start, "device": str(dev)}
 
     module = model if isinstance(model, nn.Module) else None
     model_factory = None if isinstance(model, nn.Module) else model
@@ -404,7 +428,8 @@ def backbone_features(
 
     The images go through :func:`repalign.networks.models.prepare_images` (3 channels, ``image_size`` px, the backbone's
     normalisation); the network is :func:`repalign.networks.models.backbone` ``(name, pretrained, weights_path,
-    seed=seed)``, run on ``device`` (default: the CPU; ``"auto"`` picks CUDA when there is one). Cached by
+    seed=seed)``, run on ``device`` by the package's device rule (:func:`repalign.networks.runtime.get_device`:
+    ``None``/``"auto"`` is CUDA when torch sees one, else the CPU). Cached by
     (name, weights (:func:`repalign.networks.models.weights_id`), seed of a random initialisation, layer, image size,
     data): the network is only built when the features are not cached. ``layers`` (names from :func:`layer_names`,
     e.g. several depths and the ``"classifier"`` logits) are extracted together in the same single pass; give
@@ -432,7 +457,7 @@ def backbone_features(
     def build() -> nn.Module:
         return models.backbone(name, pretrained=pretrained, weights_path=weights_path, image_size=image_size, seed=seed)
 
-    run_device = get_device(device) if device is not None else torch.device("cpu")
+    run_device = get_device(device)
     return extract_cached(
         build,
         x,

@@ -1,13 +1,32 @@
-"""TODO docstring (from transfer)."""
+r"""Fine-tuning: a (pre-trained) network trained further on a target task, then scored on a test set.
+
+The transfer experiments' learner (:mod:`repalign.recipes.transfer`, notebooks 09 and 10; the peaks source's
+fine-tuning in :mod:`repalign.recipes.peaks`). :func:`fine_tune` gives the network an output head of the target's
+size (drawn afresh under ``seed`` when it must be replaced, :func:`repalign.networks.models.replace_head`),
+optionally freezes everything else (``freeze_backbone``: a linear probe trained by the optimizer), trains the
+whole network with :func:`repalign.networks.training.train` and scores it with the batched evaluation of
+:mod:`repalign.networks.evaluate`:
+
+.. math::  \text{classification:}\quad \min_\theta -\tfrac1n \textstyle\sum_j \log \mathrm{softmax}(f_\theta(x_j))_{y_j},
+           \quad \mathrm{acc} = \tfrac1m \textstyle\sum_j [\arg\max_c f_\theta(x'_j)_c = y'_j];
+
+.. math::  \text{regression:}\quad \min_\theta \tfrac1n \textstyle\sum_j \lVert f_\theta(x_j) - y_j \rVert^2 / k,
+           \quad \mathrm{mse} = \tfrac{1}{mk} \textstyle\sum_j \lVert f_\theta(x'_j) - y'_j \rVert^2.
+
+The device follows the package's rule (:func:`repalign.networks.runtime.get_device`).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+from torch import nn
 
 from repalign.core.arrays import to_numpy
+from repalign.networks.evaluate import accuracy, predict
 from repalign.networks.models import output_head, replace_head
+from repalign.networks.runtime import get_device
 from repalign.networks.training import train
 
 __all__ = [
@@ -59,10 +78,14 @@ def fine_tune(
     ``task="regression"``: real targets (n,) or (n, k); the head gets k outputs (``num_classes`` is not used) and is
     always drawn afresh under ``seed`` unless ``reset_head=False`` (a source head fits the source's targets, not
     the target's); the loss is the mean squared error
-    :math:`\tfrac1n\sum_j \lVert f_\theta(x_j) - y_j\rVert^2` and the test score is the same mean on the test set.
+    :math:`\tfrac{1}{nk}\sum_j \lVert f_\theta(x_j) - y_j\rVert^2` and the test score is the same mean on the test
+    set (float64, :func:`repalign.networks.evaluate.predict`).
 
-    Test accuracy is the argmax agreement of the final model on ``test_x``. With ``track_test`` the test set
-    is also passed as ``x_val``/``y_val`` so ``history["val_acc"]`` (``"val_loss"``) is the test score per epoch.
+    Test accuracy is the argmax agreement of the final model on ``test_x`` (:func:`repalign.networks.evaluate.accuracy`,
+    ``eval_batch_size`` rows at a time). With ``track_test`` the test set is also passed as ``x_val``/``y_val`` so
+    ``history["val_acc"]`` (``"val_loss"``) is the test score per epoch. ``device``: where the network is trained and
+    scored, by the package's device rule (:func:`repalign.networks.runtime.get_device`: ``None``/``"auto"`` is CUDA
+    when torch sees one, else the CPU); ``train_kwargs`` go to ``train`` (e.g. ``momentum``, ``weight_decay``).
 
     Shape:
         - ``train_x``: (n, ...) inputs the model accepts; ``train_y``: (n,) integer labels in [0, num_classes)
@@ -74,33 +97,13 @@ def fine_tune(
         ``{"test_accuracy", "test_loss", "history", "model", "head_replaced"}``: ``test_accuracy`` is ``None``
         for regression and ``test_loss`` (test mean squared error) is ``None`` for classification.
     """
-    import torch
-
     if task not in ("multiclass", "regression"):
         raise ValueError(f"task must be 'multiclass' or 'regression', got {task!r}")
-    if task == "regression":
-        y_arr = to_numpy(_split_data(train_x, "train_x")[1] if train_y is None else train_y)
-        outputs = 1 if y_arr.ndim == 1 else int(y_arr.shape[1])
-        reset = True if reset_head is None else bool(reset_head)
-    else:
-        if num_classes is None or num_classes < 2:
-            raise ValueError(f"num_classes must be >= 2 for a classification head, got {num_classes}")
-        outputs = int(num_classes)
-        reset = bool(reset_head)
-    if reset:
-        head = output_head(model)
-        old = None if head is None else getattr(head, "out_features", None)
-        if old == outputs:  # same size: go through another size so replace_head draws a fresh layer under seed
-            replace_head(model, outputs + 1, seed=seed)
-        head_replaced = replace_head(model, outputs, seed=seed)
-    else:
-        head_replaced = replace_head(model, outputs, seed=seed)
+    dev = get_device(device)
+    outputs, reset = _head_size(task, num_classes, reset_head, train_x, train_y)
+    head_replaced = _fit_head(model, outputs, reset, seed)
     if freeze_backbone:
-        head = output_head(model)
-        head_params = set() if head is None else {id(p) for p in head.parameters()}
-        for p in model.parameters():
-            p.requires_grad_(id(p) in head_params)
-
+        _freeze_all_but_head(model)
     extra: dict[str, Any] = dict(train_kwargs)
     if track_test:
         extra["x_val"] = test_x
@@ -116,54 +119,65 @@ def fine_tune(
         batch_size=batch_size,
         epochs=epochs,
         seed=seed,
-        device=device,
+        device=dev,
         progress=progress,
         **extra,
     )
     trained = result.model
-    ref = next(trained.parameters())
     if test_y is None:
         test_x, test_y = _split_data(test_x, "test_x")
-    xt = test_x if isinstance(test_x, torch.Tensor) else torch.as_tensor(np.asarray(test_x))
-    if task == "regression":
-        yt_reg = np.asarray(to_numpy(test_y), dtype=np.float64)
-        out_rows = []
-        was_training = trained.training
-        trained.eval()
-        with torch.no_grad():
-            for start in range(0, xt.shape[0], eval_batch_size):
-                xb = xt[start : start + eval_batch_size].to(device=ref.device)
-                if xb.is_floating_point():
-                    xb = xb.to(dtype=ref.dtype)
-                out_rows.append(trained(xb).detach().cpu().numpy().astype(np.float64))
-        trained.train(was_training)
-        pred_reg = np.concatenate(out_rows) if out_rows else np.zeros((0, 1))
-        pred_reg = pred_reg.reshape(yt_reg.shape)
-        mse = float(np.mean((pred_reg - yt_reg) ** 2)) if yt_reg.size else float("nan")
-        return {
-            "test_accuracy": None,
-            "test_loss": mse,
-            "history": result.history,
-            "model": trained,
-            "head_replaced": head_replaced,
-        }
-    yt = to_numpy(test_y).reshape(-1)
-    was_training = trained.training
-    trained.eval()
-    preds = []
-    with torch.no_grad():
-        for start in range(0, xt.shape[0], eval_batch_size):
-            xb = xt[start : start + eval_batch_size].to(device=ref.device)
-            if xb.is_floating_point():
-                xb = xb.to(dtype=ref.dtype)
-            preds.append(trained(xb).argmax(dim=1).cpu().numpy())
-    trained.train(was_training)
-    pred = np.concatenate(preds) if preds else np.zeros(0, dtype=np.int64)
-    acc = float(np.mean(pred == yt)) if yt.size else float("nan")
+    regression = task == "regression"
     return {
-        "test_accuracy": acc,
-        "test_loss": None,
+        "test_accuracy": None
+        if regression
+        else accuracy(trained, test_x, test_y, batch_size=eval_batch_size, device=dev),
+        "test_loss": _test_mse(trained, test_x, test_y, eval_batch_size, dev) if regression else None,
         "history": result.history,
         "model": trained,
         "head_replaced": head_replaced,
     }
+
+
+def _head_size(
+    task: str, num_classes: int | None, reset_head: bool | None, train_x: Any, train_y: Any
+) -> tuple[int, bool]:
+    """``(outputs, reset)``: the head's size for the task and whether it is drawn afresh even when it fits.
+
+    Classification: ``num_classes`` outputs, reset only when ``reset_head``; regression: one output per target
+    column, reset unless ``reset_head=False`` (a source head fits the source's targets, not the target's).
+    """
+    if task == "regression":
+        y_arr = to_numpy(_split_data(train_x, "train_x")[1] if train_y is None else train_y)
+        return (1 if y_arr.ndim == 1 else int(y_arr.shape[1])), (True if reset_head is None else bool(reset_head))
+    if num_classes is None or num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2 for a classification head, got {num_classes}")
+    return int(num_classes), bool(reset_head)
+
+
+def _fit_head(model: nn.Module, outputs: int, reset: bool, seed: int) -> bool:
+    """Give ``model`` an ``outputs``-way head drawn under ``seed`` (:func:`repalign.networks.models.replace_head`).
+
+    With ``reset`` a head that already has ``outputs`` outputs is redrawn too (through another size, so that
+    ``replace_head`` draws a fresh layer). Returns whether the head was replaced.
+    """
+    if reset and getattr(output_head(model), "out_features", None) == outputs:
+        replace_head(model, outputs + 1, seed=seed)
+    return replace_head(model, outputs, seed=seed)
+
+
+def _freeze_all_but_head(model: nn.Module) -> None:
+    """``requires_grad`` only for the output head's parameters (:func:`repalign.networks.models.output_head`)."""
+    head = output_head(model)
+    head_params = set() if head is None else {id(p) for p in head.parameters()}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in head_params)
+
+
+def _test_mse(model: nn.Module, x: Any, y: Any, batch_size: int, device: Any) -> float:
+    r"""Test mean squared error :math:`\tfrac{1}{mk}\sum_{j,c} (f(x_j)_c - y_{jc})^2` in float64; NaN for no rows.
+
+    Shape: x (m, ...), y (m,) or (m, k) with the model's output reshaped to y's shape.
+    """
+    targets = np.asarray(to_numpy(y), dtype=np.float64)
+    pred = predict(model, x, batch_size=batch_size, device=device).astype(np.float64).reshape(targets.shape)
+    return float(np.mean((pred - targets) ** 2)) if targets.size else float("nan")

@@ -1,11 +1,28 @@
-"""TODO docstring (from transfer)."""
+r"""The linear learner of the paper's theory: full-batch gradient descent on fixed features, from zero.
+
+Section 3 of the paper predicts how fast gradient descent on a linear model over a representation :math:`\Phi`
+fits targets :math:`y`, from the spectrum of :math:`\Phi` and the alignment of :math:`y` with its singular
+vectors (:mod:`repalign.measure.theory`). :func:`gd_linear` runs that descent, so the prediction can be checked
+against it:
+
+.. math::  w_0 = 0, \qquad w_{t+1} = w_t - \eta\, \Phi^\top(\Phi w_t - y), \qquad
+           L(w_t) = \tfrac12 \lVert \Phi w_t - y \rVert^2, \qquad \eta = 1/\sigma_1^2 \text{ by default},
+
+with :math:`\Phi` the features after the alignment measure's preprocessing (a bias column, unit-norm rows).
+It returns a :class:`repalign.measure.theory.GDResult` (loss, weight norm and accuracy curves), which the theory
+functions compare with their predictions. Used by notebooks 01 and 06 (convergence against alignment), by
+:mod:`repalign.recipes.zoo` and by the peaks family (:mod:`repalign.recipes.peaks`). It computes in float64 in
+torch, on the device of a torch input (NumPy inputs run on the CPU); it takes no ``device`` argument.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from repalign.measure.alignment import preprocess
 from repalign.measure.theory import GDResult
@@ -14,22 +31,14 @@ __all__ = [
     "gd_linear",
 ]
 
-# ----------------------------------------------------------------------------------------------------------
-# Gradient descent on a linear model
-# ----------------------------------------------------------------------------------------------------------
 
-
-def _as_float64(x: Any) -> Any:
+def _as_float64(x: Any) -> torch.Tensor:
     """Return ``x`` as a float64 torch tensor (keeping a torch input's device)."""
-    import torch
-
     t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
     return t.detach().to(torch.float64)
 
 
-def _targets(y: Any, n: int, name: str, device: Any) -> Any:
-    import torch
-
+def _targets(y: Any, n: int, name: str, device: Any) -> torch.Tensor:
     t = y if isinstance(y, torch.Tensor) else torch.as_tensor(np.asarray(y))
     t = t.detach().to(device=device, dtype=torch.float64)
     if t.ndim not in (1, 2):
@@ -39,17 +48,13 @@ def _targets(y: Any, n: int, name: str, device: Any) -> Any:
     return t
 
 
-def _is_sign_vector(y: Any) -> bool:
+def _is_sign_vector(y: torch.Tensor) -> bool:
     """True for a vector of ±1 labels (the binary convention of the paper's demo)."""
-    import torch
-
     return y.ndim == 1 and bool(torch.all((y == 1) | (y == -1)))
 
 
-def _accuracy(pred: Any, y: Any, kind: str | None) -> float:
+def _accuracy(pred: torch.Tensor, y: torch.Tensor, kind: str | None) -> float:
     """Sign agreement for ±1 targets (a score of 0 counts as +1), argmax agreement for matrix targets."""
-    import torch
-
     if kind == "sign":
         return float(torch.mean(((pred >= 0).to(torch.float64) * 2 - 1 == y).to(torch.float64)))
     if kind == "argmax":
@@ -94,8 +99,6 @@ def gd_linear(
     Raises:
         ValueError: on mismatched shapes, a non-positive ``lr``, negative ``steps`` or ``record_every < 1``.
     """
-    import torch
-
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
     if record_every < 1:
@@ -107,9 +110,51 @@ def gd_linear(
     if phi.ndim != 2:
         raise ValueError(f"features must have shape (n, d); got {tuple(phi.shape)}")
     n, d = phi.shape
-    device = phi.device
-    y = _targets(targets, n, "targets", device)
+    y = _targets(targets, n, "targets", phi.device)
+    lr, sigma_max = _step_size(phi, lr)
+    kind = "sign" if _is_sign_vector(y) else ("argmax" if y.ndim == 2 and y.shape[1] > 1 else None)
+    curves = _Curves(y, kind)
+    if test_features is not None:
+        curves.add_test_set(test_features, test_targets, bias=bias, normalize=normalize, d=d)
 
+    w = torch.zeros((d,) + tuple(y.shape[1:]), dtype=torch.float64, device=phi.device)
+    for t in range(steps + 1):
+        pred = phi @ w
+        resid = pred - y
+        if t % record_every == 0 or t == steps:
+            curves.record(t, w, resid, pred)
+        if t < steps:
+            w = w - lr * (phi.T @ resid)
+
+    has_test = curves.phi_test is not None
+    return GDResult(
+        steps=np.asarray(curves.steps, dtype=np.int64),
+        train_loss=np.asarray(curves.train_loss),
+        weight_norm_sq=np.asarray(curves.norm_sq),
+        weights=w.cpu().numpy(),
+        lr=lr,
+        sigma_max=sigma_max,
+        n_train=n,
+        bias=bias,
+        normalize=normalize,
+        train_accuracy=np.asarray(curves.train_acc) if kind is not None else None,
+        test_loss=np.asarray(curves.test_loss) if has_test else None,
+        test_accuracy=np.asarray(curves.test_acc) if has_test and curves.test_kind is not None else None,
+        n_test=None if curves.phi_test is None else int(curves.phi_test.shape[0]),
+        info={"target_kind": kind},
+    )
+
+
+def _step_size(phi: torch.Tensor, lr: float | None) -> tuple[float, float]:
+    r"""``(lr, sigma_1)``: the step (default :math:`1/\sigma_1^2`) and the largest singular value of ``phi``.
+
+    :math:`\sigma_1^2` is the top eigenvalue of the smaller Gram matrix (:math:`\Phi^\top\Phi` or
+    :math:`\Phi\Phi^\top`). Shape: phi (n, d).
+
+    Raises:
+        ValueError: a non-positive ``lr``, or no ``lr`` for all-zero features.
+    """
+    n, d = phi.shape
     gram = phi.T @ phi if d <= n else phi @ phi.T
     sigma_max = math.sqrt(max(float(torch.linalg.eigvalsh(gram)[-1]), 0.0))
     if lr is None:
@@ -119,69 +164,61 @@ def gd_linear(
     lr = float(lr)
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr}")
+    return lr, sigma_max
 
-    kind = "sign" if _is_sign_vector(y) else ("argmax" if y.ndim == 2 and y.shape[1] > 1 else None)
 
-    phi_test = y_test = None
-    test_kind = None
-    if test_features is not None:
-        phi_test = _as_float64(preprocess(test_features, bias=bias, normalize=normalize))
-        phi_test = phi_test.to(device)
+@dataclass
+class _Curves:
+    r"""The curves :func:`gd_linear` records: :math:`\tfrac12\lVert \Phi w - y\rVert^2`, :math:`\lVert w\rVert^2`, accuracy.
+
+    ``kind`` says how accuracy is read (``"sign"``, ``"argmax"`` or None: not recorded); the optional test set
+    (:meth:`add_test_set`) is scored at the same steps.
+    """
+
+    y: torch.Tensor
+    kind: str | None
+    phi_test: torch.Tensor | None = None
+    y_test: torch.Tensor | None = None
+    test_kind: str | None = None
+    steps: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    norm_sq: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+
+    def add_test_set(self, features: Any, targets: Any, *, bias: bool, normalize: bool, d: int) -> None:
+        """Preprocess the test features like the training ones and check them against the training set.
+
+        Shape: features (m, d - bias), targets like the training targets with m rows.
+        """
+        phi_test = _as_float64(preprocess(features, bias=bias, normalize=normalize)).to(self.y.device)
         if phi_test.ndim != 2 or phi_test.shape[1] != d:
             raise ValueError(
-                f"test_features must have shape (m, {phi.shape[1] - int(bias)}) like the training features; "
+                f"test_features must have shape (m, {d - int(bias)}) like the training features; "
                 f"got {tuple(phi_test.shape)} after preprocessing"
             )
-        y_test = _targets(test_targets, phi_test.shape[0], "test_targets", device)
-        if y_test.shape[1:] != y.shape[1:]:
-            raise ValueError(f"test_targets shape {tuple(y_test.shape)} does not match targets shape {tuple(y.shape)}")
-        if kind == "sign":
-            test_kind = "sign" if _is_sign_vector(y_test) else None
+        y_test = _targets(targets, phi_test.shape[0], "test_targets", self.y.device)
+        if y_test.shape[1:] != self.y.shape[1:]:
+            raise ValueError(
+                f"test_targets shape {tuple(y_test.shape)} does not match targets shape {tuple(self.y.shape)}"
+            )
+        self.phi_test, self.y_test = phi_test, y_test
+        if self.kind == "sign":
+            self.test_kind = "sign" if _is_sign_vector(y_test) else None
         else:
-            test_kind = kind
+            self.test_kind = self.kind
 
-    w = torch.zeros((d,) + tuple(y.shape[1:]), dtype=torch.float64, device=device)
-    rec_steps: list[int] = []
-    train_loss: list[float] = []
-    norm_sq: list[float] = []
-    train_acc: list[float] = []
-    test_loss: list[float] = []
-    test_acc: list[float] = []
-
-    def record(t: int, resid: Any, pred: Any) -> None:
-        rec_steps.append(t)
-        train_loss.append(0.5 * float(torch.sum(resid * resid)))
-        norm_sq.append(float(torch.sum(w * w)))
-        if kind is not None:
-            train_acc.append(_accuracy(pred, y, kind))
-        if phi_test is not None:
-            pred_test = phi_test @ w
-            r_test = pred_test - y_test
-            test_loss.append(0.5 * float(torch.sum(r_test * r_test)))
-            if test_kind is not None:
-                test_acc.append(_accuracy(pred_test, y_test, test_kind))
-
-    for t in range(steps + 1):
-        pred = phi @ w
-        resid = pred - y
-        if t % record_every == 0 or t == steps:
-            record(t, resid, pred)
-        if t < steps:
-            w = w - lr * (phi.T @ resid)
-
-    return GDResult(
-        steps=np.asarray(rec_steps, dtype=np.int64),
-        train_loss=np.asarray(train_loss),
-        weight_norm_sq=np.asarray(norm_sq),
-        weights=w.cpu().numpy(),
-        lr=lr,
-        sigma_max=sigma_max,
-        n_train=n,
-        bias=bias,
-        normalize=normalize,
-        train_accuracy=np.asarray(train_acc) if kind is not None else None,
-        test_loss=np.asarray(test_loss) if phi_test is not None else None,
-        test_accuracy=np.asarray(test_acc) if phi_test is not None and test_kind is not None else None,
-        n_test=None if phi_test is None else int(phi_test.shape[0]),
-        info={"target_kind": kind},
-    )
+    def record(self, t: int, w: torch.Tensor, resid: torch.Tensor, pred: torch.Tensor) -> None:
+        """Record step ``t``: ``resid = pred - y`` and ``pred = Phi w`` on the training set."""
+        self.steps.append(t)
+        self.train_loss.append(0.5 * float(torch.sum(resid * resid)))
+        self.norm_sq.append(float(torch.sum(w * w)))
+        if self.kind is not None:
+            self.train_acc.append(_accuracy(pred, self.y, self.kind))
+        if self.phi_test is not None:
+            pred_test = self.phi_test @ w
+            r_test = pred_test - self.y_test
+            self.test_loss.append(0.5 * float(torch.sum(r_test * r_test)))
+            if self.test_kind is not None:
+                self.test_acc.append(_accuracy(pred_test, self.y_test, self.test_kind))

@@ -53,7 +53,9 @@ from repalign.core.files import atomic_write_text, json_default
 from repalign.core.provenance import provenance
 from repalign.data.base import data_root
 from repalign.data.folders import image_folder
+from repalign.networks.evaluate import batch_sums
 from repalign.networks.models import BACKBONES, PREPROCESSING, backbone, preprocess
+from repalign.networks.runtime import get_device
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -552,13 +554,11 @@ def _setup_distributed(c: PretrainConfig) -> _Dist:
     import torch.distributed as dist
 
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    want_cuda = c.device == "cuda" or (c.device == "auto" and torch.cuda.is_available())
     if c.device not in ("auto", "cpu", "cuda") and not c.device.startswith("cuda:"):
         raise ValueError(f"--device must be auto, cpu or cuda, got {c.device!r}")
-    if c.device.startswith("cuda:"):
-        device = torch.device(c.device)
-    else:
-        device = torch.device("cuda", local_rank) if want_cuda else torch.device("cpu")
+    device = get_device(c.device)  # the package's device rule; a GPU without an index is this process's local rank
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", local_rank)
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError("--device cuda but CUDA is not available; use --device cpu")
@@ -747,22 +747,30 @@ def _train_epoch(state: dict[str, Any], loader: DataLoader, epoch: int, c: Pretr
     return {"loss": loss_sum / n, "accuracy": correct / n, "images_per_s": n / seconds, "seconds": seconds}
 
 
-@torch.no_grad()
 def _evaluate(model: nn.Module, loader: DataLoader | None, d: _Dist, c: PretrainConfig) -> dict[str, float]:
-    """Top-1 accuracy and mean loss on the validation shards, summed over processes."""
+    """Top-1 accuracy and mean loss on the validation shards, summed over processes.
+
+    Each process adds up its shard (:func:`repalign.networks.evaluate.batch_sums`, in ``eval()`` mode, autocast
+    when ``amp`` is on); the sums are then added over processes.
+    """
     if loader is None:
         return {}
     model = model.module if hasattr(model, "module") else model  # no collectives: shards may differ by a batch
     model.eval()
-    sums = [0.0, 0.0, 0.0]
-    for x, y in loader:
-        x, y = x.to(d.device, _DTYPES[c.dtype], non_blocking=True), y.to(d.device, non_blocking=True)
+    batches = (
+        (x.to(d.device, _DTYPES[c.dtype], non_blocking=True), y.to(d.device, non_blocking=True)) for x, y in loader
+    )
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=d.device.type, dtype=torch.float16, enabled=c.amp == "on"):
-            out = model(x).float()
-        sums[0] += float(nn.functional.cross_entropy(out, y, reduction="sum"))
-        sums[1] += float((out.argmax(1) == y).sum())
-        sums[2] += len(y)
-    loss, correct, n = _all_sum(sums, d)
+            return model(x).float()
+
+    def score(out: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        return float(nn.functional.cross_entropy(out, y, reduction="sum")), float((out.argmax(1) == y).sum())
+
+    sums, n = batch_sums(forward, batches, score)
+    loss, correct = sums or (0.0, 0.0)  # a shard without batches adds nothing
+    loss, correct, n = _all_sum([loss, correct, float(n)], d)
     return {"val_loss": loss / max(n, 1), "val_accuracy": correct / max(n, 1)}
 
 

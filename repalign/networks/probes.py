@@ -1,4 +1,20 @@
-"""TODO docstring (from transfer)."""
+r"""Probes: how linearly readable the labels are from a representation.
+
+A probe fits a linear classifier on fixed features and reports its test accuracy: the read-out of the most
+aligned layer in notebook 08 and the "ground truth" against which notebook 11 judges the transferability scores
+(:mod:`repalign.measure.scores`; both through :mod:`repalign.recipes.zoo`), and a read-out of one layer of a
+frozen network (:func:`linear_probe`).
+
+- :func:`logistic_probe`: scikit-learn's L2-regularised multinomial logistic regression on standardised
+  features,
+
+  .. math::  p(c \mid x) = \mathrm{softmax}(W z + b)_c, \qquad z = (x - \mu) / s, \qquad
+             \min_{W, b}\; \tfrac{1}{2C}\lVert W\rVert^2 - \textstyle\sum_i \log p(c_i \mid x_i);
+
+- :func:`probe_grid`: the best test accuracy over a grid of ``C`` (You et al. 2021's protocol);
+- :func:`linear_probe`: :func:`logistic_probe` on one layer of a network
+  (:func:`repalign.networks.features.extract`, on the device of the package's rule).
+"""
 
 from __future__ import annotations
 
@@ -10,16 +26,13 @@ import numpy as np
 from repalign.core.arrays import to_numpy
 from repalign.networks.features import extract
 from repalign.networks.finetune import _split_data
+from repalign.networks.runtime import get_device
 
 __all__ = [
     "logistic_probe",
     "probe_grid",
     "linear_probe",
 ]
-
-# ----------------------------------------------------------------------------------------------------------
-# Probes and fine-tuning
-# ----------------------------------------------------------------------------------------------------------
 
 
 def _flat(x: Any, name: str) -> np.ndarray:
@@ -152,6 +165,8 @@ def linear_probe(
     ``no_grad()``; module outputs pooled by ``pool``: ``"avg"`` global average of conv maps, ``"max"``,
     ``"cls"``, ``"flatten"`` or a callable, as that function documents), then :func:`logistic_probe`.
     ``layer`` is one of :func:`repalign.networks.features.layer_names` (``"input"`` probes the raw input).
+    ``device``: where the backbone runs, by the package's device rule (:func:`repalign.networks.runtime.get_device`:
+    ``None``/``"auto"`` is CUDA when torch sees one, else the CPU).
 
     Shape:
         - ``train_data``: ``(x, y)`` or a Dataset with ``x`` (n, ...) inputs and ``y`` (n,) labels
@@ -160,10 +175,9 @@ def linear_probe(
     Returns:
         :func:`logistic_probe`'s dictionary plus ``"layer"``.
     """
-
     x_tr, y_tr = _split_data(train_data, "train_data")
     x_te, y_te = _split_data(test_data, "test_data")
-    kw = {"batch_size": batch_size, "device": device, "pool": pool, "progress": progress}
+    kw = {"batch_size": batch_size, "device": get_device(device), "pool": pool, "progress": progress}
     f_tr = extract(backbone, x_tr, [layer], **kw)[layer]
     f_te = extract(backbone, x_te, [layer], **kw)[layer]
     out = logistic_probe(f_tr, y_tr, f_te, y_te, C=C, seed=seed)

@@ -1,9 +1,15 @@
 """The torch boundary's two rules: where a computation runs (:func:`get_device`) and how it is seeded (:func:`seeded`).
 
-**Device.** Every function of the library that takes ``device`` resolves it here, the same way: ``None`` and
-``"auto"`` mean the first CUDA device when torch sees one, else the CPU; anything else is passed to
-``torch.device`` (``"cpu"``, ``"cuda:1"``, a ``torch.device``). Models and inputs are moved to that device; results
-come back to the host as NumPy arrays.
+**Device.** Every function of :mod:`repalign.networks` that takes ``device`` resolves it here, the same way, and
+defaults to ``device=None``:
+
+- ``None`` and ``"auto"``: the first CUDA device when torch sees one (``torch.cuda.is_available()``), else the CPU;
+- anything else (``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``torch.device``): ``torch.device(device)``.
+
+The model and the inputs are moved to that device; results come back to the host as NumPy arrays. (The measure's
+:class:`repalign.measure.alignment.AlignmentAccumulator` is not on this floor: it measures a tensor on the device
+the tensor is on.) The distributed pre-training (:mod:`repalign.networks.pretrain`) adds one thing: under
+``torchrun`` a CUDA device without an index is the process's local-rank GPU.
 
 **Seeding.** :func:`seeded` runs a block with torch's global RNG seeded and restores the caller's RNG state
 afterwards; model initialisation and training runs use it, so a seed means the same weights everywhere.
@@ -12,20 +18,34 @@ afterwards; model initialisation and training runs use it, so a seed means the s
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
-__all__ = ["get_device", "seeded"]
+__all__ = ["get_device", "seeded", "model_device", "model_dtype"]
 
 
-def get_device(device: Any = None) -> Any:
-    """Resolve a device: ``None`` or ``"auto"`` picks CUDA when available, else CPU."""
-    if device is None or device == "auto":
+def get_device(device: Any = None) -> torch.device:
+    """The device a computation runs on, by the package's one device rule (module docstring).
+
+    ``None`` or ``"auto"`` → ``cuda`` when torch sees a GPU, else ``cpu``; any other value → ``torch.device(value)``.
+
+    Raises:
+        ValueError: ``device`` is not something ``torch.device`` understands (the message lists what is).
+    """
+    if device is None or (isinstance(device, str) and device == "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(
+            f"unknown device {device!r}: use None or 'auto' (a GPU when torch sees one, else the CPU), 'cpu', "
+            "'cuda', 'cuda:<index>' or a torch.device"
+        ) from e
 
 
 def _check_seed(seed: Any) -> int:
@@ -56,3 +76,21 @@ def seeded(seed: int | None) -> Iterator[None]:
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Where ``model`` lives: the device of its first parameter (or buffer); the CPU for a module with neither."""
+    for t in itertools.chain(model.parameters(), model.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+def model_dtype(model: nn.Module) -> torch.dtype:
+    """The float dtype inputs are cast to for ``model``: its first floating parameter's (else buffer's) dtype.
+
+    ``torch.get_default_dtype()`` for a module with no floating parameter or buffer.
+    """
+    for t in itertools.chain(model.parameters(), model.buffers()):
+        if t.is_floating_point():
+            return t.dtype
+    return torch.get_default_dtype()

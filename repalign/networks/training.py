@@ -47,7 +47,8 @@ from torch import nn
 
 from repalign.core.progress import progress_bar as tqdm
 from repalign.measure.targets import TASKS
-from repalign.networks.runtime import _check_seed, get_device, seeded
+from repalign.networks.evaluate import batch_sums
+from repalign.networks.runtime import _check_seed, get_device, model_dtype, seeded
 
 __all__ = [
     "OPTIMIZERS",
@@ -356,13 +357,6 @@ def _unpack(x: Any, y: Any) -> tuple[Any, Any]:
     return x, y
 
 
-def _model_dtype(model: nn.Module) -> torch.dtype:
-    for p in model.parameters():
-        if p.is_floating_point():
-            return p.dtype
-    return torch.get_default_dtype()
-
-
 def _in_memory(
     x: Any, y: Any, task: str, dtype: torch.dtype, device: torch.device, what: str = "x"
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -427,22 +421,42 @@ def _log(prefix: str, epoch: int, epochs: int, row: dict[str, float]) -> None:
     tqdm.write(f"{prefix}epoch {epoch}/{epochs}: " + ", ".join(parts))
 
 
-@torch.no_grad()
-def _evaluate(
-    forward: Callable[[torch.Tensor], torch.Tensor],
+def _validation(
+    forward: Callable[[torch.Tensor], Sequence[torch.Tensor]],
     batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
     task: str,
-) -> tuple[float, float]:
-    """Mean loss and accuracy (nan for regression) of ``forward`` over ``batches``."""
-    loss_sum, correct, count = 0.0, 0.0, 0
-    for xb, yb in batches:
-        out = forward(xb)
+) -> list[dict[str, float]]:
+    r"""``val_loss`` (and ``val_acc``, classification) of each model whose output ``forward`` returns, over ``batches``.
+
+    .. math::  \text{val\_loss}_s = \tfrac1n \textstyle\sum_B |B|\, \ell(f_s(x_B), y_B), \qquad
+               \text{val\_acc}_s = \tfrac1n \textstyle\sum_B \#\{i \in B: \text{correct}\}
+
+    with the per-batch mean loss :math:`\ell` of training (:func:`repalign.networks.evaluate.batch_sums` adds them
+    up). ``forward(x_B)`` returns one output per model (``(model(x_B),)`` for :func:`train`, the seeds' stacked
+    outputs for ``train_ensemble``); the models are in ``eval()`` mode. Returns one row per model.
+    """
+    classify = task != "regression"
+
+    def score(outs: Sequence[torch.Tensor], yb: torch.Tensor) -> list[float]:
         b = yb.shape[0]
-        loss_sum += float(_loss(task, out, yb)) * b
-        if task != "regression":
-            correct += float(_n_correct(task, out, yb))
-        count += b
-    return loss_sum / count, (correct / count if task != "regression" else float("nan"))
+        values = []
+        for out in outs:
+            values.append(float(_loss(task, out, yb)) * b)
+            if classify:
+                values.append(float(_n_correct(task, out, yb)))
+        return values
+
+    sums, count = batch_sums(forward, batches, score)
+    if count == 0:
+        raise ValueError("the validation data yielded no examples; pass a non-empty x_val (or none)")
+    per = 2 if classify else 1
+    rows = []
+    for s in range(len(sums) // per):
+        row = {"val_loss": sums[per * s] / count}
+        if classify:
+            row["val_acc"] = sums[per * s + 1] / count
+        rows.append(row)
+    return rows
 
 
 def _chunks(x: torch.Tensor, y: torch.Tensor, size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -483,6 +497,8 @@ def train(
         ``0..k-1`` (output ``(b, k)``); regression ``(n,)`` or ``(n, k)`` floats (output matching).
 
     Args:
+        device: where to train, by the package's device rule (:func:`repalign.networks.runtime.get_device`:
+            ``None``/``"auto"`` is CUDA when torch sees one, else the CPU); the model and the data are moved there.
         callback: ``callback(epoch, model)`` is called with the model in ``eval()`` mode at epoch 0 (before
             training), after every ``callback_every``-th epoch and after the last epoch; its return values are
             collected in ``TrainResult.records[epoch]``.
@@ -499,39 +515,17 @@ def train(
             labels that do not fit the task, or a model output that does not fit the targets.
     """
     opts = TrainOptions.of(options, kwargs)
-    task = opts.task
     seed = _check_seed(seed)
     if not isinstance(model, nn.Module):
         if not callable(model):
             raise ValueError(f"model must be an nn.Module or a factory returning one, got {type(model).__name__}")
         model = init_model(model, seed)
     dev = get_device(device)
-    dtype = _model_dtype(model)
+    dtype = model_dtype(model)
     x, y = _unpack(x, y)
     generator = _shuffle_generator(seed)
-
-    # Data: in-memory tensors are indexed directly (no DataLoader overhead); datasets go through a DataLoader
-    # whose sampler applies the same per-epoch permutation.
-    if isinstance(x, (torch.utils.data.Dataset, torch.utils.data.DataLoader)):
-        if y is not None:
-            raise ValueError("pass y=None when x is a torch Dataset/DataLoader (it yields the targets)")
-        loader = _make_loader(x, opts.batch_size, generator, num_workers)
-        n = len(loader.dataset)  # type: ignore[arg-type]
-        label_max = None
-
-        def epoch_batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-            return _loader_batches(loader, task, dtype, dev)
-
-    else:
-        xt, yt = _in_memory(x, y, task, dtype, dev)
-        n = xt.shape[0]
-        label_max = int(yt.max()) if task == "multiclass" else None
-
-        def epoch_batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-            perm = torch.randperm(n, generator=generator).to(dev)
-            return ((xt.index_select(0, idx), yt.index_select(0, idx)) for idx in perm.split(opts.batch_size))
-
-    val_batches = _val_source(x_val, y_val, task, dtype, dev, opts.batch_size, num_workers)
+    epoch_batches, n, label_max = _training_batches(x, y, opts, dtype, dev, generator, num_workers)
+    val_batches = _val_source(x_val, y_val, opts.task, dtype, dev, opts.batch_size, num_workers)
 
     model.to(dev)
     opt, impl = make_optimizer(
@@ -539,6 +533,65 @@ def train(
     )
     params = opts.record(seed=seed, impl=impl, n_train=n, n_val=_val_count(x_val, val_batches), device=dev, model=model)
     start = time.perf_counter()
+    run_epoch = _epoch_runner(model, opt, epoch_batches, opts.task, dev, label_max, val_batches)
+    with seeded(seed):
+        histories, records = _run_epochs(opts, run_epoch, lambda _: model.eval(), callback, val_batches, [""])
+    model.eval()
+    return TrainResult(model, histories[0], records[0], params, time.perf_counter() - start)
+
+
+def _training_batches(
+    x: Any,
+    y: Any,
+    opts: TrainOptions,
+    dtype: torch.dtype,
+    dev: torch.device,
+    generator: torch.Generator,
+    num_workers: int,
+) -> tuple[Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]], int, int | None]:
+    """The training set of :func:`train`: ``(epoch_batches, n, label_max)``.
+
+    ``epoch_batches()`` yields one epoch's ``(x_B, y_B)`` on ``dev`` by the shuffling rule (module docstring):
+    in-memory tensors are indexed directly (no DataLoader overhead), a Dataset goes through a DataLoader whose
+    sampler applies the same per-epoch permutation, a DataLoader is used as it is. ``label_max`` is the largest
+    class label (multiclass, in memory; else None).
+    """
+    task = opts.task
+    if isinstance(x, (torch.utils.data.Dataset, torch.utils.data.DataLoader)):
+        if y is not None:
+            raise ValueError("pass y=None when x is a torch Dataset/DataLoader (it yields the targets)")
+        loader = _make_loader(x, opts.batch_size, generator, num_workers)
+
+        def from_loader() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+            return _loader_batches(loader, task, dtype, dev)
+
+        return from_loader, len(loader.dataset), None  # type: ignore[arg-type]
+
+    xt, yt = _in_memory(x, y, task, dtype, dev)
+    n = xt.shape[0]
+
+    def from_memory() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        perm = torch.randperm(n, generator=generator).to(dev)
+        return ((xt.index_select(0, idx), yt.index_select(0, idx)) for idx in perm.split(opts.batch_size))
+
+    return from_memory, n, (int(yt.max()) if task == "multiclass" else None)
+
+
+def _epoch_runner(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    epoch_batches: Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]],
+    task: str,
+    dev: torch.device,
+    label_max: int | None,
+    val_batches: Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]] | None,
+) -> Callable[[], list[dict[str, float]]]:
+    """``run_epoch()`` of :func:`train`: one pass of optimizer steps, then the epoch's row of the history.
+
+    The row holds ``train_loss`` (batch losses weighted by batch size, taken while training), ``train_acc``
+    (classification) and, with validation data, ``val_loss``/``val_acc`` measured in ``eval()`` mode after the
+    epoch. The model's output is checked against the targets on the first batch of the run.
+    """
     checked = False
 
     def run_epoch() -> list[dict[str, float]]:
@@ -567,15 +620,10 @@ def train(
             row["train_acc"] = float(correct) / count
         model.eval()
         if val_batches is not None:
-            row["val_loss"], acc = _evaluate(model, val_batches(), task)
-            if task != "regression":
-                row["val_acc"] = acc
+            row.update(_validation(lambda xb: (model(xb),), val_batches(), task)[0])
         return [row]
 
-    with seeded(seed):
-        histories, records = _run_epochs(opts, run_epoch, lambda _: model.eval(), callback, val_batches, [""])
-    model.eval()
-    return TrainResult(model, histories[0], records[0], params, time.perf_counter() - start)
+    return run_epoch
 
 
 def _run_epochs(

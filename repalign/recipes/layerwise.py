@@ -1,4 +1,13 @@
-"""TODO docstring (from experiments)."""
+r"""Claims 0 to 6: MLPs trained on a task, every layer's alignment measured before, during and after training.
+
+:func:`train_and_measure` is the cached experiment (one MLP per seed, trained together; a :class:`RunResult` per
+seed with each layer's :class:`repalign.measure.alignment.Spectrum`); :func:`sweep` runs it over a grid of
+configurations (:func:`config_grid`) and resumes from the cache. The rest summarise runs over seeds for the
+notebooks' tables and verdicts: curves, AUCs and :math:`\tau_q` per layer (:func:`stack_curves`, :func:`stack_aucs`,
+:func:`stack_taus`), per configuration (:func:`sweep_aucs`, :func:`sweep_final`, :func:`sweep_table`), over training
+(:func:`during_aucs`), and how well the labels were fitted (:func:`final_fit`). :func:`prepare_tasks` and
+:func:`task_label` cut and name the tasks.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +20,7 @@ import numpy as np
 from repalign.core.arrays import data_fingerprint
 from repalign.core.cache import load_or_compute
 from repalign.core.progress import progress_bar as tqdm
+from repalign.data import Dataset, prepare_task
 from repalign.measure.alignment import AlignmentAccumulator, Spectrum
 from repalign.measure.targets import alignment_targets
 from repalign.networks.ensemble import train_ensemble
@@ -19,6 +29,9 @@ from repalign.networks.models import hidden_layers, mlp
 from repalign.networks.training import train
 
 __all__ = [
+    "task_label",
+    "prepare_tasks",
+    "flat_task",
     "MLPConfig",
     "RunResult",
     "measure_layers",
@@ -26,6 +39,7 @@ __all__ = [
     "stack_curves",
     "stack_aucs",
     "stack_taus",
+    "last_layer_curves",
     "config_grid",
     "sweep",
     "sweep_aucs",
@@ -35,6 +49,35 @@ __all__ = [
     "epochs_for_steps",
     "final_fit",
 ]
+
+
+def task_label(ds: Dataset, name: str | None = None) -> str:
+    """A task's label for tables and claim files: the data set's title (else ``name``, else its own name), and for a
+    binary pair its two classes: ``"MNIST 3 vs 8"``, ``"Chicago ridership"``."""
+    title = ds.info.title or name or ds.info.name
+    return f"{title} {' vs '.join(ds.info.classes)}" if ds.info.task == "binary" else title
+
+
+def prepare_tasks(
+    specs: Mapping[str, Mapping[str, Any]], *, seed: int, target_scaling: str | None
+) -> tuple[dict[str, Dataset], dict[str, str]]:
+    """:func:`repalign.data.prepare_task` of each labelled spec (its keyword arguments: ``name``, ``classes``,
+    ``n_per_class`` …) with one ``seed`` and ``target_scaling``, and each task's description for a claim file.
+
+    Shape: specs map a label to a spec (k tasks). Returns ({label: Dataset}, {label: description}).
+    """
+    tasks = {label: prepare_task(**spec, seed=seed, target_scaling=target_scaling) for label, spec in specs.items()}
+    return tasks, {label: ds.info.describe() for label, ds in tasks.items()}
+
+
+def flat_task(ds: Dataset, name: str | None = None) -> tuple[np.ndarray, str, dict[str, str]]:
+    """A task's inputs as rows (what an MLP and the measure take), its label (:func:`task_label`) and its
+    description keyed by that label (for a claim file).
+
+    Shape: ds.x (n, ...) → (n, d), d the product of the example's dimensions.
+    """
+    label = task_label(ds, name)
+    return ds.x.reshape(len(ds), -1), label, {label: ds.info.describe()}
 
 
 @dataclass(frozen=True)
@@ -288,6 +331,18 @@ def stack_taus(runs: Sequence[RunResult], layer: str, q: float = 0.99, *, when: 
     """τ_q of one layer per seed: the largest τ with A(τ) ≥ q‖Y‖² (:meth:`repalign.measure.alignment.Spectrum.tau_q`; the
     demo's "≈ 990 of 1,000 up to τ ≈ 21" is τ_0.99). Shape: (seeds,)."""
     return np.array([getattr(r, when)[layer].tau_q(q) for r in runs])
+
+
+def last_layer_curves(runs: Mapping[str, Sequence[RunResult]], thresholds: np.ndarray) -> dict[str, np.ndarray]:
+    """Relative alignment curves over seeds of the input (read from the first entry's runs: the same data) and of
+    each entry's last hidden layer after training, e.g. one entry per depth or per batch size.
+
+    Shape: runs map a name to its runs (seeds); thresholds (t,). Returns ``{"input": (seeds, t), name: (seeds, t)}``.
+    """
+    curves = {"input": stack_curves(next(iter(runs.values())), "input", thresholds)}
+    for name, rs in runs.items():
+        curves[name] = stack_curves(rs, rs[0].layers[-1], thresholds)
+    return curves
 
 
 # ---------------------------------------------------------------------------------------------------------------

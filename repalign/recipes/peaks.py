@@ -1,31 +1,119 @@
-"""TODO docstring (from experiments)."""
+r"""Claim 7 on Caruana's peaks tasks: a network trained on one task, its representation measured on all 120.
+
+:func:`peaks_transfer` is the cached experiment of one source task and seed (a :class:`PeaksTransfer`); the
+other functions summarise such runs for notebook 07: per relatedness group (:func:`peaks_group_losses`,
+:func:`shared_group_curves`), per target (:func:`transfer_gains`) and per run (:func:`run_pairs`, what a rank
+correlation over runs reads). Relatedness is the number of input variables a target shares with the source
+(:func:`repalign.data.peaks_relatedness`), 0 to 3 (3: the source itself and the tasks on its variables).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
 from repalign.core.cache import load_or_compute
-from repalign.data.base import load
-from repalign.data.peaks import peaks_encode, peaks_relatedness, peaks_tasks
+from repalign.data import load, peaks_encode, peaks_relatedness, peaks_task_id, peaks_tasks
 from repalign.measure.alignment import column_aucs, column_curves, spectrum, threshold_grid
+from repalign.networks.evaluate import predict
 from repalign.networks.features import extract
 from repalign.networks.finetune import fine_tune
 from repalign.networks.linear import gd_linear
 from repalign.networks.models import hidden_layers, mlp
 from repalign.networks.training import train
 from repalign.recipes.layerwise import MLPConfig
+from repalign.recipes.results import PlainResult, noted_options
 
 __all__ = [
+    "PeaksTransfer",
     "peaks_transfer",
     "peaks_group_losses",
+    "shared_group_curves",
+    "transfer_gains",
+    "run_pairs",
 ]
 
+#: the relatedness groups: how many input variables a target shares with the source
+SHARED_GROUPS = (0, 1, 2, 3)
+#: the fields of a :class:`PeaksTransfer` that are not arrays
+_NOT_ARRAYS = ("source", "layer", "source_test_mse", "options")
 
-def _gd_column_losses(train_f: np.ndarray, y: np.ndarray, test_f: np.ndarray, y_test: np.ndarray, steps: int):
 
+@dataclass(frozen=True, eq=False)
+class PeaksTransfer(PlainResult):
+    """One peaks source task and seed against all k = 120 target tasks (:func:`peaks_transfer`).
+
+    Attributes (k = 120 targets, m fine-tuned ones, t thresholds):
+        source: the source task's index (0..119).
+        layer: the measured layer (the network's last hidden layer).
+        thresholds: (t,) the grid of ``curves_source``.
+        auc_source, auc_untrained, auc_input: (k,) AUC of each target on the trained network's representation,
+            on the same network before training, on the coded input.
+        curves_source: (k, t) relative alignment curve of each target on the trained representation.
+        gd_train_source, gd_test_source, gd_train_untrained, gd_test_untrained, gd_train_input, gd_test_input:
+            (k,) train and test MSE of the linear learner on each representation.
+        source_test_mse: the source network's test MSE on its own task.
+        finetune_targets: (m,) the fine-tuned targets' indices; finetune_test, scratch_test: (m,) their test MSE
+            after fine-tuning the source network and after training the untrained one the same way.
+        shared, score: (k,) relatedness of each target to the source (shared variables 0..3; score 0..6).
+        options: the preprocessing of the spectra behind the AUCs (``bias``, ``normalize``, ``center``, ``method``).
+    """
+
+    source: int
+    layer: str
+    thresholds: np.ndarray
+    auc_source: np.ndarray
+    auc_untrained: np.ndarray
+    auc_input: np.ndarray
+    curves_source: np.ndarray
+    gd_train_source: np.ndarray
+    gd_test_source: np.ndarray
+    gd_train_untrained: np.ndarray
+    gd_test_untrained: np.ndarray
+    gd_train_input: np.ndarray
+    gd_test_input: np.ndarray
+    source_test_mse: float
+    finetune_targets: np.ndarray
+    finetune_test: np.ndarray
+    scratch_test: np.ndarray
+    shared: np.ndarray
+    score: np.ndarray
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def others(self) -> np.ndarray:
+        """Which targets are not the source. Shape: (k,) booleans."""
+        return np.arange(self.shared.size) != self.source
+
+    def by_shared(self, values: np.ndarray) -> np.ndarray:
+        """Mean of per-target ``values`` over the targets (the source left out) sharing g = 0, 1, 2, 3 variables.
+
+        Shape: values (k,) → (4,).
+        """
+        return np.array([values[self.others & (self.shared == g)].mean() for g in SHARED_GROUPS])
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PeaksTransfer:
+        """Rebuild from :meth:`to_dict`; the spectra's preprocessing is noted with the measure
+        (:func:`repalign.recipes.results.noted_options`), so a result read from the cache records it too."""
+        arrays = {f.name: np.asarray(data[f.name]) for f in fields(cls) if f.name not in _NOT_ARRAYS}
+        return cls(
+            source=int(data["source"]),
+            layer=str(data["layer"]),
+            source_test_mse=float(data["source_test_mse"]),
+            options=noted_options(data),
+            **arrays,
+        )
+
+
+def _gd_column_losses(
+    train_f: np.ndarray, y: np.ndarray, test_f: np.ndarray, y_test: np.ndarray, steps: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test MSE per target column of the linear learner after ``steps`` GD steps. Shape: (k,), (k,)."""
     res = gd_linear(train_f, y, steps=steps, record_every=max(steps, 1))
     train_loss = np.mean((res.predict(train_f) - y) ** 2, axis=0)
     test_loss = np.mean((res.predict(test_f) - y_test) ** 2, axis=0)
@@ -46,10 +134,7 @@ def _peaks_transfer_run(
     finetune_epochs: int,
     num_thresholds: int,
 ) -> dict[str, Any]:
-    import copy
-
-    import torch
-
+    """Uncached worker of :func:`peaks_transfer`; returns :meth:`PeaksTransfer.to_dict`'s plain data."""
     cfg = MLPConfig(**config)
     tr = load("peaks", "train", n=n, seed=data_seed)
     te = load("peaks", "test", n=n_test, seed=data_seed)
@@ -68,15 +153,15 @@ def _peaks_transfer_run(
     reps = {"source": (feats(src, x), feats(src, x_test)), "untrained": (feats(untrained, x), feats(untrained, x_test))}
     reps["input"] = (x.astype(np.float64), x_test.astype(np.float64))
     taus = threshold_grid(n, num=num_thresholds)
-    out: dict[str, Any] = {"thresholds": taus, "layer": layer}
+    out: dict[str, Any] = {"source": int(source), "thresholds": taus, "layer": layer}
     for name, (f_tr, f_te) in reps.items():
         spec = spectrum(f_tr, y)  # all 120 targets, one decomposition
+        out["options"] = dict(spec.options)
         out[f"auc_{name}"] = column_aucs(spec, y)
         if name == "source":
             out["curves_source"] = column_curves(spec, y, taus)
         out[f"gd_train_{name}"], out[f"gd_test_{name}"] = _gd_column_losses(f_tr, y, f_te, y_test, gd_steps)
-    with torch.no_grad():
-        pred = src(torch.from_numpy(x_test)).numpy().reshape(-1)
+    pred = predict(src, x_test, batch_size=max(len(x_test), 1)).reshape(-1)  # the whole test set in one pass
     out["source_test_mse"] = float(np.mean((pred - y_test[:, source]) ** 2))
     ft, scratch = [], []
     for t in finetune_targets:
@@ -106,25 +191,26 @@ def peaks_transfer(
     finetune_epochs: int = 20,
     num_thresholds: int = 62,
     cache: bool = True,
-) -> dict[str, Any]:
+) -> PeaksTransfer:
     r"""One peaks source task and seed against all 120 target tasks (claim 7), cached.
 
     An MLP (``config``; seeded initial weights, one regression output) is trained on the source task's column of
     ``data.load("peaks")`` (inputs coded by :func:`repalign.data.peaks_encode` with ``units`` per variable). Its
-    last hidden layer, frozen, is measured against all 120 targets in ONE spectrum (an (n, 120) target matrix;
-    :func:`column_aucs`), and a linear learner (:func:`repalign.networks.linear.gd_linear`, ``gd_steps`` full-batch
-    steps at :math:`\eta = 1/\sigma_1^2`, all 120 columns at once) is trained on it; the same is done for the
-    same network before training ("untrained": where a from-scratch network starts) and for the coded input.
-    On ``finetune_targets`` the source network is also fine-tuned (:func:`repalign.networks.finetune.fine_tune`, new
-    head, ``finetune_epochs``) and compared with the untrained network trained the same way (from scratch, the
-    same budget, the same seed). Losses are per-example mean squared errors on the test inputs.
+    last hidden layer Φ, frozen, is measured against all 120 targets Y in ONE spectrum (an (n, 120) target matrix;
+    :func:`repalign.measure.alignment.column_aucs`), and a linear learner
+    (:func:`repalign.networks.linear.gd_linear`, ``gd_steps`` full-batch steps at :math:`\eta = 1/\sigma_1^2`, all
+    120 columns at once) is trained on it; the same is done for the same network before training ("untrained":
+    where a from-scratch network starts) and for the coded input. On ``finetune_targets`` the source network is also
+    fine-tuned (:func:`repalign.networks.finetune.fine_tune`, new head, ``finetune_epochs``) and compared with the
+    untrained network trained the same way (from scratch, the same budget, the same seed). Losses are per-example
+    mean squared errors on the test inputs:
 
-    Returns (k = 120 targets, m fine-tuned ones, t thresholds): ``auc_{source,untrained,input}`` (k,),
-    ``gd_train_*``, ``gd_test_*`` (k,), ``curves_source`` (k, t), ``thresholds`` (t,), ``shared`` and ``score``
-    (k,) relatedness to the source (:func:`repalign.data.peaks_relatedness`), ``finetune_targets`` (m,),
-    ``finetune_test``, ``scratch_test`` (m,), ``source_test_mse``, ``layer``.
+    .. math::  \mathrm{MSE}_c = \tfrac1m \textstyle\sum_j (\hat y_{jc} - y_{jc})^2
+
+    Shape: n training and ``n_test`` test inputs (n, 6 · units) coded; targets (n, 120). Returns a
+    :class:`PeaksTransfer` (its attributes give the shapes). A result loaded from the cache notes its spectra's
+    preprocessing with the measure, as a computed one does.
     """
-
     cfg = config if isinstance(config, MLPConfig) else MLPConfig(**dict(config or {}))
     params = {
         "source": int(source),
@@ -140,12 +226,14 @@ def peaks_transfer(
         "num_thresholds": int(num_thresholds),
     }
     if not cache:
-        return _peaks_transfer_run(**params)
-    return load_or_compute("peaks_transfer", _peaks_transfer_run, params, data_id="peaks-generator")
+        return PeaksTransfer.from_dict(_peaks_transfer_run(**params))
+    return PeaksTransfer.from_dict(
+        load_or_compute("peaks_transfer", _peaks_transfer_run, params, data_id="peaks-generator")
+    )
 
 
 def peaks_group_losses(
-    runs: Mapping[tuple[int, int], Mapping[str, Any]], shared: int, learner: str = "linear"
+    runs: Mapping[tuple[int, int], PeaksTransfer], shared: int, learner: str = "linear"
 ) -> dict[str, Any]:
     """Per :func:`peaks_transfer` run, the mean test MSE over the targets that share ``shared`` variables with the
     source (the source itself excluded), after transfer and from scratch, and how often transfer wins.
@@ -161,11 +249,11 @@ def peaks_group_losses(
     transfer, scratch, positive, cases = [], [], 0, 0
     for (source, _), r in runs.items():
         if learner == "linear":
-            sel = (np.arange(len(r["shared"])) != source) & (np.asarray(r["shared"]) == shared)
-            tr, sc = np.asarray(r["gd_test_source"])[sel], np.asarray(r["gd_test_untrained"])[sel]
+            sel = (np.arange(len(r.shared)) != source) & (np.asarray(r.shared) == shared)
+            tr, sc = np.asarray(r.gd_test_source)[sel], np.asarray(r.gd_test_untrained)[sel]
         else:
-            sel = np.asarray(r["shared"])[np.asarray(r["finetune_targets"], dtype=int)] == shared
-            tr, sc = np.asarray(r["finetune_test"])[sel], np.asarray(r["scratch_test"])[sel]
+            sel = np.asarray(r.shared)[np.asarray(r.finetune_targets, dtype=int)] == shared
+            tr, sc = np.asarray(r.finetune_test)[sel], np.asarray(r.scratch_test)[sel]
         if not sel.any():
             raise ValueError(f"run {source}: no target shares {shared} variables with the source ({learner})")
         transfer.append(tr.mean())
@@ -173,3 +261,77 @@ def peaks_group_losses(
         positive += int(np.sum(sc > tr))
         cases += int(sel.sum())
     return {"transfer": np.array(transfer), "scratch": np.array(scratch), "positive": positive, "cases": cases}
+
+
+def _same_source(runs: Sequence[PeaksTransfer]) -> PeaksTransfer:
+    """The first of runs of one source (over seeds); a ValueError when they are empty or mix sources."""
+    if not runs or any(r.source != runs[0].source for r in runs):
+        raise ValueError("pass the runs (one per seed) of a single source task")
+    return runs[0]
+
+
+def shared_group_curves(runs: Sequence[PeaksTransfer]) -> dict[str, np.ndarray]:
+    """Relative alignment curves of one source's representation, per seed: the source task's own, then the mean
+    curve of the targets sharing 3, 2, 1 and 0 variables with it (the source left out), labelled for a legend.
+
+    Shape: runs of one source over s seeds. Returns ``{label: (s, t)}`` on the runs' ``thresholds`` (t,).
+    """
+    first = _same_source(runs)
+    source = first.source
+    curves = {f"the source {peaks_task_id(source)}": np.stack([r.curves_source[source] for r in runs])}
+    for g in reversed(SHARED_GROUPS):
+        sel = first.others & (first.shared == g)
+        curves[f"shares {g} variables ({sel.sum()} targets)"] = np.stack(
+            [r.curves_source[sel].mean(axis=0) for r in runs]
+        )
+    return curves
+
+
+def _mean_over_seeds(runs: Sequence[PeaksTransfer], name: str) -> np.ndarray:
+    return np.mean([getattr(r, name) for r in runs], axis=0)
+
+
+def transfer_gains(runs: Sequence[PeaksTransfer], learner: str = "linear") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Per target of one source, the trained representation's AUC and the transfer gain, both means over seeds,
+    and the target's relatedness group.
+
+    .. math::  \mathrm{gain}_c = \overline{\mathrm{MSE}}^{\,\mathrm{scratch}}_c - \overline{\mathrm{MSE}}^{\,\mathrm{transfer}}_c
+
+    ``learner``: ``"linear"`` (GD on the untrained network's representation against the trained one's; the
+    targets other than the source) or ``"finetune"`` (training from scratch against fine-tuning; the fine-tuned
+    targets).
+
+    Shape: runs of one source over seeds. Returns (auc, gain, shared), each (c,): c = 119 (linear) or m (finetune).
+    """
+    if learner not in ("linear", "finetune"):
+        raise ValueError(f"learner must be 'linear' or 'finetune', got {learner!r}")
+    first = _same_source(runs)
+    auc = _mean_over_seeds(runs, "auc_source")
+    if learner == "linear":
+        sel = first.others
+        gain = _mean_over_seeds(runs, "gd_test_untrained") - _mean_over_seeds(runs, "gd_test_source")
+        return auc[sel], gain[sel], first.shared[sel]
+    sel = first.finetune_targets
+    gain = _mean_over_seeds(runs, "scratch_test") - _mean_over_seeds(runs, "finetune_test")  # already (m,)
+    return auc[sel], gain, first.shared[sel]
+
+
+def run_pairs(
+    runs: Sequence[PeaksTransfer],
+    x: Callable[[PeaksTransfer], np.ndarray],
+    y: Callable[[PeaksTransfer], np.ndarray],
+    on: str = "others",
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per run, the pair (x, y) of per-target values that a rank correlation over runs reads
+    (:func:`repalign.run.claims.rank_correlated`).
+
+    ``on="others"``: x(run) and y(run) are (k,) and both are read over the targets other than the source;
+    ``on="finetune"``: x(run) is (k,) and read at the fine-tuned targets, y(run) is already (m,) over them.
+
+    Shape: returns one pair of (119,) or (m,) arrays per run.
+    """
+    if on not in ("others", "finetune"):
+        raise ValueError(f"on must be 'others' or 'finetune', got {on!r}")
+    if on == "others":
+        return [(x(r)[r.others], y(r)[r.others]) for r in runs]
+    return [(x(r)[r.finetune_targets], y(r)) for r in runs]

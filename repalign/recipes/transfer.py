@@ -1,9 +1,24 @@
-"""TODO docstring (from experiments)."""
+r"""Claims 9 and 10: whole networks pre-trained on a source task, then measured and trained on a target task.
+
+A network is plain data (:func:`network_spec`: family, sizes, seed, weights; :func:`build_network` makes the
+module), so that results are cached by what the network is. Two cached recipes:
+
+- :func:`train_network`: pre-training (on a similar or dissimilar source, or on random labels until they are
+  memorised), a :class:`TrainedNetwork` holding the trained network's spec;
+- :func:`transfer_to_target`: the network's alignment with the target labels before target training and its test
+  accuracy after (a :class:`TransferResult`); :func:`per_seed` stacks such results over seeds.
+
+The small families (``mlp``, ``cnn``) are the offline analogues; at paper scale the networks are the paper's
+ResNet18 / T2T-ViT (:mod:`repalign.networks.models`, checkpoints of :mod:`repalign.networks.pretrain`).
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +26,11 @@ import numpy as np
 
 from repalign.core.arrays import data_fingerprint
 from repalign.core.cache import load_or_compute
+from repalign.data import split_per_class
 from repalign.measure.alignment import spectrum, threshold_grid
 from repalign.measure.targets import one_vs_rest_targets
 from repalign.networks import pretrain
+from repalign.networks.evaluate import accuracy
 from repalign.networks.features import extract
 from repalign.networks.finetune import fine_tune
 from repalign.networks.models import (
@@ -29,6 +46,7 @@ from repalign.networks.models import (
 )
 from repalign.networks.runtime import get_device
 from repalign.networks.training import train
+from repalign.recipes.results import PlainResult, noted_options
 
 __all__ = [
     "SMALL_FAMILIES",
@@ -36,8 +54,12 @@ __all__ = [
     "network_inputs",
     "network_spec",
     "build_network",
+    "TrainedNetwork",
     "train_network",
+    "TransferResult",
     "transfer_to_target",
+    "per_seed",
+    "nested_draws",
     "pretrained_checkpoint",
 ]
 
@@ -141,18 +163,119 @@ def _fresh_head(model: Any, num_classes: int, seed: int) -> None:
     replace_head(model, num_classes, seed=seed)
 
 
-def _accuracy(model: Any, x: np.ndarray, y: np.ndarray, device: Any = None, batch_size: int = 256) -> float:
-    """Argmax accuracy of ``model`` on (x, y), in eval mode. Shape: x (n, ...), y (n,) ints."""
-    import torch
+@dataclass(frozen=True, eq=False)
+class TrainedNetwork(PlainResult):
+    """A network trained on labelled images (:func:`train_network`).
 
-    dev = next(model.parameters()).device if device is None else torch.device(device)
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for start in range(0, len(x), batch_size):
-            xb = torch.as_tensor(x[start : start + batch_size]).to(dev)
-            correct += int((model(xb).argmax(1).cpu().numpy() == y[start : start + batch_size]).sum())
-    return correct / max(len(x), 1)
+    Attributes:
+        network: the trained network's :func:`network_spec` (its weights in ``state``).
+        train_accuracy: argmax accuracy on the training images after training, in eval mode.
+        epochs: epochs run (fewer than asked when ``until_accuracy`` was reached).
+        history: ``train_loss``, ``train_acc`` per epoch (measured while training), each (epochs,).
+        seconds: wall time of the run that computed it (not of a load from the cache).
+    """
+
+    network: dict[str, Any]
+    train_accuracy: float
+    epochs: int
+    history: dict[str, np.ndarray]
+    seconds: float
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainedNetwork:
+        """Rebuild from :meth:`to_dict`."""
+        return cls(
+            network=dict(data["network"]),
+            train_accuracy=float(data["train_accuracy"]),
+            epochs=int(data["epochs"]),
+            history={k: np.asarray(v) for k, v in data["history"].items()},
+            seconds=float(data["seconds"]),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class TransferResult(PlainResult):
+    """A network on a target task (:func:`transfer_to_target`): its alignment before, its accuracy after training.
+
+    Attributes (t thresholds):
+        auc: AUC of the relative alignment curve of the representation with the target labels, before training.
+        curve: (t,) that relative curve A(τ)/‖Y‖² on ``thresholds`` (t,).
+        test_accuracy: argmax accuracy on the target's test images after training on the target.
+        train_accuracy: the last epoch's training accuracy (measured while training).
+        seconds: wall time of the run that computed it.
+        options: the preprocessing of the spectrum behind ``auc`` (``bias``, ``normalize``, ``center``, ``method``).
+    """
+
+    auc: float
+    curve: np.ndarray
+    thresholds: np.ndarray
+    test_accuracy: float
+    train_accuracy: float
+    seconds: float
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TransferResult:
+        """Rebuild from :meth:`to_dict`; the spectrum's preprocessing is noted with the measure
+        (:func:`repalign.recipes.results.noted_options`), so a result read from the cache records it too."""
+        return cls(
+            auc=float(data["auc"]),
+            curve=np.asarray(data["curve"]),
+            thresholds=np.asarray(data["thresholds"]),
+            test_accuracy=float(data["test_accuracy"]),
+            train_accuracy=float(data["train_accuracy"]),
+            seconds=float(data["seconds"]),
+            options=noted_options(data),
+        )
+
+
+def per_seed(results: Mapping[Any, Sequence[TransferResult]], name: str) -> dict[Any, np.ndarray]:
+    """One attribute of :class:`TransferResult` (``auc``, ``test_accuracy``, ``curve`` …) stacked over seeds.
+
+    Shape: results map a key (e.g. (source, target)) to s results, one per seed. Returns ``{key: (s,)}`` for a
+    number, ``{key: (s, t)}`` for a curve.
+    """
+    return {key: np.asarray([getattr(r, name) for r in rs]) for key, rs in results.items()}
+
+
+def nested_draws(pool: Any, n_align_per_class: int, n_finetune_per_class: int, seed: int) -> tuple[Any, Any]:
+    """The alignment and fine-tuning images of one seed from a target's pool, the smaller set drawn from the
+    larger one (:func:`repalign.data.split_per_class`, seeded): the fine-tuning images are among those measured, or
+    the other way round.
+
+    Shape: pool a :class:`repalign.data.Dataset` of C classes. Returns (align, finetune) datasets of
+    C · ``n_align_per_class`` and C · ``n_finetune_per_class`` images.
+    """
+    big, _ = split_per_class(pool, max(n_align_per_class, n_finetune_per_class), seed=seed)
+    small = big if n_align_per_class == n_finetune_per_class else split_per_class(
+        big, min(n_align_per_class, n_finetune_per_class), seed=seed)[0]  # fmt: skip
+    return (small, big) if n_align_per_class < n_finetune_per_class else (big, small)
+
+
+def _cached(
+    name: str,
+    run: Callable[..., dict[str, Any]],
+    spec: Mapping[str, Any],
+    params: dict[str, Any],
+    data_id: Any,
+    cache: bool,
+) -> dict[str, Any]:
+    """``run(**params)`` for the network ``spec``, through the cache (key: the network's id, ``params``,
+    ``data_id``) unless ``cache`` is false."""
+    keyed = {"network": spec["id"], **params}
+
+    def compute(**p: Any) -> dict[str, Any]:
+        del p["network"]
+        return run(**p)
+
+    if not cache:
+        return compute(**keyed)
+    return load_or_compute(name, compute, keyed, data_id=data_id)
+
+
+def _training(seed: int, epochs: int, lr: float, batch_size: int) -> dict[str, Any]:
+    """The training options both recipes key their cache by."""
+    return {"seed": int(seed), "epochs": int(epochs), "lr": float(lr), "batch_size": int(batch_size)}
 
 
 def _train_network_run(
@@ -170,15 +293,14 @@ def _train_network_run(
     device: Any,
     progress: bool,
 ) -> dict[str, Any]:
-    import time
-
+    """Uncached worker of :func:`train_network`; returns :meth:`TrainedNetwork.to_dict`'s plain data."""
     num_classes = int(np.max(y)) + 1
     model = build_network(spec)
     if fresh_head:
         _fresh_head(model, num_classes, seed)
     dev = get_device(device)
     history: dict[str, list[float]] = {"train_loss": [], "train_acc": []}
-    done, accuracy, start = 0, float("nan"), time.perf_counter()
+    done, train_accuracy, start = 0, float("nan"), time.perf_counter()
     while done < epochs:
         chunk = epochs - done if until_accuracy is None else min(check_every, epochs - done)
         res = train(model, x, y, task="multiclass", lr=lr, batch_size=batch_size, epochs=chunk, seed=seed + done,
@@ -187,18 +309,18 @@ def _train_network_run(
         for key in history:
             history[key] += [float(v) for v in res.history[key]]
         done += chunk
-        accuracy = _accuracy(model, x, y, dev)
-        if until_accuracy is not None and accuracy >= until_accuracy:
+        train_accuracy = accuracy(model, x, y, batch_size=256, device=dev)
+        if until_accuracy is not None and train_accuracy >= until_accuracy:
             break
     state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     trained = network_spec(spec["family"], num_classes, spec["in_shape"], seed=spec["seed"], state=state)
-    return {
-        "network": trained,
-        "train_accuracy": float(accuracy),
-        "epochs": int(done),
-        "history": {k: np.asarray(v) for k, v in history.items()},
-        "seconds": float(time.perf_counter() - start),
-    }
+    return TrainedNetwork(
+        network=trained,
+        train_accuracy=float(train_accuracy),
+        epochs=int(done),
+        history={k: np.asarray(v) for k, v in history.items()},
+        seconds=float(time.perf_counter() - start),
+    ).to_dict()
 
 
 def train_network(
@@ -216,62 +338,44 @@ def train_network(
     device: Any = None,
     progress: bool = False,
     cache: bool = True,
-) -> dict[str, Any]:
+) -> TrainedNetwork:
     r"""Train a whole network (:func:`network_spec`) on labelled images, cached: a pre-training step.
 
     The network gets a fresh ``K``-way head drawn under ``seed`` (K = max(y) + 1; ``fresh_head=False`` keeps a
-    head of that size), then every parameter is trained with cross-entropy and Adam
-    (:func:`repalign.networks.training.train`). With ``until_accuracy`` (e.g. 0.95 for random labels "(nearly)
-    memorised") training runs in chunks of ``check_every`` epochs until the training accuracy, measured after the
-    chunk in eval mode, reaches it, or ``epochs`` have run (each chunk restarts Adam's moment estimates and
-    shuffles with seed ``seed`` + the epochs already run).
+    head of that size), then every parameter θ is trained with cross-entropy and Adam
+    (:func:`repalign.networks.training.train`):
+
+    .. math::  \min_\theta\; -\tfrac1n \textstyle\sum_j \log \mathrm{softmax}(f_\theta(x_j))_{y_j}
+
+    With ``until_accuracy`` (e.g. 0.95 for random labels "(nearly) memorised") training runs in chunks of
+    ``check_every`` epochs until the training accuracy, measured after the chunk in eval mode
+    (:func:`repalign.networks.evaluate.accuracy`, batches of 256), reaches it, or ``epochs`` have run (each chunk
+    restarts Adam's moment estimates and shuffles with seed ``seed`` + the epochs already run).
 
     Shape: x (n, ...) what the network takes (:func:`network_inputs`); y (n,) ints in [0, K).
 
     Returns:
-        ``network`` (the trained network's :func:`network_spec`), ``train_accuracy`` (eval mode, after
-        training), ``epochs`` run, ``history`` (``train_loss``, ``train_acc`` per epoch, measured while
-        training), ``seconds`` (of the run that computed it).
+        a :class:`TrainedNetwork` (``network`` is the trained network's :func:`network_spec`).
     """
-
     x = np.ascontiguousarray(x, dtype=np.float32)
     y = np.asarray(y, dtype=np.int64)
     params = {
-        "network": spec["id"],
-        "seed": int(seed),
-        "epochs": int(epochs),
-        "lr": float(lr),
-        "batch_size": int(batch_size),
+        **_training(seed, epochs, lr, batch_size),
         "until_accuracy": None if until_accuracy is None else float(until_accuracy),
         "check_every": int(check_every),
         "fresh_head": bool(fresh_head),
     }
-
-    def compute(**p: Any) -> dict[str, Any]:
-        del p["network"]
-        return _train_network_run(spec, x, y, device=device, progress=progress, **p)
-
-    if not cache:
-        return compute(**params)
-    return load_or_compute("train_network", compute, params, data_id=data_fingerprint(x, y))
+    run = functools.partial(_train_network_run, spec, x, y, device=device, progress=progress)
+    return TrainedNetwork.from_dict(_cached("train_network", run, spec, params, data_fingerprint(x, y), cache))
 
 
 def _transfer_run(
-    spec: Mapping[str, Any],
-    align: tuple[np.ndarray, np.ndarray],
-    train_xy: tuple[np.ndarray, np.ndarray],
-    test: tuple[np.ndarray, np.ndarray],
-    *,
-    seed: int,
-    epochs: int,
-    lr: float,
-    batch_size: int,
-    num_thresholds: int,
-    device: Any,
-    progress: bool,
-) -> dict[str, Any]:
-    import time
-
+    spec: Mapping[str, Any], sets: Sequence[tuple[np.ndarray, np.ndarray]], *, num_thresholds: int, device: Any,
+    progress: bool, **training: Any
+) -> dict[str, Any]:  # fmt: skip
+    """Uncached worker of :func:`transfer_to_target` on its (align, train, test) ``sets`` (``training``:
+    :func:`_training`'s options of the fine-tuning); returns :meth:`TransferResult.to_dict`'s plain data."""
+    align, train_xy, test = sets
     start = time.perf_counter()
     dev = get_device(device)
     model = build_network(spec)
@@ -280,16 +384,16 @@ def _transfer_run(
     spec_ = spectrum(np.asarray(feats, dtype=np.float64), one_vs_rest_targets(align[1]))
     taus = threshold_grid(len(align[1]), num=num_thresholds)
     k = int(max(np.max(train_xy[1]), np.max(test[1]))) + 1
-    res = fine_tune(model, *train_xy, *test, num_classes=k, reset_head=True, epochs=epochs, lr=lr,
-                    batch_size=batch_size, seed=seed, device=dev, progress=progress)  # fmt: skip
-    return {
-        "auc": float(spec_.auc()),
-        "curve": spec_.curve(taus, relative=True),
-        "thresholds": taus,
-        "test_accuracy": float(res["test_accuracy"]),
-        "train_accuracy": float(res["history"]["train_acc"][-1]),
-        "seconds": float(time.perf_counter() - start),
-    }
+    res = fine_tune(model, *train_xy, *test, num_classes=k, reset_head=True, device=dev, progress=progress, **training)
+    return TransferResult(
+        auc=float(spec_.auc()),
+        curve=spec_.curve(taus, relative=True),
+        thresholds=taus,
+        test_accuracy=float(res["test_accuracy"]),
+        train_accuracy=float(res["history"]["train_acc"][-1]),
+        seconds=float(time.perf_counter() - start),
+        options=dict(spec_.options),
+    ).to_dict()
 
 
 def transfer_to_target(
@@ -306,44 +410,33 @@ def transfer_to_target(
     device: Any = None,
     progress: bool = False,
     cache: bool = True,
-) -> dict[str, Any]:
+) -> TransferResult:
     r"""A (pre-trained) network on a target task, cached: its alignment before, its test accuracy after training.
 
-    1. **Alignment before target training**: the network's representation (:func:`network_layer`) of the images
-       ``align`` against their labels, as centred one-vs-rest targets
+    1. **Alignment before target training**: the network's representation Φ (:func:`network_layer`) of the images
+       ``align`` against their labels, as centred one-vs-rest targets Y
        (:func:`repalign.measure.targets.one_vs_rest_targets`; the measure's defaults), summarised by the AUC of the
        relative curve (:meth:`repalign.measure.alignment.Spectrum.auc`) and the curve itself on
-       :func:`repalign.measure.alignment.threshold_grid` ``(n, num_thresholds)``.
+       :func:`repalign.measure.alignment.threshold_grid` ``(n, num_thresholds)``:
+
+       .. math::  \mathrm{AUC} = \frac{1}{\sqrt n}\int_0^{\sqrt n} A(\tau)/\lVert Y\rVert^2\, d\tau
+
     2. **Target training**: :func:`repalign.networks.finetune.fine_tune` with a fresh head drawn under ``seed``, every
        parameter trained (cross-entropy, Adam, ``epochs``) on ``train``; accuracy on ``test``.
 
     Shape: align, train, test are (x (n, ...), y (n,) ints) pairs; x as the network takes it (:func:`network_inputs`).
 
     Returns:
-        ``auc``, ``curve`` (t,), ``thresholds`` (t,), ``test_accuracy``, ``train_accuracy`` (last epoch, while
-        training), ``seconds``.
+        a :class:`TransferResult`. One loaded from the cache notes its spectrum's preprocessing with the measure,
+        as a computed one does.
     """
-
     arrays = [np.ascontiguousarray(a, dtype=np.float32 if i % 2 == 0 else np.int64)
               for i, a in enumerate((*align, *train, *test))]  # fmt: skip
     align, train, test = (arrays[0], arrays[1]), (arrays[2], arrays[3]), (arrays[4], arrays[5])
-    params = {
-        "network": spec["id"],
-        "seed": int(seed),
-        "epochs": int(epochs),
-        "lr": float(lr),
-        "batch_size": int(batch_size),
-        "num_thresholds": int(num_thresholds),
-    }
-
-    def compute(**p: Any) -> dict[str, Any]:
-        del p["network"]
-        return _transfer_run(spec, align, train, test, device=device, progress=progress, **p)
-
-    if not cache:
-        return compute(**params)
+    params = {**_training(seed, epochs, lr, batch_size), "num_thresholds": int(num_thresholds)}
+    run = functools.partial(_transfer_run, spec, (align, train, test), device=device, progress=progress)
     data_id = {"align": data_fingerprint(*align), "train": data_fingerprint(*train), "test": data_fingerprint(*test)}
-    return load_or_compute("transfer_to_target", compute, params, data_id=data_id)
+    return TransferResult.from_dict(_cached("transfer_to_target", run, spec, params, data_id, cache))
 
 
 def pretrained_checkpoint(family: str, subset: str, folder: str | Path, *, in_shape: Sequence[int]) -> dict[str, Any]:

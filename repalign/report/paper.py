@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 __all__ = [
+    "mean_std_text",
     "TASK_SIMILARITY",
     "TASK_SIMILARITY_MODELS",
     "NEGATIVE_TRANSFER",
@@ -45,6 +48,17 @@ NEGATIVE_TRANSFER: dict[tuple[str | None, str], float] = {
 
 #: Images per Office-31 domain (Saenko et al. 2010), as PAPER.md §3 item 10 gives them.
 OFFICE31_SIZES = {"amazon": 2817, "webcam": 795, "dslr": 498}
+
+
+def mean_std_text(values: Sequence[float] | np.ndarray, scale: float = 1.0, digits: int = 1) -> str:
+    r"""A table cell "mean ± std" of values over seeds, both scaled (e.g. ``scale=100`` for accuracy in %).
+
+    .. math::  s\,\bar v \pm s\,\mathrm{sd}(v), \qquad \mathrm{sd}(v) = \sqrt{\tfrac1k \textstyle\sum_i (v_i - \bar v)^2}
+
+    Shape: values (k,). Returns e.g. ``"94.5 ± 0.3"`` with ``digits`` decimals.
+    """
+    v = np.asarray(values)
+    return f"{scale * v.mean():.{digits}f} ± {scale * v.std():.{digits}f}"
 
 
 def _lines(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

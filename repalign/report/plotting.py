@@ -29,6 +29,13 @@ __all__ = [
     "plot_phase_bound",
     "plot_linear_learners",
     "plot_scatter_groups",
+    "plot_points_with_errors",
+    "plot_relative_losses",
+    "plot_score_bars",
+    "plot_auc_by_layer",
+    "plot_auc_over_training",
+    "hide_unused",
+    "plot_curve_panels",
 ]
 
 
@@ -108,6 +115,37 @@ def tidy_grid(axes: Any) -> None:
         legend = ax.get_legend()
         if legend is not None:
             legend.remove()
+
+
+def hide_unused(axes: Any, used: int) -> None:
+    """Hide the panels of a grid after the first ``used`` (row by row), e.g. 5 plots on a 2 × 3 grid.
+
+    Shape: axes (rows, cols) as returned by :func:`new_figure`.
+    """
+    for ax in list(np.asarray(axes).flat)[used:]:
+        ax.set_visible(False)
+
+
+def plot_curve_panels(
+    axes: Any,
+    thresholds: np.ndarray,
+    panels: Mapping[str, Mapping[str, np.ndarray]],
+    *,
+    styles: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Any:
+    """Panels of alignment curves side by side (:func:`plot_alignment_curves`, relative), one per title: the y label
+    on the first panel only and one legend (:func:`tidy_grid`).
+
+    Shape: axes (rows, cols) with at least as many panels as titles; thresholds (t,); panels map a title to
+    ``{name: (seeds, t)}``.
+    """
+    flat = list(np.asarray(axes).flat)
+    for ax, (title, curves) in zip(flat, panels.items(), strict=False):
+        plot_alignment_curves(ax, thresholds, curves, title=title, styles=styles)
+        if ax is not flat[0]:
+            ax.set_ylabel("")
+    tidy_grid(axes)
+    return axes
 
 
 #: metadata that would change from one run to the next (dates) or with the machine, removed from every file
@@ -380,6 +418,17 @@ def plot_linear_learners(
     return axes
 
 
+def _labelled(ax: Any, xlabel: str, ylabel: str, title: str | None) -> Any:
+    """The finish of a labelled panel: axis labels, the title (if any), a small frameless legend and a light grid."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize="small", frameon=False)
+    ax.grid(alpha=0.3)
+    return ax
+
+
 def plot_scatter_groups(
     ax: Any,
     x: np.ndarray,
@@ -412,12 +461,7 @@ def plot_scatter_groups(
         ax.scatter(x[sel], y[sel], s=14, color=colour, alpha=0.8, label=(labels or {}).get(key, str(key)))
     if zero_line:
         ax.axhline(0.0, color="grey", lw=1, ls=":")
-    ax.set(xlabel=xlabel, ylabel=ylabel)
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize="small", frameon=False)
-    ax.grid(alpha=0.3)
-    return ax
+    return _labelled(ax, xlabel, ylabel, title)
 
 
 def plot_points_with_errors(
@@ -439,10 +483,99 @@ def plot_points_with_errors(
     for name in x:
         xs, ys = np.atleast_1d(np.asarray(x[name], float)), np.atleast_1d(np.asarray(y[name], float))
         ax.errorbar(xs.mean(), ys.mean(), xerr=xs.std(), yerr=ys.std(), fmt="o", capsize=2, label=name)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
+    return _labelled(ax, xlabel, ylabel, title)
+
+
+def plot_relative_losses(
+    ax: Any, runs: Mapping[str, Sequence[Any]], *, loss_level: float | None = None, title: str = ""
+) -> Any:
+    r"""The linear learner's training loss :math:`L(w_t)/L(w_0)` against the step, a band over seeds per
+    representation, on log-log axes, with a dotted line at ``loss_level``.
+
+    Shape: runs map a name to a list over seeds of :class:`repalign.networks.linear.GDResult` that recorded the
+    same steps.
+    """
+    for name, results in runs.items():
+        rel = np.stack([_relative_loss(r) for r in results])
+        plot_band(ax, results[0].steps[1:], rel[:, 1:], name)
+    if loss_level is not None:
+        ax.axhline(loss_level, color="grey", ls=":", lw=1)
+    ax.set(xscale="log", yscale="log", xlabel="gradient-descent step t", ylabel="training loss L(w_t) / L(w_0)",
+           title=title)  # fmt: skip
     ax.legend(fontsize="small", frameon=False)
     ax.grid(alpha=0.3)
     return ax
+
+
+def plot_score_bars(
+    ax: Any,
+    values: Mapping[str, Mapping[str, np.ndarray]],
+    *,
+    labels: Sequence[str] | None = None,
+    ylabel: str = "",
+    title: str = "",
+) -> Any:
+    """Grouped bars: one group per score (x axis, ``labels`` as its tick labels, slanted), one bar per series
+    within it (e.g. a target), height the mean over units, error bar ± one std; a grey line at 0.
+
+    Shape: values map each score to ``{series: (units,)}``, every score the same series.
+    """
+    names = list(values)
+    series = list(next(iter(values.values())))
+    width = 0.8 / len(series)
+    for j, key in enumerate(series):
+        ax.bar(np.arange(len(names)) + (j - (len(series) - 1) / 2) * width, [values[s][key].mean() for s in names],
+               width, yerr=[values[s][key].std() for s in names], label=key)  # fmt: skip
+    ax.set_xticks(np.arange(len(names)), list(labels or names), rotation=30, ha="right")
+    ax.axhline(0, color="grey", lw=1)
+    ax.set(ylabel=ylabel, title=title)
+    ax.legend(fontsize="small", frameon=False)
+    ax.grid(alpha=0.3, axis="y")
+    return ax
+
+
+def plot_auc_by_layer(
+    ax: Any,
+    layers: Sequence[str],
+    trained: Mapping[str, np.ndarray],
+    init: Mapping[str, np.ndarray],
+    *,
+    ceiling: float | None = None,
+) -> Any:
+    """AUC of every layer after training (solid, dots) and at initialisation (dashed, the same colour), a band
+    over seeds per data set; a dotted line at ``ceiling`` (e.g. the ReLU ceiling of a binary task).
+
+    Shape: layers (L,); trained and init map a data set's label to its (seeds, L) AUCs.
+    """
+    for label in trained:
+        line = plot_band(ax, np.arange(len(layers)), trained[label], f"{label}, trained", marker="o")
+        plot_band(ax, np.arange(len(layers)), init[label], f"{label}, init", color=line.get_color(),
+                  linestyle="--", marker=".")  # fmt: skip
+    if ceiling is not None:
+        ax.axhline(ceiling, color="0.4", linestyle=":", linewidth=1, label="ReLU ceiling (binary)")
+    ax.set_xticks(range(len(layers)), layers)
+    ax.set_xlabel("layer")
+    ax.set_ylabel("AUC of A(τ)/‖y‖²")
+    ax.legend(fontsize="small", frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_auc_over_training(axes: Any, panels: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]]) -> Any:
+    """AUC of each layer over the training epochs, one panel per data set (a band over seeds per layer), one
+    legend (the first panel's); panels beyond the data sets are hidden.
+
+    Shape: axes (rows, cols) with at least as many panels as data sets; panels map a data set's label to
+    ``{layer: (epochs (t,), AUCs (seeds, t))}`` (:func:`repalign.recipes.layerwise.during_aucs`).
+    """
+    flat = list(np.asarray(axes).flat)
+    for ax, (label, by_layer) in zip(flat, panels.items(), strict=False):
+        for layer, (epochs, aucs) in by_layer.items():
+            plot_band(ax, epochs, aucs, layer)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("AUC of A(τ)/‖y‖²")
+        ax.set_title(label)
+        ax.grid(alpha=0.3)
+    flat[0].legend(fontsize="small", frameon=False, ncol=2)
+    hide_unused(axes, len(panels))
+    return axes

@@ -632,10 +632,19 @@ def report(
 def _preprocessing(declared: Mapping[str, Any] | None) -> Any:
     """How the spectra behind the verdicts were preprocessed: what the measure recorded in this run
     (:func:`repalign.measure.alignment.preprocessing_seen`; one dict, or a list when several were used), checked
-    against what a notebook declares (``declared``, needed only when no spectrum was measured or loaded)."""
+    against what a notebook declares (``declared``, optional: it must agree with the record).
+
+    Raises:
+        ValueError: when the measure recorded no spectrum since :func:`snapshot` (every recipe notes the spectra
+            of its results, cached ones included, so a claim file without one would not say how it was measured),
+            or when ``declared`` disagrees with the record.
+    """
     seen = preprocessing_seen()
-    if not seen:  # TODO(#19): raise once every recipe notes the spectra of its cached results
-        return _plain(dict(declared or {"bias": True, "normalize": True, "center_targets": True}))
+    if not seen:
+        raise ValueError(
+            "the measure recorded no spectrum since claims.snapshot(globals()): a result loaded from the cache must "
+            "note its preprocessing (repalign.measure.alignment.note_preprocessing), and snapshot must run first"
+        )
     recorded = seen[0] if len(seen) == 1 else seen
     if declared is not None and _plain(dict(declared)) != recorded:
         raise ValueError(f"preprocessing={dict(declared)} was declared, but the measure recorded {recorded}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,24 +50,9 @@ def _data_needs(values: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _check_dataset(name: str, options: Mapping[str, Any]) -> str | None:
-    """None when ``data.load(name)`` finds the data, else the loader's message (which names the fix)."""
-
-    if name in data.EMBEDDED or name.endswith("_embedded"):
-        return None
-    split = "train" if name not in ("ct_position", "office31") else "all"
-    try:
-        if name in ("office31", "imagenet") or name.startswith("imagenet_"):
-            root = data.data_root() / ("office31" if name == "office31" else "imagenet")
-            if not root.is_dir():
-                fix = "put it at" if name == "office31" else "put the ImageNet train/val class folders at"
-                return f"{name}: {root} not found; {fix} {root} (it cannot be downloaded automatically)"
-            return None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            data.load(name, split=split, **options)
-    except (FileNotFoundError, ValueError) as err:
-        return str(err)
-    return None
+    """None when data set ``name`` is in place under the data root, else its source's message naming the path and
+    the fix (:meth:`repalign.data.Source.check`: a look at the files, never a full load)."""
+    return data.source(name).check(data.data_root(), **options)
 
 
 def _check_weights(values: Mapping[str, Any], notebooks: Path) -> list[tuple[str, str, bool]]:
@@ -130,7 +114,7 @@ def paper_check(
 
     Returns ``{thing: (message naming the fix, [notebooks that need it], blocking)}`` for each data set or weight
     file that is not in place (empty when everything is) and a line naming the device. ImageNet weights that
-    torchvision fetches on first use are not blocking. Loads each data set once (seconds).
+    torchvision fetches on first use are not blocking. Looks at each data set once (its source's check; no full load).
     """
 
     names = [params.resolve_notebook(n).stem for n in notebooks] or params.list_notebooks()
@@ -188,7 +172,7 @@ def _paper_check(args: argparse.Namespace) -> int:
     print(f"paper-check: {len(blocking)} thing(s) missing; nothing was run:")
     for name, (message, users, _) in blocking.items():
         print(f"  - {name} (for {', '.join(u[:2] for u in users)}): {message}")
-    fetchable = [n for n in blocking if n in data.available() and not n.startswith(("office31", "imagenet"))]
+    fetchable = [n for n in blocking if n in data.available() and data.source(n).kind == "downloadable"]
     if fetchable:
         print(f'the downloadable data sets in one go: make data DATASETS="{" ".join(fetchable)}"')
     return 1

@@ -34,9 +34,10 @@ seeds per point); to repeat a sweep on independent seed sets, vary them: ``grid:
     figure.png/.pdf      plot.y against plot.x, one line per combination of the other varied parameters
 
 **Done-ness.** A point's key is :math:`\\mathrm{sha256}(\\text{code cells of the notebook}, \\text{its full
-parameters}, \\text{code\\_version()})`; a point whose ``record.json`` has status ``ok`` and the same key is not run
-again. An interrupted point has no record and is run again from scratch; a failed point is run again unless
-``--skip-failed``.
+parameters}, \\text{code version})`, the code version being :func:`repalign.core.cache.code_version` of the repalign
+modules the notebook imports (their closure: a change elsewhere in the library leaves the point done); a point
+whose ``record.json`` has status ``ok`` and the same key is not run again. An interrupted point has no record and
+is run again from scratch; a failed point is run again unless ``--skip-failed``.
 
 **Execution.** Each point is one dask task: papermill's Python API in the worker process (a ``LocalCluster`` of
 processes with one thread each, so a worker runs one point at a time), and the notebook's kernel, a process of
@@ -68,7 +69,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repalign.core import cache, paths
+from repalign.core import cache, closure, paths
 from repalign.core.files import atomic_write_json, atomic_write_text
 from repalign.core.provenance import provenance
 from repalign.run import params as _params
@@ -461,7 +462,8 @@ class SweepResult:
 
 def _tasks(spec: SweepSpec, folder: Path, options: Mapping[str, Any]) -> list[dict[str, Any]]:
 
-    nb_hash, version = notebook_hash(spec.notebook), cache.code_version()
+    nb_hash = notebook_hash(spec.notebook)
+    version = cache.code_version(closure.notebook_modules(spec.notebook))  # the code the notebook imports
     env = {k: os.environ[k] for k in PASS_THROUGH if k in os.environ}
     root = paths.repo_root() or Path.cwd()
     env.setdefault("REPALIGN_CACHE", str(root / ".cache" / "repalign"))
