@@ -28,7 +28,8 @@ help:
 	@echo "make test-fast   the unit tests only, under a minute (no notebook kernel, torchrun, Dask or long training)"
 	@echo "make paper       every notebook at the paper's scale (real data sets; meant for a GPU); checks first"
 	@echo "make paper-check what make paper needs that is missing (data sets, weights) and the device it will use"
-	@echo "make notebook NB=03 P=\"depth=3 width=256\"   one run with other parameters (NB: name, file or prefix)"
+	@echo "make notebook NB=03 P=\"depth=3 width=256\" [NAME=x]   one run with other parameters (NB: name, file or prefix),"
+	@echo "                  written under figures/custom, results/custom, build/custom (only make replicate/paper publish)"
 	@echo "make sweep GRID=sweeps/depth_width.yaml [WORKERS=2] [ARGS=--dry-run]   a parameter sweep on dask (docs/SWEEPS.md)"
 	@echo "make lab         JupyterLab on notebooks/ (LAB_ARGS=\"--no-browser --port 8890\" passes options)"
 	@echo "make data DATASETS=\"cifar10 ct_position\"   download data sets into \$$REPALIGN_DATA (default ./data)"
@@ -51,12 +52,28 @@ $(STAMP): requirements-lock.txt pyproject.toml
 # ------------------------------------------------------------------------------------------------ notebooks
 # build/<scale>/<notebook>.ipynb is re-run only when the notebook, its parameters or a file of its code closure
 # change: the repalign modules its code cells import, transitively, the data files they declare, and the runner
-# ($(RUNNER)). build/deps.mk lists those files per notebook (repalign/core/closure.py, standard library only,
-# run by $(PYTHON)); it is remade when a library file or a notebook changes, and read only when a notebook is a
-# goal, so that make help stays instant. docs/ARCHITECTURE.md: "Results are keyed by the code they depend on".
+# ($(RUNNER), which pins the numerical code paths: repalign/core/numerics.py). build/deps.mk lists those files per
+# notebook (repalign/core/closure.py, standard library only, run by $(PYTHON)); it is remade when a library file or a
+# notebook changes, and read only when a notebook is a goal, so that make help stays instant.
+# docs/ARCHITECTURE.md: "Results are keyed by the code they depend on".
+# build/<scale>/<notebook>.key holds what a build depends on beyond that: its resolved parameters, the pinned
+# numerical settings, the data root and the size and time of the data files and checkpoints its parameters name.
+# It is rewritten (by the venv's python, when a notebook is a goal and the venv exists) only when that changes, so
+# that make paper after new checkpoints or data re-runs the notebooks that use them.
+# Only these rules pass --scale-dirs: every other run writes under figures/custom, results/custom, build/custom.
 RUNNER := repalign.run.notebook
+ifneq ($(filter notebooks build/%.ipynb,$(MAKECMDGOALS)),)
+include build/deps.mk
+ifneq ($(wildcard $(PY)),)
+KEYS := $(shell $(PY) -m $(RUNNER) keys --build build $(addprefix --scale ,$(SCALES)) 2>&1 || echo FAILED)
+ifneq ($(filter FAILED,$(KEYS)),)
+$(error the build keys could not be written: $(KEYS))
+endif
+endif
+endif
+
 define NOTEBOOK_RULE
-build/$(1)/%.ipynb: notebooks/%.ipynb notebooks/params/$(1)/%.yaml | $(STAMP)
+build/$(1)/%.ipynb: notebooks/%.ipynb notebooks/params/$(1)/%.yaml $(if $(KEYS),build/$(1)/%.key) | $(STAMP)
 	@echo "[$(1)] $$* starting"
 	@$(PY) -m repalign run $$* --scale $(1) --scale-dirs --output $$@ --timeout $(NB_TIMEOUT)
 endef
@@ -67,10 +84,6 @@ build/deps.mk: $(LIBRARY) $(addprefix notebooks/,$(addsuffix .ipynb,$(NOTEBOOKS)
 	@$(PYTHON) -I repalign/core/closure.py --make $@ $(foreach scale,$(SCALES),--target 'build/$(scale)/{stem}.ipynb') \
 	  --with $(RUNNER) $(filter %.ipynb,$^)
 
-ifneq ($(filter notebooks build/%.ipynb,$(MAKECMDGOALS)),)
-include build/deps.mk
-endif
-
 SCALE ?= replicate
 notebooks: $(addprefix build/$(SCALE)/,$(addsuffix .ipynb,$(NOTEBOOKS)))
 
@@ -78,9 +91,9 @@ summary: | $(STAMP)
 	$(PY) -m repalign.run.claims summarize --results results/$(if $(filter paper,$(SCALE)),paper/,)claims \
 	  --out results/$(if $(filter paper,$(SCALE)),paper/,)SUMMARY.md
 
-# Notebooks run in parallel, each on one BLAS/torch thread, so that -j uses every core without oversubscription.
+# Notebooks run in parallel, each on one BLAS/torch thread (the runner pins it), so that -j uses every core.
 replicate: $(STAMP)
-	OMP_NUM_THREADS=$(if $(filter 1,$(JOBS)),$(JOBS),1) $(MAKE) --no-print-directory -j$(JOBS) notebooks SCALE=replicate
+	$(MAKE) --no-print-directory -j$(JOBS) notebooks SCALE=replicate
 	$(MAKE) --no-print-directory summary SCALE=replicate
 	@cat results/SUMMARY.md
 
@@ -93,11 +106,12 @@ paper: $(STAMP)
 	$(MAKE) --no-print-directory summary SCALE=paper
 	@cat results/paper/SUMMARY.md
 
-# make notebook NB=03 P="depth=3 width=256 seeds=[0,1]" [SCALE=replicate]: the parameters are checked before a
-# kernel starts (`python -m repalign run`); executed copy in build/custom, figures and verdicts in */custom
+# make notebook NB=03 P="depth=3 width=256 seeds=[0,1]" [SCALE=replicate] [NAME=wide]: the parameters are checked
+# before a kernel starts (`python -m repalign run`); at any scale the executed copy goes to build/custom/<run name>,
+# figures and verdicts to figures/custom/<run name> and results/custom/<run name> (<notebook>-<scale>-<hash>, or NAME)
 notebook: $(STAMP)
 	@test -n "$(NB)" || { echo "usage: make notebook NB=<name> P=\"key=value ...\"  (make help lists the notebooks)"; exit 2; }
-	@$(PY) -m repalign run "$(NB)" $(P) --scale $(SCALE)
+	@$(PY) -m repalign run "$(NB)" $(P) --scale $(SCALE) $(if $(NAME),--name "$(NAME)",)
 
 # make sweep GRID=sweeps/depth_width.yaml [NB=03_architectures] [WORKERS=n] [ARGS="--dry-run"]; see docs/SWEEPS.md
 sweep: $(STAMP)
@@ -136,5 +150,6 @@ bench: $(STAMP)
 store-outputs: $(STAMP)
 	$(PY) scripts/store_outputs.py notebooks/[0-9][0-9]_*.ipynb
 
+# what no make rule publishes: executed copies and keys (build/), smoke, custom and sweep outputs
 clean:
-	rm -rf build results/smoke figures/smoke results/custom figures/custom
+	rm -rf build results/smoke figures/smoke results/custom figures/custom results/sweeps

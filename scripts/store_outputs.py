@@ -19,9 +19,11 @@ import nbformat
 from nbclient import NotebookClient
 
 from repalign.core.files import atomic_write_text
+from repalign.core.numerics import pinned_environment
 
-# the same environment `make test` runs nbval in, so the stored verdicts are the ones nbval recomputes
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+# the same environment `make test` runs nbval in, so the stored verdicts are the ones nbval recomputes, under the
+# pinned numerical settings every run gets (README, "Reproducibility"): the kernel inherits this environment
+os.environ.update(pinned_environment())
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("REPALIGN_PROGRESS", "off")

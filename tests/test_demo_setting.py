@@ -1,4 +1,4 @@
-"""The authors' demo (PAPER.md §4), run from `params/paper/00_quickstart.yaml`, gives the demo's numbers.
+"""The authors' demo (docs/PAPER.md §4), run from `params/paper/00_quickstart.yaml`, gives the demo's numbers.
 
 Needs real CIFAR-10 under $REPALIGN_DATA (`make data DATASETS=cifar10`); skipped without it. The demo reports, on
 n = 1,000 CIFAR-10 airplane/automobile images (‖y‖² = 1,000): the last hidden layer keeps ≈ 990 of 1,000 up to

@@ -1,4 +1,4 @@
-"""repalign.report.paper: the paper's reported tables are complete and say what PAPER.md says they say; table cells."""
+"""repalign.report.paper: the paper's reported tables are complete and say what docs/PAPER.md says they say; table cells."""
 
 from __future__ import annotations
 

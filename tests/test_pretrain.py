@@ -171,11 +171,15 @@ def test_killed_run_resumes_to_the_same_weights(killed_run: Path, reference: Pat
         pretrain.load_pretrained(killed_run)
     assert isinstance(pretrain.load_pretrained(killed_run, allow_unfinished=True), torch.nn.Module)
 
+    # a kill during the next checkpoint's write leaves its temporary beside the last complete checkpoint
+    orphan = killed_run / ".checkpoint.pt.k1ll3d.tmp"
+    orphan.write_bytes(pretrain.checkpoint_file(killed_run).read_bytes()[:1000])
     assert _in_process(_args(data, killed_run)) == 0  # resumes from epoch 1 (0 workers now: does not matter)
     resumed, ref = _weights(killed_run), _weights(reference)
     assert all(torch.equal(resumed[k], ref[k]) for k in ref), (
         "resumed run is not bitwise equal to the uninterrupted one"
     )
+    assert not orphan.exists(), "the temporary of the interrupted write was left behind"
     records = [json.loads(ln) for ln in (killed_run / pretrain.METRICS_NAME).read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]
 
@@ -203,8 +207,9 @@ def test_resume_refuses_a_different_configuration(
 @pytest.mark.slow
 def test_checkpoint_records_the_run(reference: Path) -> None:
     ckpt = torch.load(pretrain.checkpoint_file(reference), map_location="cpu", weights_only=True)
-    for key in ("model", "optimizer", "scheduler", "scaler", "epoch", "rng", "config", "done", "provenance"):
+    for key in ("model", "optimizer", "scheduler", "scaler", "epoch", "rng", "config", "done", "provenance", "data"):
         assert key in ckpt, key
+    assert len(ckpt["data"]["digest"]) == 16  # the training images' digest: a resume on other images is refused
     assert ckpt["done"] and ckpt["epoch"] == 2 and ckpt["classes"] == ["ant", "bee", "cat"] and ckpt["n_train"] == 24
     assert ckpt["config"]["arch"] == "resnet18" and ckpt["config"]["optimizer"] == "sgd"
     assert "torch" in ckpt["provenance"] and "repalign" in ckpt["provenance"]

@@ -8,6 +8,7 @@ they run does not make a finished point look out of date.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import signal
@@ -130,7 +131,10 @@ def test_sweep_records_points_failures_and_reruns_nothing(tmp_path, client):
             assert "raise ValueError" in record["error"]["cell_source"] and record["attempts"] == 1
         else:
             assert record["status"] == "ok"
-            claim = json.loads((folder / p.name / "claims" / "sweep_tiny.json").read_text())
+            claim_file = folder / p.name / "claims" / "sweep_tiny.json"
+            digest = hashlib.sha256(claim_file.read_bytes()).hexdigest()
+            assert record["outputs"] == {"claims/sweep_tiny.json": digest}  # a claim file damaged later: run again
+            claim = json.loads(claim_file.read_text())
             assert claim["parameters"]["x"] == p.params["x"]
             assert (folder / p.name / "figures" / "x.txt").read_text().strip() == str(p.params["x"])
     rows = read_table(folder)

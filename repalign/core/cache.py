@@ -20,12 +20,23 @@ sha256 of the value file, provenance). Both are written atomically (temporary fi
 last, so a value without a manifest is an interrupted write. An entry that is incomplete, does not match its
 checksum or fails to load is reported with a :class:`CacheWarning`, deleted and recomputed; it is never returned.
 
+Several processes may share a cache (the points of a sweep, ``make -j``). An entry is written and deleted under an
+exclusive lock of its folder (``<cache_dir>/<name>/.lock``, ``flock``) and read under a shared one, so that no
+reader ever sees an entry another process is writing: a reader that finds an entry incomplete looks again under the
+exclusive lock before it calls the entry damaged. (Without ``fcntl``, on Windows, there is no lock.)
+
+A cache folder that cannot be written (read-only, a file in the way) is found before the first computation: one
+:class:`CacheWarning`, then results are computed and returned but not stored; entries already there are still read.
+Inside a Jupyter kernel every :class:`CacheWarning` is also written to the kernel process's own stderr, the console
+of ``repalign run`` (a sweep point's ``kernel.log``), besides the notebook's output.
+
 Values: nested dicts (string keys), lists and tuples of NumPy arrays, NumPy / Python scalars, strings and ``None``.
 Arrays go into the ``.npz`` (no pickles), the structure into a JSON entry of the same file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -33,15 +44,23 @@ import json
 import math
 import os
 import re
+import sys
+import tempfile
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+try:  # POSIX: entries are locked while written; elsewhere there is no lock
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 import numpy as np
 
 from repalign.core import closure
 from repalign.core.files import atomic_write_bytes, atomic_write_text
+from repalign.core.numerics import in_effect
 from repalign.core.provenance import provenance
 from repalign.core.version import __version__
 
@@ -51,14 +70,28 @@ __all__ = [
     "code_version",
     "cache_key",
     "is_cached",
+    "writable",
     "load_or_compute",
 ]
 
 _STRUCTURE_KEY = "__structure__"
+_LOCK = ".lock"
 
 
 class CacheWarning(UserWarning):
-    """A cached result was unusable (corrupt, truncated, unreadable) and is being recomputed."""
+    """A cached result was unusable (corrupt, truncated, unreadable) and is being recomputed, or the cache cannot
+    be written and results are not stored."""
+
+
+def _warn(message: str) -> None:
+    """A :class:`CacheWarning`, also on the console when this process is a Jupyter kernel (where ``sys.stderr`` is
+    the notebook's output and ``sys.__stderr__`` the process's own stderr)."""
+    warnings.warn(message, CacheWarning, stacklevel=4)
+    console = sys.__stderr__
+    if console is not None and sys.stderr is not console and "ipykernel" in sys.modules:
+        with contextlib.suppress(OSError, ValueError):
+            console.write(f"warning (CacheWarning): {message}\n")
+            console.flush()
 
 
 def default_cache_dir() -> Path:
@@ -141,8 +174,10 @@ def _dumps(obj: Any) -> str:
 def _payload(
     name: str, params: Mapping[str, Any] | None, data_id: Any, version: str | None, module: str | None = None
 ) -> dict[str, Any]:
-    """What the key hashes: ``name``, canonical ``params`` and ``data_id``, and the code ``version`` (default
-    :func:`code_version` of ``module``)."""
+    """What the key hashes: ``name``, canonical ``params`` and ``data_id``, the code ``version`` (default
+    :func:`code_version` of ``module``), and the numerical settings this process runs with
+    (:func:`repalign.core.numerics.in_effect`: a result computed without the pinned settings, in Jupyter say, is
+    never served to a run that has them)."""
     params = {} if params is None else params
     if not isinstance(params, Mapping):
         raise TypeError(f"params must be a mapping of keyword arguments for fn, got {type(params).__name__}")
@@ -151,6 +186,7 @@ def _payload(
         "params": _canonical(params, "params"),
         "data_id": _canonical(data_id, "data_id"),
         "version": code_version(module) if version is None else str(version),
+        "numerics": in_effect()["variables"],
     }
 
 
@@ -257,6 +293,28 @@ def _remove(*paths: Path) -> None:
         p.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def _locked(folder: Path, *, exclusive: bool) -> Iterator[None]:
+    """Hold ``folder/.lock``: shared while an entry is read, exclusive while one is written or deleted. Without the
+    lock file and no way to create it (a read-only cache, where nobody writes) or without ``fcntl``: no lock."""
+    fd = None
+    if fcntl is not None:
+        for flags in (os.O_RDWR | os.O_CREAT, os.O_RDONLY):
+            with contextlib.suppress(OSError):
+                fd = os.open(folder / _LOCK, flags, 0o666)
+                break
+    try:
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            except OSError:  # a file system without locks (or NFS's, on a file opened read-only): go on without
+                pass
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # releases the lock
+
+
 def _sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -265,15 +323,12 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _load(manifest_path: Path, value_path: Path, payload: dict[str, Any]) -> tuple[bool, Any]:
-    """(True, value) for a valid entry; (False, None) when absent or unusable (deleted, with a warning)."""
+def _read(manifest_path: Path, value_path: Path, payload: dict[str, Any]) -> tuple[str | None, Any]:
+    """(None, value) for a valid entry; ("", None) when there is none; (what is wrong, None) for a damaged one."""
     if not manifest_path.exists():
-        if value_path.exists():  # a value without a manifest: an interrupted write
-            warnings.warn(
-                f"cache entry {value_path} has no manifest (interrupted write): recomputing", CacheWarning, stacklevel=3
-            )
-            _remove(value_path)
-        return False, None
+        if value_path.exists():
+            return f"cache entry {value_path} has no manifest (interrupted write): recomputing", None
+        return "", None
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         if manifest.get("payload") != json.loads(_dumps(payload)):
@@ -283,14 +338,74 @@ def _load(manifest_path: Path, value_path: Path, payload: dict[str, Any]) -> tup
         elif value_path.stat().st_size != manifest["size"] or _sha256_file(value_path) != manifest["sha256"]:
             problem = "its checksum does not match the manifest (corrupt or truncated file)"
         else:
-            return True, _from_npz(value_path)
+            return None, _from_npz(value_path)
     except Exception as err:  # anything a damaged file can raise: never return its contents
         problem = f"it could not be read ({type(err).__name__}: {err})"
-    warnings.warn(
-        f"cache entry {manifest_path} is unusable: {problem}; deleting and recomputing", CacheWarning, stacklevel=3
-    )
-    _remove(manifest_path, value_path)
+    return f"cache entry {manifest_path} is unusable: {problem}; deleting and recomputing", None
+
+
+def _load(manifest_path: Path, value_path: Path, payload: dict[str, Any]) -> tuple[bool, Any]:
+    """(True, value) for a valid entry; (False, None) when absent or unusable (deleted, with a warning).
+
+    An entry that looks damaged is read again under the exclusive lock before it is called damaged: whatever was
+    being written when it was first read is complete by then.
+    """
+    with _locked(manifest_path.parent, exclusive=False):
+        problem, value = _read(manifest_path, value_path, payload)
+    if problem is None or problem == "":
+        return problem is None, value
+    with _locked(manifest_path.parent, exclusive=True):
+        problem, value = _read(manifest_path, value_path, payload)
+        if problem is None or problem == "":
+            return problem is None, value
+        _warn(problem)
+        with contextlib.suppress(OSError):  # a read-only cache keeps it
+            _remove(manifest_path, value_path)
     return False, None
+
+
+_UNWRITABLE: dict[str, str | None] = {}
+
+
+def writable(cache_dir: str | os.PathLike[str] | None = None) -> bool:
+    """Whether results can be stored under ``cache_dir`` (default :func:`default_cache_dir`), found by creating a
+    file there once per process; when they cannot, one :class:`CacheWarning` says so and how to fix it."""
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    where = os.path.abspath(root)
+    if where not in _UNWRITABLE:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=root)
+            os.close(fd)
+            os.unlink(probe)
+            _UNWRITABLE[where] = None
+        except OSError as err:
+            _UNWRITABLE[where] = err.strerror or type(err).__name__
+            _warn(
+                f"cache folder {root} is not writable ({_UNWRITABLE[where]}): results are computed but not stored; "
+                "set REPALIGN_CACHE (or cache_dir) to a folder you can write to"
+            )
+    return _UNWRITABLE[where] is None
+
+
+def _store(manifest_path: Path, value_path: Path, payload: dict[str, Any], data: bytes) -> None:
+    """Write an entry, the value first and the manifest last, under the folder's exclusive lock."""
+    manifest = {
+        "key": manifest_path.stem,
+        "payload": payload,
+        "file": value_path.name,
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "provenance": provenance(),
+    }
+    try:
+        manifest_path.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(manifest_path.parent, exclusive=True):
+            _remove(manifest_path)  # an old manifest must never describe the new value file
+            atomic_write_bytes(value_path, data)
+            atomic_write_text(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    except OSError as err:
+        _warn(f"cache entry {manifest_path} could not be written ({err.strerror or err}): the result is not stored")
 
 
 def is_cached(
@@ -335,7 +450,7 @@ def load_or_compute(
         data_id: anything of the same kinds that identifies the data ``fn`` sees, e.g.
             ``{"dataset": "cifar10", "split": "train", "n": 1000, "seed": 0}`` or a content hash.
         cache_dir: root folder; default ``$REPALIGN_CACHE`` or ``./.cache/repalign``.
-        force: recompute and overwrite even when a valid entry exists.
+        force: recompute and overwrite even when a valid entry exists (the old entry is replaced under the lock).
         version: the code version in the key; default :func:`code_version` of the module that defines ``fn``
             (the package version plus a digest of that module's code closure, so a change to code the result
             depends on recomputes); the whole package when ``fn`` is defined outside :mod:`repalign`.
@@ -350,24 +465,13 @@ def load_or_compute(
     """
     payload = _payload(name, params, data_id, version, _defining_module(fn) if version is None else None)
     manifest_path, value_path = _paths(name, _key(payload), cache_dir)
-    if force:
-        _remove(manifest_path, value_path)
-    else:
+    if not force:
         found, value = _load(manifest_path, value_path, payload)
         if found:
             return value
-
+    store = writable(cache_dir)  # before the work: an unwritable cache is said once, then the result is not stored
     value = fn(**({} if params is None else params))
     data = _to_npz(value)
-    _remove(manifest_path)  # an old manifest must never describe the new value file
-    atomic_write_bytes(value_path, data)
-    manifest = {
-        "key": manifest_path.stem,
-        "payload": payload,
-        "file": value_path.name,
-        "size": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "provenance": provenance(),
-    }
-    atomic_write_text(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    if store:
+        _store(manifest_path, value_path, payload, data)
     return value

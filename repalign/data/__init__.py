@@ -46,6 +46,7 @@ from repalign.data.folders import (
     image_folder,
     imagenet_split_table,
     imagenet_wnids,
+    load_image,
 )
 from repalign.data.generated import DIGITS_DOMAINS, FASHION_DOMAINS
 from repalign.data.peaks import (
@@ -80,7 +81,8 @@ __all__ = [
     "COVERAGES", "EMBEDDED", "Dataset", "DatasetInfo", "available", "data_root", "load", "fetch", "SOURCE_KINDS",
     "Source", "register", "source", "sources",
     "FASHION_MNIST_CLASSES", "embedded_checksums", "OFFICE31_CLASSES", "OFFICE31_DOMAINS", "OFFICE31_SIZES",
-    "image_folder", "imagenet_split_table", "imagenet_wnids", "DIGITS_DOMAINS", "FASHION_DOMAINS", "CIFAR10_SPLIT",
+    "image_folder", "imagenet_split_table", "imagenet_wnids", "load_image", "DIGITS_DOMAINS", "FASHION_DOMAINS",
+    "CIFAR10_SPLIT",
     "CT_URL", "PEAKS_VARIABLES", "peaks_encode", "peaks_relatedness", "peaks_stratified_targets", "peaks_targets",
     "peaks_task", "peaks_task_id", "peaks_task_name", "peaks_tasks", "peaks_tasks_by_relatedness", "TransferPair",
     "class_split", "class_targets", "domain_transfer_pair", "imagenet_cifar_pair", "misalign_inputs",

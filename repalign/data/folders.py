@@ -43,6 +43,7 @@ from repalign.data.base import (
 )
 
 __all__ = [
+    "load_image",
     "OFFICE31_DOMAINS",
     "OFFICE31_CLASSES",
     "OFFICE31_SIZES",
@@ -78,6 +79,37 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
+def _image_errors() -> tuple[type[BaseException], ...]:
+    """What PIL raises on a truncated, damaged, oversized or foreign image file."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    return (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, Image.DecompressionBombError)
+
+
+def load_image(path: str | os.PathLike[str], loader: Callable[[str], Any] | None = None, desc: str = "") -> Any:
+    """An image file as an RGB ``PIL.Image`` (read fully now), or one ``ValueError`` line naming the file.
+
+    ``loader`` reads a path into an image (default: ``PIL.Image.open(path).convert("RGB")``, what torchvision's
+    ``ImageFolder`` does); ``desc`` prefixes the message (the data set). Truncated, damaged and non-image files and
+    decompression bombs (PIL's limit) raise ``ValueError`` that says which file and what to do.
+    """
+    from PIL import Image
+
+    def pil_rgb(p: str) -> Any:
+        with Image.open(p) as im:
+            return im.convert("RGB")
+
+    try:
+        return (loader or pil_rgb)(os.fspath(path))
+    except _image_errors() as err:
+        reason = (str(err).splitlines() or [type(err).__name__])[0][:160] or type(err).__name__
+        prefix = f"{desc}: " if desc else ""
+        raise ValueError(f"{prefix}cannot read image {path} ({reason}); remove or replace it") from None
+
+
 def _read_images(paths: Sequence[Path], image_size: int | None, desc: str) -> np.ndarray:
     """Read RGB images into (n, 3, S, S) float32 in [0, 1] (resized to ``image_size`` if given)."""
     from PIL import Image
@@ -85,14 +117,10 @@ def _read_images(paths: Sequence[Path], image_size: int | None, desc: str) -> np
     out = []
     size = None
     for p in paths:
-        try:
-            with Image.open(p) as im:
-                im = im.convert("RGB")
-                if image_size is not None:
-                    im = im.resize((image_size, image_size), Image.BILINEAR)
-                a = np.asarray(im, dtype=np.uint8)
-        except OSError as err:
-            raise ValueError(f"{desc}: cannot read image {p} ({err})") from None
+        im = load_image(p, desc=desc)
+        if image_size is not None:
+            im = im.resize((image_size, image_size), Image.BILINEAR)
+        a = np.asarray(im, dtype=np.uint8)
         if size is None:
             size = a.shape
         elif a.shape != size:

@@ -48,7 +48,7 @@ def class_split(
 ) -> tuple[Any, Any]:
     """(train pool, test set) of some classes of a data set, labels relabelled 0..k-1 in the order of ``classes``.
 
-    ``classes``: class indices or names, or ``"natural"`` / ``"artificial"`` for CIFAR-10 (PAPER.md §3.9,
+    ``classes``: class indices or names, or ``"natural"`` / ``"artificial"`` for CIFAR-10 (docs/PAPER.md §3.9,
     :data:`repalign.data.CIFAR10_SPLIT`). The official test split when the data set has one (a seeded draw of
     ``n_test_per_class`` per class of it, or all of it for ``None``); otherwise (embedded MNIST) a seeded draw
     of ``n_test_per_class`` per class held out from the pool.
@@ -306,7 +306,7 @@ def imagenet_cifar_pair(
     max_per_class: int | None = None,
     seed: int = 0,
 ) -> TransferPair:
-    """ImageNet-{natural,artificial} → CIFAR-10-{natural,artificial} (PAPER.md §3.9, Yosinski et al. split).
+    """ImageNet-{natural,artificial} → CIFAR-10-{natural,artificial} (docs/PAPER.md §3.9, Yosinski et al. split).
 
     The ImageNet part is the user's ImageFolder (see :func:`repalign.data.load` ``"imagenet"``); CIFAR-10
     train/test are the target. ``relatedness`` is 1 when the splits match, else 0.
@@ -339,7 +339,7 @@ def domain_transfer_pair(
     root: Any = None,
     **load_kw: Any,
 ) -> TransferPair:
-    """Domain → domain transfer with random source labels (the paper's Office-31 table, PAPER.md §3.10).
+    """Domain → domain transfer with random source labels (the paper's Office-31 table, docs/PAPER.md §3.10).
 
     ``dataset``: ``"office31"`` (domains amazon / dslr / webcam) or its offline analogue ``"digits_domains"``
     (original / blurred / inverted). ``source=None`` is the "no pre-training" row. The source's labels are

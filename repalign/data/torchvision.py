@@ -36,7 +36,7 @@ __all__ = [
     "CIFAR10_SPLIT",
 ]
 
-#: CIFAR-10 classes by the paper's natural / artificial split (PAPER.md §3.9), CIFAR-10 class names.
+#: CIFAR-10 classes by the paper's natural / artificial split (docs/PAPER.md §3.9), CIFAR-10 class names.
 CIFAR10_SPLIT: dict[str, list[str]] = {
     "natural": ["bird", "cat", "deer", "dog", "frog", "horse"],
     "artificial": ["airplane", "automobile", "ship", "truck"],

@@ -69,6 +69,14 @@ __all__ = [
 Method = Literal["auto", "gram", "kernel", "svd"]
 _METHODS = ("auto", "gram", "kernel", "svd")
 
+#: float64's range, for the checks that keep squares and their sums representable
+_TINY = float(np.finfo(np.float64).tiny)  # 2^-1022, the smallest normal number
+_HUGE = float(np.finfo(np.float64).max)
+#: a target whose largest |value| is below this has squares (and differences) within 2^52 of float64's underflow
+_TINY_TARGET = 2.0**-460
+#: centred targets whose sum of squares is below this lost their digits to underflow (tiny / eps)
+_TINY_TOTAL = _TINY / float(np.finfo(np.float64).eps)
+
 #: rows converted to float64 at a time by the Gram pass (bounded extra memory, large enough for fast BLAS)
 _CHUNK_ELEMENTS = 4_194_304  # 32 MiB of float64 on the CPU
 _CHUNK_ELEMENTS_CUDA = 67_108_864  # 512 MiB of float64 on a GPU: few, large products
@@ -135,8 +143,10 @@ def _check_features(features: ArrayLike) -> Any:
     return t
 
 
-def _check_targets(targets: ArrayLike, n: int | None, like: Any) -> Any:
-    """Targets as a float64 (n, k) array: NumPy when ``like`` is a NumPy array, else a tensor on its device."""
+def _check_targets(targets: ArrayLike, n: int | None, like: Any, *, whole: bool = True) -> Any:
+    """Targets as a float64 (n, k) array: NumPy when ``like`` is a NumPy array, else a tensor on its device.
+
+    ``whole``: these are all the targets (not one batch of a stream), so tiny ones can be refused here already."""
     t = _as_array(targets, "targets")
     if t.ndim == 1:
         t = t.reshape(-1, 1)
@@ -159,11 +169,40 @@ def _check_targets(targets: ArrayLike, n: int | None, like: Any) -> Any:
 
         t = torch.as_tensor(t, device=like.device).to(torch.float64)
     _raise_if_nonfinite(t, "targets")
+    _raise_if_out_of_scale(t, tiny=whole)
     return t
 
 
+def _power_of_ten(value: float) -> str:
+    """``1e+170`` for 3.2e-171: the power of ten that brings ``value`` (or its inverse) near 1."""
+    return f"1e{abs(math.floor(math.log10(value))):+d}"
+
+
+def _raise_if_out_of_scale(t: Any, name: str = "targets", after: str = "", *, tiny: bool = True) -> None:
+    """Values whose squares underflow (``tiny``: checked) or whose sum of squares overflows float64 cannot be
+    measured as given: say so (tiny values are not constant; huge ones are not infinite) and name the rescaling
+    that fixes it. ``after`` ends the message (what the rescaling changes); by default: nothing relative."""
+    size = t.size if isinstance(t, np.ndarray) else t.numel()
+    peak = max(float(t.max()), -float(t.min())) if size else 0.0  # no temporary |t|: targets may be large
+    if peak == 0.0:
+        return
+    after = after or "the relative curve, AUC and tau_q do not change"
+    if tiny and peak < _TINY_TARGET:
+        raise ValueError(
+            f"the {name} are tiny (largest |value| {peak:.3g}): their squares underflow float64, so nothing can be "
+            f"computed from them as given (they are not constant); multiply them by {_power_of_ten(peak)} ({after})"
+        )
+    if peak * peak * size > _HUGE / 4:
+        raise ValueError(
+            f"the {name} are too large (largest |value| {peak:.3g}): the sum of their squares overflows float64; "
+            f"divide them by {_power_of_ten(peak)} ({after})"
+        )
+
+
 def _raise_if_nonfinite(t: Any, name: str, row_offset: int = 0, where: str = "") -> None:
-    a = t if isinstance(t, np.ndarray) else t.detach().float().cpu().numpy()
+    if not isinstance(t, np.ndarray) and (not t.is_floating_point() or bool(t.isfinite().all())):
+        return  # checked on the tensor's device; copied (in its own precision) only to report what is wrong
+    a = t if isinstance(t, np.ndarray) else _to_numpy(t)
     finite = np.isfinite(a) if a.dtype.kind == "f" else np.ones(a.shape, dtype=bool)
     if finite.all():
         return
@@ -247,45 +286,75 @@ def _prepare_chunk(src: Any, buf: Any, bias: bool, normalize: bool, row_offset: 
     """Copy ``src`` (m, d) into the float64 buffer ``buf`` (≥ m rows, d + bias columns), append the bias column,
     scale rows to unit norm; raise on non-finite values or unnormalisable zero rows.
 
+    A row whose squared norm leaves float64's normal range (values near 1e±155 and beyond) is first scaled by a
+    power of two, exactly (:func:`_rescale_rows`): the unit-norm row is the same. Without ``normalize`` such values
+    are refused (their Gram matrix would overflow).
+
     ``src`` and ``buf`` are NumPy arrays on the CPU (NumPy/BLAS only in the hot loop: mixing torch's OpenMP pool
     with BLAS threads oversubscribes a small CPU) and torch tensors on the source's device otherwise.
     """
     m, d = src.shape
     out = buf[:m]
-    if isinstance(out, np.ndarray):
+    cpu = isinstance(out, np.ndarray)
+    if cpu:
         out[:, :d] = src
-        if bias:
-            out[:, d] = 1.0
-        # one pass gives both checks: a NaN/inf anywhere in a row makes its squared norm (or sum) non-finite
-        sq = np.einsum("ij,ij->i", out, out) if normalize else out.sum(axis=1)
-        if not np.isfinite(sq).all():
-            _raise_if_nonfinite(src, "features", row_offset, where)
-            raise ValueError(
-                f"features{where} hold values too large to square in float64 (first in row "
-                f"{int(np.flatnonzero(~np.isfinite(sq))[0]) + row_offset}); rescale them"
-            )
-        if normalize:
-            zero = sq == 0
-            if zero.any():
-                _raise_zero_rows(np.flatnonzero(zero), row_offset, where)
-            out /= np.sqrt(sq)[:, None]
-        return out
-    out[:, :d].copy_(src)
+    else:
+        out[:, :d].copy_(src)
     if bias:
         out[:, d] = 1.0
-    import torch
+    if cpu:  # one pass gives both checks: a NaN/inf anywhere in a row makes its squared norm (or sum) non-finite
+        with np.errstate(over="ignore", invalid="ignore"):  # reported by name below
+            sq = np.einsum("ij,ij->i", out, out) if normalize else out.sum(axis=1)
+    else:
+        import torch
 
-    # einsum reduces row by row: no (m, d) temporary of squares on the device
-    sq = torch.einsum("ij,ij->i", out, out) if normalize else out.sum(dim=1)
-    if not bool(sq.isfinite().all()):
-        _raise_if_nonfinite(src, "features", row_offset, where)
-        raise ValueError(f"features{where} hold values too large to square in float64; rescale them")
-    if normalize:
-        zero = sq == 0
-        if bool(zero.any()):
-            _raise_zero_rows(zero.nonzero()[:, 0].cpu().numpy(), row_offset, where)
+        # einsum reduces row by row: no (m, d) temporary of squares on the device
+        sq = torch.einsum("ij,ij->i", out, out) if normalize else out.sum(dim=1)
+    if not normalize:
+        if not bool((np.isfinite(sq) if cpu else sq.isfinite()).all()):
+            _raise_if_nonfinite(src, "features", row_offset, where)
+            raise ValueError(
+                f"features{where} hold values too large to square in float64; normalize=False uses them as given: "
+                "rescale them (e.g. divide by their largest absolute value), or keep normalize=True"
+            )
+        return out
+    outside = ~((sq >= _TINY) & (sq <= _HUGE))  # zero, subnormal, overflowing or NaN squared norms
+    if bool(outside.any()):
+        _rescale_rows(src, out, sq, outside, row_offset, where)
+    if cpu:
+        out /= np.sqrt(sq)[:, None]
+    else:
         out.div_(sq.sqrt().unsqueeze(1))
     return out
+
+
+def _rescale_rows(src: Any, out: Any, sq: Any, outside: Any, row_offset: int, where: str) -> None:
+    """Scale the rows of ``out`` flagged ``outside`` by a power of two (exact) so that their largest value lies in
+    [0.5, 1), and recompute their squared norms in ``sq``: normalising them then gives the unit-norm row exactly.
+
+    Raises on NaN/inf in ``src`` (as before any rescaling) and on all-zero rows."""
+    cpu = isinstance(out, np.ndarray)
+    rows = np.flatnonzero(outside) if cpu else outside.nonzero()[:, 0]
+    if not bool((np.isfinite(sq[rows]) if cpu else sq[rows].isfinite()).all()):
+        _raise_if_nonfinite(src, "features", row_offset, where)  # NaN/inf in the input: raises
+    block = out[rows]
+    peak = np.max(np.abs(block), axis=1) if cpu else block.abs().amax(dim=1)
+    zero = peak == 0
+    if bool(zero.any()):
+        _raise_zero_rows(_host(rows[zero]), row_offset, where)
+    if cpu:
+        with np.errstate(under="ignore"):  # a value 2^1074 times smaller than its row's largest is 0 in the unit row
+            block = np.ldexp(block, -np.frexp(peak)[1][:, None])
+        out[rows] = block
+        sq[rows] = np.einsum("ij,ij->i", block, block)
+        return
+    import torch
+
+    exponent = torch.frexp(peak).exponent.to(torch.float64).unsqueeze(1)
+    half = torch.floor(exponent / 2)  # two exact steps: 2^-exponent alone overflows for subnormal rows
+    block = block * torch.pow(2.0, -half) * torch.pow(2.0, half - exponent)
+    out[rows] = block
+    sq[rows] = torch.einsum("ij,ij->i", block, block)
 
 
 def _raise_zero_rows(rows: np.ndarray, row_offset: int, where: str) -> None:
@@ -502,9 +571,16 @@ def _spectrum_from_eig(
     lam = lam_desc[keep]
     rows = coefficients.shape[0] - 1 - keep  # ascending row index of each kept direction
     coef = _host(coefficients)[rows] if isinstance(coefficients, np.ndarray) else _host(coefficients[rows.copy()])
-    mass_cols = np.square(coef)
-    if from_gram:
-        mass_cols = mass_cols / lam[:, None]
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by name just below
+        mass_cols = np.square(coef)
+        if from_gram:
+            mass_cols = mass_cols / lam[:, None]
+    if not np.isfinite(mass_cols).all():
+        raise ValueError(
+            "the features and targets are too large together: their products overflow float64 (normalize=False "
+            "uses the features as given); rescale the features (e.g. divide by their largest absolute value) or the "
+            "targets, or keep normalize=True"
+        )
     total_cols = _host(total_columns)
     mass = mass_cols.sum(axis=1)
     total = float(total_cols.sum())
@@ -564,6 +640,13 @@ class _GramState:
         return ("G", "B", "yy", "r", "mean", "ymin", "ymax") if self.center else ("G", "B", "yy")
 
     def add(self, t: Any, y: Any, bias: bool, normalize: bool, row_offset: int, where: str) -> None:
+        """Add the rows ``t`` (m, d) and their targets ``y`` (m, k), chunk by chunk. Sums that overflow float64 (huge
+        features with ``normalize=False``, or huge targets over many batches) are refused by name in
+        :meth:`spectrum`, without a NumPy warning first."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._add(t, y, bias, normalize, row_offset, where)
+
+    def _add(self, t: Any, y: Any, bias: bool, normalize: bool, row_offset: int, where: str) -> None:
         n, d = t.shape
         d1 = d + int(bias)
         k = self.k
@@ -701,9 +784,15 @@ class _GramState:
         self.count += other.count
 
     def spectrum(self, n: int, options: dict[str, Any]) -> Spectrum:
-        G, B, yy = self.full()
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by name below
+            G, B, yy = self.full()
+        if not np.isfinite(_host(yy)).all():  # each batch was checked; their sum can still overflow
+            raise ValueError(
+                "the targets are too large: the sum of their squares over all batches overflows float64; divide them "
+                "by a power of ten (the relative curve, AUC and tau_q do not change)"
+            )
         if self.center:
-            _raise_if_constant(yy)
+            _raise_if_constant(yy, _host(self.ymin == self.ymax))
         lam, coef = _eig_coefficients(G, B)
         return _spectrum_from_eig(lam, coef, yy, n, G.shape[0], options, from_gram=True)
 
@@ -731,29 +820,49 @@ def _move_shift(B: Any, s: Any, yy: Any, r: Any, count: int, delta: Any) -> tupl
     return B - outer(s, delta), spread + count * gap * gap, r - count * delta
 
 
-def _raise_if_constant(total_columns: Any) -> None:
-    """Centred targets that are all zero: every column was constant, and there is nothing to align."""
-    if not bool((_host(total_columns) > 0).any()):
+def _raise_if_constant(total_columns: Any, constant_columns: Any) -> None:
+    """Centred targets with nothing left to measure: every column constant (exactly: its minimum equals its
+    maximum), or columns that vary by so little that their centred squares underflow float64 (not constant: the
+    test is relative, on the values, not on their squares)."""
+    if bool(np.all(constant_columns)):
         raise ValueError(
             "the targets are constant (every column takes a single value), so after centring (center=True) "
             "nothing is left: a constant target has no alignment to measure; check the targets (e.g. a subset "
             "with one class only), or pass center=False to measure the uncentred targets"
         )
+    _raise_if_too_small(float(np.sum(_host(total_columns))))
 
 
-def _center_targets(y: Any) -> Any:
-    """Targets minus their column means (a copy), constant columns exactly zero. Shape: (n, k) → (n, k).
+def _raise_if_too_small(total: float) -> None:
+    """Targets (not all zero) whose sum of squares lies at float64's underflow lost their digits: refuse them."""
+    if total < _TINY_TOTAL:
+        raise ValueError(
+            f"the targets are tiny, or vary by too little, to measure in float64 (they are not constant, but the sum "
+            f"of their squares, after centring when centred, is {total:.3g}, at float64's underflow); multiply them "
+            "by a large power of two (e.g. 2**500, exact): the relative curve, AUC and tau_q do not change"
+        )
+
+
+def _constant_columns(y: Any) -> np.ndarray:
+    """Whether each target column takes one value only (exactly). Shape: (n, k) → (k,) bool."""
+    if isinstance(y, np.ndarray):
+        return y.max(axis=0) == y.min(axis=0)
+    return _host(y.amax(dim=0) == y.amin(dim=0))
+
+
+def _center_targets(y: Any, constant: np.ndarray | None = None) -> Any:
+    """Targets minus their column means (a copy), constant columns (``constant``, found when None) exactly zero.
+    Shape: (n, k) → (n, k).
 
     Two passes: the mean, then the mean of what is left (a plain column sum loses ~√n ulps of a large mean, and
     one rounded mean is off by up to half an ulp of it, which enters the masses to first order)."""
     if isinstance(y, np.ndarray):
         yc = y - y.mean(axis=0)
         yc -= yc.mean(axis=0)
-        const = np.flatnonzero(y.max(axis=0) == y.min(axis=0))
     else:
         yc = y - y.mean(dim=0)
         yc -= yc.mean(dim=0)
-        const = np.flatnonzero(_host(y.amax(dim=0) == y.amin(dim=0)))
+    const = np.flatnonzero(_constant_columns(y) if constant is None else constant)
     if const.size:
         yc[:, const] = 0.0
     return yc
@@ -769,6 +878,7 @@ def _eig_coefficients(M: Any, P: Any) -> tuple[Any, Any]:
     would instead form :math:`V = QZ`, a further :math:`2m^3` flops (about 40% of its time at m = 2,049). Tensors
     (CUDA) use ``torch.linalg.eigh`` on their device.
     """
+    _raise_if_overflowed(M, P)
     if not isinstance(M, np.ndarray):
         import torch
 
@@ -791,6 +901,21 @@ def _eig_coefficients(M: Any, P: Any) -> tuple[Any, Any]:
         return lam, V.T @ P
     qtp = np.concatenate([np.asarray(P[:1], dtype=np.float64), qt_tail])
     return lam, Z.T @ qtp
+
+
+def _raise_if_overflowed(M: Any, P: Any) -> None:
+    """The Gram (or kernel) matrix and the projections must be finite: with ``normalize=False`` large features
+    overflow float64 in their products even when each value is finite."""
+    finite = (
+        np.isfinite(M).all() and np.isfinite(P).all()
+        if isinstance(M, np.ndarray)
+        else bool(M.isfinite().all()) and bool(P.isfinite().all())
+    )
+    if not finite:
+        raise ValueError(
+            "the features are too large: products of their values overflow float64 (normalize=False uses them as "
+            "given); rescale them (e.g. divide by their largest absolute value), or keep normalize=True"
+        )
 
 
 def _resolve_method(method: str, n: int, d1: int) -> str:
@@ -852,13 +977,16 @@ def spectrum(
         state.add(t, y, bias, normalize, 0, "")
         return state.spectrum(n, options)
     X = preprocess(t, bias=bias, normalize=normalize)  # first: errors in the features come first
+    constant = _constant_columns(y) if center else None
     if center:
-        y = _center_targets(y)
+        y = _center_targets(y, constant)
     total_columns = np.square(y).sum(axis=0) if on_cpu else y.square().sum(dim=0)
     if center:
-        _raise_if_constant(total_columns)
+        _raise_if_constant(total_columns, constant)
     if chosen == "kernel":
-        lam, coef = _eig_coefficients(X @ X.T, y)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by name in _eig_coefficients
+            kernel = X @ X.T
+        lam, coef = _eig_coefficients(kernel, y)
         return _spectrum_from_eig(lam, coef, total_columns, n, d1, options, from_gram=False)
     # thin SVD reference (never full_matrices=True: that builds an n x n matrix)
     if on_cpu:
@@ -941,12 +1069,24 @@ def threshold_grid(n: int, num: int = 62, top: float | None = None) -> np.ndarra
 
     Shape: returns (num,) float64.
     """
-    if n <= 0:
+    if not n > 0:
         raise ValueError(f"n must be positive, got {n}")
     if num < 2:
         raise ValueError(f"num must be at least 2, got {num}")
-    top = 30.0 * math.sqrt(n / 1000.0) if top is None else float(top)
-    return np.linspace(0.0, top, num)
+    return np.linspace(0.0, _check_top(top, 30.0 * math.sqrt(n / 1000.0)), num)
+
+
+def _check_top(top: Any, default: float) -> float:
+    """``top`` (the largest threshold) as a float: ``default`` for None, else a positive finite number."""
+    if top is None:
+        return default
+    try:
+        value = float(top)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"top must be a positive finite number (the largest threshold; default √n), got {top!r}")
+    return value
 
 
 def alignment_auc(spec: Spectrum, top: float | None = None) -> float:
@@ -958,11 +1098,15 @@ def alignment_auc(spec: Spectrum, top: float | None = None) -> float:
         = \frac{\sum_i m_i \min(\sigma_i, T)}{T\,\lVert Y\rVert_F^2} \in [0, 1]
 
     One number for the whole curve: 1 when all of Y lies on directions with :math:`\sigma_i \ge T`, 0 when none
-    of it is in the column space. Computed exactly from the spectrum (no grid).
+    of it is in the column space. Computed exactly from the spectrum (no grid). ``top`` must be a positive finite
+    number.
+
+    It favours low-dimensional codes: with unit-norm rows :math:`\sum_i \sigma_i^2 = n`, so a representation with
+    few directions has large singular values and a high AUC for that alone (a 20-column PCA code can outscore a
+    128-unit layer that a linear model fits better). Compare representations of equal width, or compare
+    :func:`alignment_tau` and the relative curves, rather than ranking very different widths by AUC.
     """
-    T = math.sqrt(spec.n) if top is None else float(top)
-    if T <= 0:
-        raise ValueError(f"top must be positive, got {T}")
+    T = _check_top(top, math.sqrt(spec.n))
     return float(np.sum(spec.mass * np.minimum(spec.singular_values, T)) / (T * spec._total_nonzero()))
 
 
@@ -1052,7 +1196,7 @@ class AlignmentAccumulator:
 
             t = torch.as_tensor(t, device=self.device)
         b, d = t.shape
-        y = _check_targets(targets, b, t)
+        y = _check_targets(targets, b, t, whole=False)  # tiny targets: judged on the whole stream, in spectrum()
         if self._state is None:
             self._d, self._k = d, y.shape[1]
             self._state = _GramState(d + int(self.bias), self._k, self.device, center=self.center)
@@ -1093,7 +1237,8 @@ class AlignmentAccumulator:
             raise ValueError(f"shapes differ: d={other._d}, k={other._k} vs d={self._d}, k={self._k}")
         known = (self._moments is not None or self.n == 0) and (other._moments is not None or other.n == 0)
         self._moments = _add_moments(self._moments, other._moments) if known else None
-        self._state.merge(other._state)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by name in spectrum()
+            self._state.merge(other._state)
         self.n += other.n
         self.batches += other.batches
         return self
@@ -1109,6 +1254,8 @@ class AlignmentAccumulator:
             "method": "gram",
             "streamed": True,
         }
+        if not self.center and self._moments is not None and bool(np.any(self._moments[0] != 0)):
+            _raise_if_too_small(float(np.sum(self._moments[1])))  # (centred: checked by the state's spectrum)
         if not self.center and self.bias and self._moments is not None:
             _warn_if_mean_dominates(*self._moments, self.n)
         return self._state.spectrum(self.n, options)
@@ -1147,6 +1294,7 @@ class AlignmentAccumulator:
         restored as ``center=False`` (what it measured). A centred one must carry ``s``, ``r``, ``mean``, ``ymin``
         and ``ymax`` (else ``ValueError``).
         """
+        _check_state_dict(state)
         center = bool(state.get("center", False))
         acc = cls(bias=state["bias"], normalize=state["normalize"], center=center, device=device or "cpu")
         acc.n, acc.batches, acc._d, acc._k = state["n"], state["batches"], state["d"], state["k"]
@@ -1175,6 +1323,29 @@ class AlignmentAccumulator:
         return acc
 
 
+def _check_state_dict(state: Any) -> None:
+    """The keys of :meth:`AlignmentAccumulator.state_dict`, with arrays of the shapes (d + bias, k) imply."""
+    keys = ("bias", "normalize", "n", "batches", "d", "k", "G")
+    missing = [key for key in keys if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise ValueError(
+            f"not a state dict of an AlignmentAccumulator (no {', '.join(map(repr, missing))}); give what "
+            "AlignmentAccumulator.state_dict() returned"
+        )
+    if state["G"] is None:
+        return
+    d1, k = int(state["d"]) + int(bool(state["bias"])), int(state["k"])
+    shapes = {"G": (d1, d1), "B": (d1, k), "yy": (k,), "s": (d1,), "r": (k,), "mean": (k,), "ymin": (k,), "ymax": (k,)}
+    wrong = [
+        f"{name} {tuple(np.shape(state[name]))} (expected {shape})"
+        for name, shape in shapes.items()
+        if state.get(name) is not None and tuple(np.shape(state[name])) != shape
+    ]
+    if wrong:
+        raise ValueError(f"state dict of an AlignmentAccumulator with d={d1 - int(bool(state['bias']))}, k={k} has "
+                         f"arrays of other shapes: {', '.join(wrong)}")  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Peaks transfer (claim 7): one source representation, all 120 target tasks at once
 # ---------------------------------------------------------------------------------------------------------------
@@ -1199,9 +1370,7 @@ def column_aucs(spec: Spectrum, targets: np.ndarray, top: float | None = None) -
 
     Shape: spec of (n, d) features and (n, k) targets; targets (n, k) → (k,).
     """
-    T = float(np.sqrt(spec.n)) if top is None else float(top)
-    if T <= 0:
-        raise ValueError(f"top must be positive, got {T}")
+    T = _check_top(top, float(np.sqrt(spec.n)))
     weights = np.minimum(np.asarray(spec.singular_values, dtype=np.float64), T)
     return (weights @ np.asarray(spec.mass_columns, dtype=np.float64)) / (T * _column_totals(spec, targets))
 

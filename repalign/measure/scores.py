@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from repalign.measure.alignment import Spectrum, spectrum
+from repalign.measure.alignment import Spectrum, _raise_if_out_of_scale, spectrum
 
 __all__ = [
     "SUMMARIES",
@@ -95,6 +95,8 @@ def _features(features: Any, name: str = "features") -> np.ndarray:
         raise ValueError(
             f"{name} contain NaN or inf in {rows.size} row(s), first row {int(rows[0])}; remove or impute them first"
         )
+    after = "or rescale them, e.g. standardise each column: LogME and TransRate depend on the scale"
+    _raise_if_out_of_scale(arr, name, after, tiny=False)  # products that overflow give NaN or LinAlgError
     return arr
 
 

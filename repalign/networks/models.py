@@ -52,6 +52,7 @@ import torch
 from torch import nn
 
 from repalign.networks.runtime import seeded
+from repalign.networks.torchfiles import load_torch_file
 
 __all__ = [
     "small_cnn",
@@ -337,7 +338,7 @@ def _read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    obj = load_torch_file(path, what="weights file", fix="give a state dict saved with torch.save(model.state_dict())")
     for key in ("state_dict", "model", "model_state_dict", "state_dict_ema"):
         if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
             obj = obj[key]

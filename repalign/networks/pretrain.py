@@ -23,8 +23,13 @@ What a run does
 * **Precision**: ``autocast`` (float16) with a ``GradScaler`` on CUDA (``--amp auto``), float32 on CPU.
 * **Checkpoints**: after every epoch rank 0 writes ``<out>/checkpoint.pt`` atomically (``torch.save`` to a
   temporary file in the same folder, then ``os.replace``); ``--resume auto`` continues from it and refuses one
-  written with a different configuration (:data:`RESUME_KEYS`); a finished run is not redone. Every epoch
-  re-seeds from (seed, epoch, rank), so a resumed run ends bitwise equal to an uninterrupted one on CPU.
+  written with a different configuration (:data:`RESUME_KEYS`) or on other training images (a digest of each
+  image's path, label and size and of one image per class: swapped class folders are caught); a finished run is not
+  redone. Every epoch re-seeds from (seed, epoch, rank), so a resumed run ends bitwise equal to an uninterrupted one
+  on CPU. Temporaries of a write that was killed are removed when the next run starts; a checkpoint that is
+  truncated, damaged, foreign or holds pickled objects is refused in one line (never unpickled).
+* **Launcher**: under torchrun each rank stops when its agent dies (Linux: the parent-death signal; everywhere: the
+  parent process is checked between steps), instead of running on without it.
 * **Log**: one line per epoch on rank 0 (loss, accuracy, images/s) and ``<out>/metrics.jsonl``.
 """
 
@@ -32,11 +37,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import math
 import os
 import random
 import shlex
+import signal
 import sys
 import tempfile
 import time
@@ -52,10 +59,11 @@ from torch.utils.data import DataLoader, DistributedSampler
 from repalign.core.files import atomic_write_text, json_default
 from repalign.core.provenance import provenance
 from repalign.data.base import data_root
-from repalign.data.folders import image_folder
+from repalign.data.folders import image_folder, load_image
 from repalign.networks.evaluate import batch_sums
 from repalign.networks.models import BACKBONES, PREPROCESSING, backbone, preprocess
 from repalign.networks.runtime import get_device
+from repalign.networks.torchfiles import load_torch_file
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -343,7 +351,7 @@ class _Examples(torch.utils.data.Dataset):
 
     def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, int]:
         index, epoch = key
-        image = self.folder.loader(self.folder.samples[index][0])
+        image = load_image(self.folder.samples[index][0], self.folder.loader)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_mix(self.seed, epoch, index))
             x = self.transform(image)
@@ -543,10 +551,19 @@ class _Dist:
     local_rank: int
     device: torch.device
     initialized: bool
+    launcher: int | None = None  # the torchrun agent's pid, watched between steps (None: not launched by it)
 
     @property
     def main(self) -> bool:
         return self.rank == 0
+
+    def check_launcher(self) -> None:
+        """Stop this rank when its torchrun agent is gone (this process was re-parented)."""
+        if self.launcher is not None and os.getppid() != self.launcher:
+            raise SystemExit(
+                f"repalign.networks.pretrain: rank {self.rank}: the torchrun agent (pid {self.launcher}) is gone; "
+                "stopping (run the same command again to resume from the last checkpoint)"
+            )
 
 
 def _setup_distributed(c: PretrainConfig) -> _Dist:
@@ -566,8 +583,37 @@ def _setup_distributed(c: PretrainConfig) -> _Dist:
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
         return _Dist(0, 1, 0, device, False)
     backend = c.backend if c.backend != "auto" else ("nccl" if device.type == "cuda" else "gloo")
+    launcher = _follow_launcher() if "TORCHELASTIC_RUN_ID" in os.environ else None
     dist.init_process_group(backend=backend)
-    return _Dist(dist.get_rank(), dist.get_world_size(), local_rank, device, True)
+    return _Dist(dist.get_rank(), dist.get_world_size(), local_rank, device, True, launcher)
+
+
+def _follow_launcher() -> int:
+    """Make this rank (a torchrun worker) stop when its agent dies; returns the agent's pid.
+
+    A SIGTERM (torchrun's own stop, or on Linux the parent-death signal set here with ``prctl``) raises
+    ``SystemExit``, so that ``finally`` blocks run (a checkpoint's temporary file is removed); where ``prctl`` is
+    missing, :meth:`_Dist.check_launcher` notices the new parent between steps."""
+    import threading
+
+    parent = os.getppid()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: check_launcher polls instead
+            pass
+    if os.getppid() != parent:  # the agent died before the signal was set
+        raise SystemExit(128 + signal.SIGTERM)
+    return parent
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM as ``SystemExit(128 + signum)``: ``finally`` blocks run (temporaries removed), status as killed."""
+    raise SystemExit(128 + signum)
 
 
 def _all_sum(values: list[float], d: _Dist) -> list[float]:
@@ -612,11 +658,20 @@ def _read_checkpoint(path_or_dir: str | os.PathLike[str], map_location: Any = "c
             f"no pre-training checkpoint at {path}; make it with `torchrun --nproc_per_node=<GPUs> -m "
             f"repalign.networks.pretrain --out {path.parent} ...` (docs/PRETRAIN.md; repalign.networks.pretrain.command() writes the line)"
         )
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    start_over = "move it away, choose another --out, or pass --resume never to start over (overwrites it)"
+    ckpt = load_torch_file(path, what="checkpoint", fix=start_over, map_location=map_location)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a repalign.networks.pretrain checkpoint (no format {FORMAT!r})")
+        raise ValueError(f"{path} is not a repalign.networks.pretrain checkpoint (no format {FORMAT!r}); {start_over}")
+    missing = [k for k in _CHECKPOINT_KEYS if k not in ckpt]
+    if missing:
+        raise ValueError(f"{path} is an incomplete repalign.networks.pretrain checkpoint (no {', '.join(missing)}); "
+                         f"{start_over}")  # fmt: skip
     ckpt["path"] = str(path)
     return ckpt
+
+
+#: what every checkpoint :func:`_save` writes holds (``data`` only since the digest of the training images)
+_CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "done", "config", "classes", "n_train")
 
 
 def _rng_states() -> dict[str, Any]:
@@ -646,6 +701,7 @@ def _save(path: Path, state: dict[str, Any], c: PretrainConfig, epoch: int, metr
             "config": _plain(dataclasses.asdict(c)),
             "classes": list(state["classes"]),
             "n_train": int(state["n_train"]),
+            "data": {"digest": _data_digest(state)},
             "world_size": int(state["world"]),
             "metrics": _plain(metrics),
             "rng": _rng_states(),
@@ -661,16 +717,42 @@ def _plain(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=json_default))
 
 
-def _mismatch(ckpt: dict[str, Any], c: PretrainConfig, classes: Sequence[str], n_train: int) -> dict[str, Any]:
+def _mismatch(ckpt: dict[str, Any], c: PretrainConfig, state: dict[str, Any]) -> dict[str, Any]:
     """What differs between a checkpoint and this run, among the things that change the result."""
     old = ckpt["config"]
     now = dataclasses.asdict(c)
     diff = {k: (old.get(k), now[k]) for k in RESUME_KEYS if old.get(k) != now[k]}
+    classes, n_train = state["classes"], state["n_train"]
     if list(ckpt["classes"]) != list(classes):
         diff["classes (folders)"] = (f"{len(ckpt['classes'])} classes", f"{len(classes)} classes")
     if int(ckpt["n_train"]) != int(n_train):
         diff["training images"] = (int(ckpt["n_train"]), int(n_train))
+    recorded = (ckpt.get("data") or {}).get("digest")  # None: written before the digest existed
+    if not diff and recorded is not None and recorded != _data_digest(state):
+        diff["training images"] = (
+            f"digest {recorded}",
+            f"digest {_data_digest(state)}: the same class folders and counts hold other files or sizes (classes "
+            "swapped, or images replaced)",
+        )
     return diff
+
+
+def _data_digest(state: dict[str, Any]) -> str:
+    """A digest of the training images as the run sees them (computed once per run): each file's path under the
+    folder, its label and its size in bytes (a stat), and the first 64 KiB of the first file of each class (one
+    small read per class). Swapped class folders or replaced images change it; a copy of the folder elsewhere does
+    not."""
+    if "data_digest" not in state:
+        folder = state["folder"]
+        root, digest, first = Path(folder.root), hashlib.sha256(), {}
+        for path, label in folder.samples:
+            digest.update(f"{Path(path).relative_to(root)}\0{label}\0{os.stat(path).st_size}\n".encode())
+            first.setdefault(label, path)
+        for label in sorted(first):
+            with open(first[label], "rb") as fh:
+                digest.update(hashlib.sha256(fh.read(65536)).digest())
+        state["data_digest"] = digest.hexdigest()[:16]
+    return state["data_digest"]
 
 
 def checkpoint_info(path_or_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -729,6 +811,7 @@ def _train_epoch(state: dict[str, Any], loader: DataLoader, epoch: int, c: Pretr
     start = time.perf_counter()
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{c.epochs}", disable=not (c.progress and d.main), leave=False)
     for x, y in bar:
+        d.check_launcher()
         x, y = x.to(d.device, _DTYPES[c.dtype], non_blocking=True), y.to(d.device, non_blocking=True)
         with torch.autocast(device_type=d.device.type, dtype=torch.float16, enabled=amp):
             out = model(x)
@@ -795,6 +878,7 @@ def _prepare(c: PretrainConfig, d: _Dist) -> tuple[dict[str, Any], DataLoader, D
         "scaler": _grad_scaler(c.amp == "on"),
         "classes": list(folder.classes),
         "n_train": len(folder.samples),
+        "folder": folder,
         "world": d.world,
     }
     return state, train_loader, val_loader
@@ -806,7 +890,7 @@ def _resume(state: dict[str, Any], c: PretrainConfig, out: Path) -> tuple[int, b
     if c.resume == "never" or not path.is_file():
         return 0, False
     ckpt = _read_checkpoint(path)
-    diff = _mismatch(ckpt, c, state["classes"], state["n_train"])
+    diff = _mismatch(ckpt, c, state)
     if diff:
         lines = "; ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in diff.items())
         raise ValueError(
@@ -846,10 +930,12 @@ def train(config: PretrainConfig) -> Path:
     """
     _check_config(config)
     d = _setup_distributed(config)
+    out = Path(config.out).expanduser()
     try:
+        if d.main:
+            _remove_stale_temporaries(out, announce=True)
         c = config.resolved(d.device.type)
         _check_config(c)
-        out = Path(c.out).expanduser()
         state, train_loader, val_loader = _prepare(c, d)
         done_epochs, finished = _resume(state, c, out)
         if finished:
@@ -868,10 +954,22 @@ def train(config: PretrainConfig) -> Path:
                 os._exit(17)  # test hook: a hard kill right after this epoch's checkpoint
         return checkpoint_file(out)
     finally:
+        if d.main:  # a write interrupted on the way out (an error, or SIGTERM under torchrun) leaves nothing behind
+            _remove_stale_temporaries(out)
         if d.initialized:
             import torch.distributed as dist
 
             dist.destroy_process_group()
+
+
+def _remove_stale_temporaries(out: Path, announce: bool = False) -> None:
+    """Remove the temporary files of this run's checkpoint and metrics (``.checkpoint.pt.*.tmp``,
+    ``.metrics.jsonl.*.tmp``) that a process killed while writing them left behind; other files stay."""
+    stale = [p for name in (CHECKPOINT_NAME, METRICS_NAME) for p in out.glob(f".{name}.*.tmp")] if out.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    if stale and announce:
+        print(f"removed {len(stale)} temporary file(s) of an interrupted write in {out}", file=sys.stderr, flush=True)
 
 
 def _run_epoch(
@@ -967,9 +1065,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         train(parse_args(argv))
     except (FileNotFoundError, ValueError) as err:
-        print(f"repalign.networks.pretrain: error: {err}", file=sys.stderr, flush=True)
+        print(f"repalign.networks.pretrain: error: {_one_line(err)}", file=sys.stderr, flush=True)
         return 2
     return 0
+
+
+def _one_line(err: BaseException) -> str:
+    """The message of ``err``; for an error a DataLoader worker raised (re-raised with the worker's traceback in its
+    message), the worker's own message: the traceback's last line without the exception's name."""
+    text = str(err).strip()
+    if "Original Traceback" not in text:
+        return text
+    last = text.splitlines()[-1]
+    return last.split(": ", 1)[1] if ": " in last else last
 
 
 if __name__ == "__main__":

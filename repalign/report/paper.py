@@ -1,7 +1,7 @@
-"""The numbers the paper reports in its tables, for printing beside a notebook's own (PAPER.md §3 items 9, 10).
+"""The numbers the paper reports in its tables, for printing beside a notebook's own (docs/PAPER.md §3 items 9, 10).
 
 Imani, Hu & White, *Representation Alignment in Neural Networks*, TMLR 2022 (arXiv 2112.07806), as recorded in
-``shared/PAPER.md`` §3: the task-similarity table (the paper's Fig. 15: fine-tuning test accuracy, %, of ResNet18
+``docs/PAPER.md`` §3: the task-similarity table (the paper's Fig. 15: fine-tuning test accuracy, %, of ResNet18
 and T2T-ViT pre-trained on ImageNet-Natural / ImageNet-Artificial and fine-tuned on CIFAR-10-Natural /
 CIFAR-10-Artificial) and the negative-transfer table (the paper's Table 1: test accuracy, %, of ResNet18 trained on
 an Office-31 target domain after training on a source domain with random labels; "none" = no such training).
@@ -46,7 +46,7 @@ NEGATIVE_TRANSFER: dict[tuple[str | None, str], float] = {
     ("amazon", "webcam"): 4.6,
 }
 
-#: Images per Office-31 domain (Saenko et al. 2010), as PAPER.md §3 item 10 gives them.
+#: Images per Office-31 domain (Saenko et al. 2010), as docs/PAPER.md §3 item 10 gives them.
 OFFICE31_SIZES = {"amazon": 2817, "webcam": 795, "dslr": 498}
 
 

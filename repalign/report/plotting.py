@@ -167,8 +167,9 @@ def save_figure(
     """Save ``fig`` as ``<figures_dir>/<name>.<fmt>`` for each format (atomically), show it inline in a notebook
     (``show``), then close it.
 
-    The files carry no dates (PDF ``CreationDate``, SVG ``Date``, a fixed SVG hash salt), so the same figure
-    re-created writes the same bytes. In a notebook the PNG written here is displayed (whatever the matplotlib
+    The files carry no dates (PDF ``CreationDate``, SVG ``Date``, a fixed SVG hash salt), and the PNG is
+    re-encoded with the interpreter's zlib (:func:`_portable_png`), so the same figure re-created writes the same
+    bytes, on any CPU. In a notebook the PNG written here is displayed (whatever the matplotlib
     backend, ``Agg`` included), so executed and stored notebooks carry their figures. A relative ``figures_dir``
     is resolved against ``notebooks/`` of the checkout (:func:`repalign.core.paths.resolve_output_dir`), as the
     notebooks' defaults (``../figures/smoke``) mean, whatever the working directory.
@@ -185,14 +186,47 @@ def save_figure(
         for fmt in [*formats, *([] if "png" in formats or not show else ["png"])]:
             buf = io.BytesIO()
             fig.savefig(buf, format=fmt, dpi=120, metadata=_FIXED_METADATA.get(fmt))
+            data = _portable_png(buf.getvalue()) if fmt == "png" else buf.getvalue()
             if fmt == "png":
-                png = buf.getvalue()
+                png = data
             if fmt in formats:
-                out.append(atomic_write_bytes(folder / f"{name}.{fmt}", buf.getvalue()))
+                out.append(atomic_write_bytes(folder / f"{name}.{fmt}", data))
     if show and png is not None:
         _display_png(png)
     plt.close(fig)
     return out
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+
+def _portable_png(png: bytes) -> bytes:
+    """The same image re-encoded with Python's own zlib, so that its bytes do not depend on the CPU.
+
+    matplotlib writes PNG through Pillow, whose bundled zlib-ng chooses its deflate code by the CPU's instruction
+    set at run time; the pixels (Agg, FreeType) do not depend on it. Here the decoded RGBA pixels are written again
+    as an 8-bit RGBA PNG (filter 0 on every row, deflate level 9 by the interpreter's zlib), with no metadata.
+
+    Shape: an RGBA (H, W, 4) image in, the same image out.
+    """
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as img:
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.uint8)
+    h, w = rgba.shape[:2]
+    rows = np.concatenate([np.zeros((h, 1), dtype=np.uint8), rgba.reshape(h, w * 4)], axis=1)
+    header = struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + b"".join(
+        (_png_chunk(b"IHDR", header), _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 9)), _png_chunk(b"IEND", b""))
+    )
 
 
 def _display_png(png: bytes) -> None:

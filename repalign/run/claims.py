@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from repalign.core.files import atomic_write_json, atomic_write_text
-from repalign.core.paths import resolve_output_dir
+from repalign.core.paths import repo_root, resolve_output_dir
 from repalign.core.provenance import provenance
 from repalign.measure.alignment import preprocessing_seen
 from repalign.run import params as _params
@@ -69,6 +69,7 @@ __all__ = [
     "NOISE_RULE",
     "Claim",
     "snapshot",
+    "banner",
     "Comparison",
     "compare",
     "combine",
@@ -168,6 +169,41 @@ def snapshot(namespace: Mapping[str, Any]) -> dict[str, Any]:
         for k, v in namespace.items()
         if not k.startswith("_") and k not in _NOT_PARAMETERS and isinstance(v, plain)
     }
+
+
+#: where ``make replicate`` and ``make paper`` write their verdicts, relative to the checkout
+PUBLISHED = {"replicate": "results", "paper": "results/paper"}
+
+
+def _shown(path: Path, root: Path | None) -> str:
+    """``path`` relative to the checkout when it lies in it (the same text on every machine), else as it is."""
+    return str(path.relative_to(root)) if root is not None and path.is_relative_to(root) else str(path)
+
+
+def banner(notebook: str, run_scale: str, results_dir: str | Path) -> None:
+    """Print which scale a notebook's outputs show and where the replicate-scale verdicts are: two lines, a
+    notebook's first output (call it after :func:`snapshot`).
+
+    ``run_scale`` is the notebook's parameter (``smoke`` in its parameters cell; each scale's yaml sets its own);
+    a run writing its scale's published folder is the one ``make replicate`` or ``make paper`` runs, any other is a
+    custom run (``repalign run``, ``make notebook``, a sweep: ``*/custom/<run name>``).
+    """
+    root = repo_root()
+    root = root.resolve() if root is not None else None
+    here = resolve_output_dir(results_dir).resolve()
+    mine = _shown(here / "claims" / f"{notebook}.json", root)
+    published = root is not None and run_scale in PUBLISHED and here == root / PUBLISHED[run_scale]
+    if run_scale == "smoke":
+        what = "the parameters cell's small defaults: a check that the notebook runs, not the replication"
+    elif published:
+        what = f"notebooks/params/{run_scale}/{notebook}.yaml, as make {run_scale} runs it"
+    else:
+        what = f"a custom run from the {run_scale} scale's parameters, see params below"
+    summary = f"; all notebooks: {PUBLISHED[run_scale]}/SUMMARY.md" if published else ""
+    print(f"Scale: {run_scale} ({what}). This run's verdicts: {mine}{summary}.")
+    if not (run_scale == "replicate" and summary):
+        print(f"Replicate-scale verdicts (make replicate): results/claims/{notebook}.json; all notebooks: "
+              "results/SUMMARY.md.")  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -30,7 +30,13 @@ from repalign.run import params
 from repalign.run.notebook import RUN_EXAMPLES, NotebookFailed, _run
 from repalign.run.paper_check import _paper_check
 from repalign.run.params import ParameterError
-from repalign.run.userfiles import load_features, load_targets, prepare_targets
+from repalign.run.userfiles import (
+    MeasureWarning,
+    check_writable_folder,
+    load_features,
+    load_targets,
+    prepare_targets,
+)
 
 __all__ = [
     "measure_features",
@@ -56,6 +62,10 @@ AUC: area under A(τ)/‖Y‖² over τ ∈ [0, √n], divided by √n; τ_q: th
 
 
 # ------------------------------------------------------------------------------------------------ the measure
+#: layers whose numerical ranks differ by this factor or more are compared with a warning (the AUC favours the lower)
+RANK_RATIO_WARNING = 2.0
+
+
 def measure_features(
     layers: Mapping[str, np.ndarray],
     targets: np.ndarray,
@@ -64,32 +74,62 @@ def measure_features(
     qs: Sequence[float] = (0.9, 0.99),
     num: int = 62,
 ) -> dict[str, dict[str, Any]]:
-    """The spectrum of each layer: AUC, τ_q and the curve on the demo's grid. Shape: layers {name: (n, d)}."""
+    """The spectrum of each layer: AUC, τ_q, the numerical rank and the curve on the demo's grid.
+
+    Warns (:class:`repalign.run.userfiles.MeasureWarning`) when the layers differ much in rank: the AUC favours
+    low-dimensional codes. Shape: layers {name: (n, d)}.
+    """
 
     out = {}
     for name, x in layers.items():
-        spec = spectrum(x, targets, center=center)
+        try:
+            spec = spectrum(x, targets, center=center)
+        except ValueError as err:
+            raise ValueError(f"layer {name!r}: {err}") from None
         taus = threshold_grid(spec.n, num=num)
         out[name] = {
             "n": spec.n,
             "d": int(np.asarray(x).shape[1]),
+            "rank": spec.rank,
             "auc": spec.auc(),
             **{f"tau_{q:g}": spec.tau_q(q) for q in qs},
             "thresholds": taus,
             "curve": spec.curve(taus, relative=True),
             "total": spec.total,
         }
+    _warn_if_ranks_differ(out)
     return out
 
 
+def _warn_if_ranks_differ(results: Mapping[str, Mapping[str, Any]]) -> None:
+    """Warn when the layers compared differ in numerical rank by :data:`RANK_RATIO_WARNING` or more."""
+    ranks = {name: int(r["rank"]) for name, r in results.items() if r["rank"] > 0}
+    if len(ranks) < 2:
+        return
+    low, high = min(ranks, key=ranks.__getitem__), max(ranks, key=ranks.__getitem__)
+    if ranks[high] < RANK_RATIO_WARNING * ranks[low]:
+        return
+    warnings.warn(
+        f"the layers compared differ much in rank ({low!r}: {ranks[low]} directions, {high!r}: {ranks[high]}): the "
+        "AUC favours low-dimensional codes (with unit-norm rows the squared singular values sum to n, so fewer "
+        "directions are larger), so do not rank these layers by AUC alone: compare them at equal width (e.g. PCA "
+        "of each to the same number of components), or compare tau_q and the relative curves",
+        MeasureWarning,
+        stacklevel=3,
+    )
+
+
 def _write_results(results: Mapping[str, Mapping[str, Any]], out: Path, meta: Mapping[str, Any]) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    payload = {"measure": dict(meta), "layers": {k: dict(v) for k, v in results.items()}}
-    written = [atomic_write_json(out / "alignment.json", payload)]
-    rows = ["layer,tau,relative_alignment"]
-    for name, r in results.items():
-        rows += [f"{name},{t:.10g},{a:.10g}" for t, a in zip(r["thresholds"], r["curve"], strict=True)]
-    written.append(atomic_write_text(out / "alignment_curves.csv", "\n".join(rows) + "\n"))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        payload = {"measure": dict(meta), "layers": {k: dict(v) for k, v in results.items()}}
+        written = [atomic_write_json(out / "alignment.json", payload)]
+        rows = ["layer,tau,relative_alignment"]
+        for name, r in results.items():
+            rows += [f"{name},{t:.10g},{a:.10g}" for t, a in zip(r["thresholds"], r["curve"], strict=True)]
+        written.append(atomic_write_text(out / "alignment_curves.csv", "\n".join(rows) + "\n"))
+    except OSError as err:
+        raise ValueError(f"cannot write the results to {out} ({err.strerror or err}); choose another --out") from None
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -144,10 +184,7 @@ def _model_layers(args: argparse.Namespace) -> tuple[dict[str, np.ndarray], np.n
         x = models.prepare_images(ds.x, name, args.image_size)
         default_layer = models.feature_layer(name)
     else:
-        import timm
-
-        model = timm.create_model(name, pretrained=args.pretrained, checkpoint_path=args.weights or "")
-        cfg = timm.data.resolve_data_config({}, model=model)
+        model, cfg = _timm_model(args, models.BACKBONES)
         x = torch.nn.functional.interpolate(torch.as_tensor(ds.x), size=cfg["input_size"][1:], mode="bilinear")
         x = x.repeat(1, 3 // x.shape[1], 1, 1)
         x = (x - torch.tensor(cfg["mean"])[:, None, None]) / torch.tensor(cfg["std"])[:, None, None]
@@ -157,27 +194,77 @@ def _model_layers(args: argparse.Namespace) -> tuple[dict[str, np.ndarray], np.n
     return feats, ds.y, f"{ds.info.describe()}; model {name} on {device}"
 
 
-def _measure(args: argparse.Namespace) -> int:
+def _timm_model(args: argparse.Namespace, backbones: Sequence[str]) -> tuple[Any, dict[str, Any]]:
+    """The timm model ``args.model`` and its preprocessing configuration (input size, mean, std); ``args.weights``
+    is read first, so that a damaged or planted file is refused in one line."""
+    import timm
+
+    from repalign.networks.torchfiles import load_torch_file  # lazily: torch only for --model
+
+    if args.weights:
+        load_torch_file(args.weights, what="weights file", fix="give a state dict saved with torch.save")
+    try:
+        model = timm.create_model(args.model, pretrained=args.pretrained, checkpoint_path=args.weights or "")
+    except RuntimeError as err:
+        if "Unknown model" not in str(err):
+            raise
+        raise ValueError(
+            f"--model {args.model!r} is neither a repalign backbone ({', '.join(backbones)}) nor a timm model name "
+            "(python -c 'import timm; print(timm.list_models())' lists them)"
+        ) from None
+    return model, timm.data.resolve_data_config({}, model=model)
+
+
+def _check_measure_options(args: argparse.Namespace) -> None:
+    """Everything about the options that can be checked before any file is read or anything measured."""
     if bool(args.features) == bool(args.model):
-        raise SystemExit("measure: give feature files, or --model with --dataset (not both); see --help")
+        raise ValueError("measure: give feature files, or --model with --dataset (not both); see --help")
     if args.model and not args.dataset:
-        raise SystemExit("measure: --model needs --dataset NAME (see `python -m repalign.data` for the names)")
+        raise ValueError("measure: --model needs --dataset NAME (see `python -m repalign.data` for the names)")
+    bad = [q for q in args.q if not 0.0 < q <= 1.0]
+    if bad:
+        raise ValueError(f"--q must be in (0, 1] (the share of the targets tau_q keeps), got {bad[0]:g}")
+    if args.n < 0:
+        raise ValueError(f"--n must be >= 0 (the number of examples to measure; 0: all), got {args.n}")
+    check_writable_folder(args.out, "--out")
+
+
+def _feature_files(args: argparse.Namespace) -> tuple[dict[str, np.ndarray], dict[str, str], np.ndarray | None]:
+    """The layers of the feature files (a clash of names is prefixed with the file's stem), the file of each layer
+    and the targets of a CSV's ``--target-column``."""
+    layers: dict[str, np.ndarray] = {}
+    origin: dict[str, str] = {}
+    y = None
+    for f in args.features:
+        got, y_csv = load_features(f, target_column=None if args.targets else args.target_column)
+        clash = set(got) & set(layers)
+        for k, v in got.items():
+            name = f"{Path(f).stem}:{k}" if k in clash else k
+            layers[name], origin[name] = v, f
+        y = y_csv if y_csv is not None else y
+    return layers, origin, y
+
+
+def _measure(args: argparse.Namespace) -> int:
+    """``repalign measure``: options checked first, then the files or the model, the targets, the measure."""
+    _check_measure_options(args)
     if args.features:
-        layers: dict[str, np.ndarray] = {}
-        y = None
-        for f in args.features:
-            got, y_csv = load_features(f, target_column=None if args.targets else args.target_column)
-            clash = set(got) & set(layers)
-            layers.update({(f"{Path(f).stem}:{k}" if k in clash else k): v for k, v in got.items()})
-            y = y_csv if y_csv is not None else y
+        layers, origin, y = _feature_files(args)
         source = ", ".join(args.features)
     else:
         layers, y, source = _model_layers(args)
+        origin = {name: f"--model {args.model}" for name in layers}
     if args.targets:
         y = load_targets(args.targets, args.target_column)
     if y is None:
-        raise SystemExit("measure: no targets: give --targets FILE (or --target-column NAME for a CSV, or --dataset)")
+        raise ValueError("measure: no targets: give --targets FILE (or --target-column NAME for a CSV, or --dataset)")
     targets, how = prepare_targets(y, args.task)
+    for name, x in layers.items():
+        if x.shape[0] != targets.shape[0]:
+            raise ValueError(
+                f"{origin[name]}: {name!r} has {x.shape[0]} rows but the targets have {targets.shape[0]}; features "
+                "and targets must describe the same examples in the same order"
+            )
     print(f"features: {source}")
     print(f"targets: {how}; {'centred' if args.center else 'NOT centred (--no-center)'}")
     qs = tuple(args.q)
@@ -212,7 +299,7 @@ def _params(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------------ entry point
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = params.CommandLineParser(
         prog="repalign",
         description="Representation alignment (Imani, Hu, White, TMLR 2022): measure it, and run the notebooks.",
         epilog="`repalign <command> --help` for each command's options and examples.",
@@ -253,11 +340,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("notebook", help="03_architectures, 03_architectures.ipynb, notebooks/03_..., or 03")
     r.add_argument("assignments", nargs="*", metavar="key=value", help="parameters (YAML values: seeds=[0,1])")
     r.add_argument("--scale", default="smoke", help="smoke (the parameters cell), replicate or paper")
-    r.add_argument("--output", help="the executed copy (default build/custom/<notebook>.ipynb)")
-    r.add_argument("--scale-dirs", action="store_true", help="write figures/results where the scale says")
+    r.add_argument("--name", help="the run name: folder of its outputs (default <notebook>-<scale>-<hash>)")
+    r.add_argument("--output", help="the executed copy (default build/custom/<run name>.ipynb)")
+    r.add_argument("--scale-dirs", action="store_true", help=argparse.SUPPRESS)  # make replicate / make paper only
     r.add_argument("--progress", choices=("lines", "bar", "none"), default="lines", help="a line per cell (default)")
     r.add_argument("--log-output", action="store_true", help="also print the notebook's own output")
-    r.add_argument("--timeout", type=int, default=None, help="seconds per cell")
+    r.add_argument("--timeout", type=params.positive_int, default=None, help="seconds per cell")
     r.set_defaults(func=_run)
 
     p = sub.add_parser("params", help="list the notebooks, or one notebook's parameters and defaults")
@@ -288,18 +376,32 @@ def _one_line_warning(message: Any, category: type[Warning], *args: Any, **kwarg
     return f"warning ({category.__name__}): {message}\n"
 
 
+#: the extras (pyproject.toml) a command needs in this process, checked before it starts
+NEEDS = {"run": ("notebooks",)}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``repalign`` and ``python -m repalign``; returns the exit status."""
+    """Entry point of ``repalign`` and ``python -m repalign``; returns the exit status.
+
+    A user's mistake (a command line that does not parse, a wrong parameter, a missing file or extra) is one line,
+    ``error: …``, and status 2; a notebook that raised, status 2 with where to find its traceback.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
+    warnings.formatwarning = _one_line_warning
     if argv[:1] == ["sweep"]:  # everything after `sweep` belongs to repalign.run.sweep, --help included
         return _sweep(argparse.Namespace(args=argv[1:]))
-    args = _parser().parse_args(argv)
-
-    warnings.formatwarning = _one_line_warning
     try:
+        args = _parser().parse_args(argv)
+        params.require(f"repalign {args.command}", *NEEDS.get(args.command, ()))
         return int(args.func(args) or 0)
     except (ParameterError, FileNotFoundError, ValueError, NotebookFailed) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as err:
+        known = params.missing_module(err)
+        if known is None:
+            raise
+        print(f"error: {known}", file=sys.stderr)
         return 2
 
 

@@ -17,10 +17,16 @@ A **grid file** (YAML) names the notebook, the base scale and what varies::
 
 The points are the product of ``grid`` and of each ``zip`` group; every point's parameters are checked with
 :func:`repalign.run.params.validate` before anything runs, so a misspelt name fails at once, listing the notebook's
-parameters. **Seeds**: each point runs all of its seeds in one notebook (the claims' noise rule needs at least two
+parameters. The file holds plain values only (:func:`repalign.run.params.load_yaml`): papermill writes anything but
+a string unescaped into the kernel's cell, so tags (``!!binary``, ``!!pairs``, ``!!python/…``), aliases and keys
+given twice are refused, one line each; ``1e-3`` is a number and ``03`` text. The sweep's name is a folder name
+(:func:`sweep_name`), never a path.
+
+**Seeds**: each point runs all of its seeds in one notebook (the claims' noise rule needs at least two
 seeds per point); to repeat a sweep on independent seed sets, vary them: ``grid: {seeds: [[0, 1, 2], [3, 4, 5]]}``.
 
-**Layout** under ``<out>/<name>/`` (default ``results/sweeps/<name>/``)::
+**Layout** under ``<out>/<name>/`` (default ``results/custom/sweeps/<name>/``: like every run but ``make``'s scale
+builds, a sweep never writes the published ``figures/`` and ``results/``)::
 
     <point>/             e.g. depth=3,width=128 (the varied values)
       point.json         the point's full parameters, the notebook, its key
@@ -28,7 +34,9 @@ seeds per point); to repeat a sweep on independent seed sets, vary them: ``grid:
       claims/<nb>.json   the claim file (results_dir = this folder)
       figures/           the notebook's figures (figures_dir)
       kernel.log         the kernel's own stdout/stderr (crashes, warnings)
-      record.json        the completion record, written atomically LAST: status ok / failed, error, seconds
+      record.json        the completion record, written atomically LAST: status ok / failed, error, seconds, the
+                         sha256 of each claim file (a claim file lost or changed later: the point runs again)
+    workers.log          the local cluster's workers' own output
     table.csv            one row per point: varied values, status, every claim's outcome and scalar evidence
     SUMMARY.md           the same as a Markdown table, with the claims' statements and the failures
     figure.png/.pdf      plot.y against plot.x, one line per combination of the other varied parameters
@@ -53,32 +61,38 @@ is rescheduled by dask.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import hashlib
 import io
 import itertools
 import json
+import logging
 import math
 import os
 import re
 import shutil
+import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from repalign.core import cache, closure, paths
 from repalign.core.files import atomic_write_json, atomic_write_text
+from repalign.core.numerics import pinned_environment
 from repalign.core.provenance import provenance
 from repalign.run import params as _params
+from repalign.run.userfiles import check_writable_folder
 
 __all__ = [
     "Point",
     "SweepSpec",
     "expand",
     "point_name",
+    "sweep_name",
     "load_grid",
     "point_key",
     "point_state",
@@ -104,7 +118,6 @@ PASS_THROUGH = (
     "TORCH_HOME",
     "REPALIGN_PROGRESS",
 )
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 RECORD, POINT, ERROR = "record.json", "point.json", "error.json"
 
 
@@ -184,20 +197,74 @@ def point_name(varied: Mapping[str, Any]) -> str:
     return name
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    import yaml
+#: a sweep's name is a folder name under ``--out``, never a path
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._=,+-]{0,119}$")
 
+
+def sweep_name(name: str) -> str:
+    """``name`` when it is a folder name: letters, digits and ``. _ - = , +``, starting with a letter, a digit or
+    ``_``, at most 120 characters (so no ``/``, ``\\``, ``..`` or absolute path); raises ``ValueError`` otherwise."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(
+            f"sweep name {name!r} is not a folder name: use letters, digits and . _ - = , + (starting with a letter, "
+            "a digit or _, at most 120 characters), so that the sweep stays inside --out"
+        )
+    return name
+
+
+def _default_name(stem: str) -> str:
+    """The grid file's stem as a sweep name: every other character becomes ``_`` (``my grid`` → ``my_grid``)."""
+    name = re.sub(r"[^A-Za-z0-9._=,+-]", "_", stem)[:120]
+    return "_" + name[1:] if not name or not re.match(r"[A-Za-z0-9_]", name) else name
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """The grid file as plain values (:func:`repalign.run.params.load_yaml`, then :func:`~repalign.run.params.
+    check_plain` on all of it), its keys and their kinds checked; one-line ``ValueError`` for any mistake."""
     if not path.is_file():
         raise FileNotFoundError(f"grid file {path} does not exist; see sweeps/ for examples")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        problem = f"byte {err.start}: {raw[err.start]:#04x}"
+        raise ValueError(f"{path} is not UTF-8 text ({problem}); save it as UTF-8") from None
+    data = _params.load_yaml(text, source=str(path))
+    data = {} if data is None else data
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a grid file is a mapping (notebook:, scale:, grid:, ...), got {type(data).__name__}")
+    _params.check_plain(data, str(path))
     unknown = sorted(set(data) - GRID_KEYS)
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {unknown}; a grid file has {sorted(GRID_KEYS)}")
     if "notebook" not in data:
         raise ValueError(f"{path}: name the notebook, e.g. `notebook: 03_architectures`")
+    _check_kinds(data, path)
     return data
+
+
+def _check_kinds(data: Mapping[str, Any], path: Path) -> None:
+    """Each key of a grid file holds what it must; figures_dir and results_dir are the sweep's to set."""
+    if not isinstance(data["notebook"], str):
+        raise ValueError(
+            f"{path}: notebook: write the notebook's name or its two-digit prefix as text (notebook: 03_architectures "
+            f"or notebook: '03'), got {data['notebook']!r}"
+        )
+    for key in ("scale", "name"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise ValueError(f"{path}: {key}: write it as text, got {data[key]!r}")
+    for key in ("parameters", "grid", "plot"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise ValueError(f"{path}: {key}: must be a mapping (name: value), got {data[key]!r}")
+    zips = data.get("zip")
+    if not (
+        zips is None or isinstance(zips, dict) or isinstance(zips, list) and all(isinstance(z, dict) for z in zips)
+    ):
+        raise ValueError(f"{path}: zip: must be a mapping or a list of mappings (name: [values]), got {zips!r}")
+    groups = [data.get("parameters") or {}, data.get("grid") or {}, *([zips] if isinstance(zips, dict) else zips or [])]
+    for key in LOCATION_PARAMETERS:
+        if any(key in group for group in groups):
+            raise ValueError(f"{path}: {key} is set by the sweep (each point's own folder under --out); remove it")
 
 
 def _resolve(notebook: str, base: Path | None) -> Path:
@@ -210,12 +277,15 @@ def _resolve(notebook: str, base: Path | None) -> Path:
 def load_grid(path: str | os.PathLike[str], *, name: str | None = None, notebook: str | None = None) -> SweepSpec:
     """Read and check a grid file; every point's parameters pass :func:`repalign.run.params.validate`.
 
-    ``notebook`` (optional) must agree with the file's (``make sweep NB=…``). Raises ``ValueError`` (a
-    :class:`repalign.run.params.ParameterError` for a wrong parameter name or type) before anything runs.
+    The file holds plain values only (:func:`repalign.run.params.load_yaml`: no YAML tags but the core ones, no
+    aliases, no key twice); its name (``name``, or ``name:``, else its stem made safe) is a folder name
+    (:func:`sweep_name`). ``notebook`` (optional) must agree with the file's (``make sweep NB=…``). Raises
+    ``ValueError`` (a :class:`repalign.run.params.ParameterError` for a wrong parameter name, type or value) in one
+    line before anything runs.
     """
     path = Path(path)
     data = _read_yaml(path)
-    nb = _resolve(str(data["notebook"]), path.parent)
+    nb = _resolve(data["notebook"], path.parent)
     if notebook is not None and _resolve(notebook, None).stem != nb.stem:
         raise ValueError(f"{path} sweeps {nb.stem}, not {notebook}; pass the grid file written for {notebook}")
     scale = str(data.get("scale", "smoke"))
@@ -240,8 +310,9 @@ def load_grid(path: str | os.PathLike[str], *, name: str | None = None, notebook
     plot = dict(data.get("plot") or {})
     if plot and plot.get("x") not in varied_names:
         raise ValueError(f"{path}: plot.x must be a varied parameter ({varied_names}), got {plot.get('x')!r}")
-    sweep_name = name or str(data.get("name") or path.stem)
-    return SweepSpec(sweep_name, nb, scale, points, varied_names, plot, path.resolve())
+    chosen = name or data.get("name")
+    folder = sweep_name(chosen) if chosen else _default_name(path.stem)
+    return SweepSpec(folder, nb, scale, points, varied_names, plot, path.resolve())
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -262,21 +333,55 @@ def point_key(nb_hash: str, params: Mapping[str, Any], version: str) -> str:
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``; None when it is missing, unreadable, not JSON or not an object."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
+
+
+def _record(point_dir: Path) -> dict[str, Any] | None:
+    """The point's completion record, None unless it is one (an object with a key and status ok or failed)."""
+    record = _read_json(point_dir / RECORD)
+    if record is None or not isinstance(record.get("key"), str) or record.get("status") not in ("ok", "failed"):
+        return None
+    return record
+
+
+def _claims(file: Path) -> list[dict[str, Any]] | None:
+    """The claims of a claim file, None unless it is one (an object whose ``claims`` are objects with a statement)."""
+    claims = (_read_json(file) or {}).get("claims")
+    if not isinstance(claims, list):
+        return None
+    return claims if all(isinstance(c, dict) and isinstance(c.get("statement"), str) for c in claims) else None
+
+
+def _outputs(point_dir: Path) -> dict[str, str]:
+    """The point's claim files and their sha256, as its record keeps them: ``{"claims/<nb>.json": sha256}``."""
+    return {
+        f"claims/{f.name}": hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in sorted((point_dir / "claims").glob("*.json"))
+    }
 
 
 def point_state(point_dir: str | os.PathLike[str], key: str) -> str:
-    """``"done"`` (a record with status ok and this key), ``"failed"`` (a notebook error, this key), ``"stale"``
-    (a record made by other parameters, notebook or library), ``"error"`` (an infrastructure error) or ``"todo"``."""
+    """``"done"`` (a record with status ok and this key, its claim files intact), ``"damaged"`` (the same, but a
+    claim file is missing, not one, or changed since the record: run again), ``"failed"`` (a notebook error, this
+    key), ``"stale"`` (a record made by other parameters, notebook or library), ``"error"`` (an infrastructure
+    error) or ``"todo"`` (no record, or a file that is not one)."""
     point_dir = Path(point_dir)
-    record = _read_json(point_dir / RECORD)
+    record = _record(point_dir)
     if record is not None:
-        if record.get("key") != key:
+        if record["key"] != key:
             return "stale"
-        return "done" if record.get("status") == "ok" else "failed"
+        if record["status"] != "ok":
+            return "failed"
+        files = sorted((point_dir / "claims").glob("*.json"))
+        intact = all(_claims(f) is not None for f in files)
+        if "outputs" in record:
+            intact = intact and record["outputs"] == _outputs(point_dir)
+        return "done" if intact else "damaged"
     return "error" if (point_dir / ERROR).is_file() else "todo"
 
 
@@ -284,11 +389,11 @@ def point_state(point_dir: str | os.PathLike[str], key: str) -> str:
 # one point (runs on a dask worker)
 def point_environment(threads: int, passed: Mapping[str, str]) -> dict[str, str]:
     """The environment of a point's papermill process and kernel: this process's, the client's pass-through
-    variables, ``threads`` BLAS/OpenMP threads (torch takes ``OMP_NUM_THREADS`` at import), fixed hashing."""
-    env = dict(os.environ)
-    env.update(passed)
-    env.update(dict.fromkeys(THREAD_VARIABLES, str(threads)))
-    env.update(PYTHONHASHSEED="0", MPLBACKEND="Agg", PYDEVD_DISABLE_FILE_VALIDATION="1", REPALIGN_THREADS=str(threads))
+    variables, and the pinned numerical settings (:func:`repalign.core.numerics.pinned_environment`: the same code
+    paths on any x86-64 CPU with AVX2, fixed hashing) with ``threads`` threads for every library (torch takes
+    ``OMP_NUM_THREADS`` at import; bytes match ``make``'s one-thread runs only at ``threads=1``)."""
+    env = pinned_environment({**os.environ, **passed}, threads=threads)
+    env.update(MPLBACKEND="Agg", PYDEVD_DISABLE_FILE_VALIDATION="1", REPALIGN_THREADS=str(threads))
     return env
 
 
@@ -357,8 +462,8 @@ def run_point(task: Mapping[str, Any]) -> dict[str, Any]:
 
     ``task``: ``dir`` (the point's folder), ``key``, ``notebook``, ``params``, ``varied``, ``kernel``, ``threads``,
     ``env`` (pass-through variables), ``retries``, ``cell_timeout``, ``start_timeout``. Returns the record; writes
-    ``record.json`` LAST (atomically) for an ok run or a notebook error, ``error.json`` for an infrastructure
-    error that outlived its retries (so that the point runs again next time).
+    ``record.json`` LAST (atomically) for an ok run (with the sha256 of its claim files) or a notebook error,
+    ``error.json`` for an infrastructure error that outlived its retries (so that the point runs again next time).
     """
     out = Path(task["dir"])
     if point_state(out, task["key"]) == "done":  # a resubmitted task whose first run finished
@@ -368,7 +473,7 @@ def run_point(task: Mapping[str, Any]) -> dict[str, Any]:
     atomic_write_json(out / POINT, {k: task[k] for k in ("notebook", "key", "varied", "params")})
     env = point_environment(int(task["threads"]), task["env"])
     attempts = []
-    for attempt in range(int(task["retries"]) + 1):
+    for attempt in range(max(int(task["retries"]), 0) + 1):
         start = time.perf_counter()
         outcome = _attempt(task, env)
         seconds = round(time.perf_counter() - start, 2)
@@ -380,6 +485,8 @@ def run_point(task: Mapping[str, Any]) -> dict[str, Any]:
     if outcome.get("error", {}).get("kind") == "infrastructure":
         atomic_write_json(out / ERROR, record)
         return record
+    if outcome["status"] == "ok":
+        record["outputs"] = _outputs(out)  # a claim file damaged later makes the point run again
     atomic_write_json(out / RECORD, record)
     return record
 
@@ -440,7 +547,59 @@ def local_cluster(workers: int | None = None, threads_per_point: int = 1) -> Any
         host="127.0.0.1",
         dashboard_address=None,
         memory_limit=0,
+        preload=["repalign.run.sweep"],  # dask_setup, in every worker
     )
+
+
+def dask_setup(worker: Any) -> None:
+    """The preload of :func:`local_cluster`'s workers. Ctrl-C in a terminal reaches every process of its process
+    group, the workers too: they ignore it, so that the sweep (the client) alone stops them, and they log errors
+    only (a task cancelled or a worker killed while the sweep stops is no news)."""
+    with contextlib.suppress(ValueError):  # signals belong to the main thread; elsewhere leave them be
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+
+
+class _QuietShutdown:
+    """A context whose exit by Ctrl-C silences dask's loggers (and asyncio's, tornado's) in this process while the
+    cluster stops (the nanny killing busy workers, the scheduler losing their tasks, workers that never started);
+    :meth:`restore` gives them their levels back."""
+
+    def __init__(self) -> None:
+        self.levels: dict[str, int] = {}
+
+    def __enter__(self) -> _QuietShutdown:
+        return self
+
+    def __exit__(self, kind: Any, *_: Any) -> None:
+        if kind is not None and issubclass(kind, KeyboardInterrupt):
+            names = ["asyncio", "tornado", "distributed"]  # asyncio: tasks of a cluster stopped while it started
+            names += [n for n in logging.root.manager.loggerDict if n.startswith(("distributed.", "tornado."))]
+            for name in names:
+                self.levels.setdefault(name, logging.getLogger(name).level)
+                logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+    def restore(self) -> None:
+        for name, level in self.levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+@contextlib.contextmanager
+def _stderr_to(path: Path) -> Iterator[None]:
+    """This process's stderr (file descriptor 2) goes to ``path`` inside the block, and so does the stderr of every
+    process started meanwhile for good (the local cluster's workers: their warnings, and their tracebacks should a
+    Ctrl-C reach them while they start), whatever happens to this one's afterwards."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @dataclass
@@ -460,13 +619,19 @@ class SweepResult:
         return [p for p, s in self.states.items() if s in ("failed", "error")]
 
 
+def _point_cache() -> Path:
+    """The result cache of every point's kernel: the client's ``REPALIGN_CACHE``, else ``<repo>/.cache/repalign``
+    (as ``make`` sets it)."""
+    return Path(os.environ.get("REPALIGN_CACHE") or (paths.repo_root() or Path.cwd()) / ".cache" / "repalign")
+
+
 def _tasks(spec: SweepSpec, folder: Path, options: Mapping[str, Any]) -> list[dict[str, Any]]:
 
     nb_hash = notebook_hash(spec.notebook)
     version = cache.code_version(closure.notebook_modules(spec.notebook))  # the code the notebook imports
     env = {k: os.environ[k] for k in PASS_THROUGH if k in os.environ}
     root = paths.repo_root() or Path.cwd()
-    env.setdefault("REPALIGN_CACHE", str(root / ".cache" / "repalign"))
+    env["REPALIGN_CACHE"] = str(_point_cache())
     env.setdefault("REPALIGN_DATA", str(root / "data"))
     env.setdefault("REPALIGN_PROGRESS", "off")  # no progress bars frozen into the executed notebooks
     env = {k: (str(Path(v).resolve()) if k in ("REPALIGN_CACHE", "REPALIGN_DATA") else v) for k, v in env.items()}
@@ -509,9 +674,29 @@ def _submit_all(client: Any, todo: list[dict[str, Any]], result: SweepResult, pr
                 future.cancel()
 
 
+def _check_counts(**counts: int | None) -> None:
+    """``ValueError`` in one line for a count a sweep cannot run with (``retries`` may be 0, the others not)."""
+    for name, value in counts.items():
+        least = 0 if name == "retries" else 1
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            what = "0 or more" if least == 0 else "a positive integer"
+            raise ValueError(f"{name} must be {what}, got {value!r}")
+
+
+def _settle(result: SweepResult, tasks: list[dict[str, Any]]) -> None:
+    """After Ctrl-C, once the workers are gone: each point's state as its folder says (a point may have finished
+    while the workers stopped)."""
+    for t in tasks:
+        name = Path(t["dir"]).name
+        state = point_state(t["dir"], t["key"])
+        if state in ("done", "failed") and state != result.states.get(name) and name not in result.ran:
+            result.ran.append(name)
+        result.states[name] = state
+
+
 def run_sweep(
     spec: SweepSpec,
-    out: str | os.PathLike[str] = "results/sweeps",
+    out: str | os.PathLike[str] = "results/custom/sweeps",
     *,
     client: Any = None,
     workers: int | None = None,
@@ -527,8 +712,15 @@ def run_sweep(
     :func:`local_cluster` of ``workers`` started only when a point needs to run), then write the table, summary
     and figure (:func:`collect`).
 
-    A Ctrl-C stops it (``interrupted``): the points that finished keep their records, the others run next time.
+    Counts below one (``retries`` below zero) and a name that is not a folder name (:func:`sweep_name`) raise
+    ``ValueError`` before anything is written. A Ctrl-C stops it (``interrupted``): the workers of a local cluster
+    ignore it and are stopped by the sweep, quietly; the points that finished, during the shutdown too, keep their
+    records and are in the table; the others run next time. (The workers of another ``client`` finish the points
+    they had begun: their records come after the table; ``--collect`` brings it up to date.)
     """
+    _check_counts(workers=workers, threads_per_point=threads_per_point, retries=retries, cell_timeout=cell_timeout,
+                  start_timeout=start_timeout)  # fmt: skip
+    sweep_name(spec.name)
     folder = Path(out).resolve() / spec.name
     options = {"kernel": kernel, "threads": threads_per_point, "retries": retries}
     options |= {"cell_timeout": cell_timeout, "start_timeout": start_timeout}
@@ -544,16 +736,23 @@ def run_sweep(
             todo.append(t)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_json(folder / "sweep.json", _sweep_record(spec, tasks))
+    quiet = _QuietShutdown()
     try:
         if todo and client is None:
             from distributed import Client
 
-            with local_cluster(workers, threads_per_point) as cluster, Client(cluster) as own:
+            with quiet, _stderr_to(folder / "workers.log"):
+                cluster = local_cluster(workers, threads_per_point)
+            with cluster, Client(cluster) as own, quiet:
                 _submit_all(own, todo, result, progress, len(tasks))
         elif todo:
-            _submit_all(client, todo, result, progress, len(tasks))
+            with quiet:
+                _submit_all(client, todo, result, progress, len(tasks))
     except KeyboardInterrupt:
         result.interrupted = True
+        _settle(result, tasks)
+    if not result.interrupted:  # after Ctrl-C this process ends: dask's own clean-up at exit stays quiet
+        quiet.restore()
     collect(spec, folder)
     return result
 
@@ -573,7 +772,14 @@ def _sweep_record(spec: SweepSpec, tasks: list[dict[str, Any]]) -> dict[str, Any
 
 # ---------------------------------------------------------------------------------------------------------------
 # the table, summary and figure
-STATUS = {"done": "ok", "failed": "failed", "error": "error", "stale": "not run", "todo": "not run"}
+STATUS = {
+    "done": "ok",
+    "failed": "failed",
+    "error": "error",
+    "stale": "not run",
+    "damaged": "not run",
+    "todo": "not run",
+}
 SHORT = {"holds": "holds", "does not hold": "fails", "indistinguishable from seed noise": "noise"}
 
 
@@ -593,9 +799,10 @@ def flatten_evidence(evidence: Mapping[str, Any], prefix: str) -> dict[str, Any]
     return out
 
 
-def _claim_file(point_dir: Path) -> dict[str, Any] | None:
+def _claim_file(point_dir: Path) -> list[dict[str, Any]]:
+    """The claims of the point's (first) claim file; none when there is no claim file or it is not one."""
     files = sorted((point_dir / "claims").glob("*.json"))
-    return _read_json(files[0]) if files else None
+    return (_claims(files[0]) or []) if files else []
 
 
 def _error_text(error: Mapping[str, Any]) -> str:
@@ -610,13 +817,15 @@ def _row(spec: SweepSpec, point: Point, point_dir: Path, key: str, legend: dict[
     record = _read_json(point_dir / (ERROR if state == "error" else RECORD)) or {}
     row: dict[str, Any] = {"point": point.name, **point.varied, "status": STATUS[state]}
     row["seconds"] = record.get("seconds", "") if state in ("done", "failed") else ""
-    row["error"] = _error_text(record["error"]) if state in ("failed", "error") and "error" in record else ""
-    claims = (_claim_file(point_dir) or {}).get("claims", []) if state == "done" else []
+    error = record.get("error")
+    row["error"] = _error_text(error) if state in ("failed", "error") and isinstance(error, Mapping) else ""
+    claims = _claim_file(point_dir) if state == "done" else []
     row["claims_hold"] = sum(c.get("outcome") == "holds" for c in claims) if claims else ""
     for c in claims:
         cid = legend.setdefault(c["statement"], f"c{len(legend) + 1}")
         row[cid] = c.get("outcome", "")
-        row.update(flatten_evidence(c.get("evidence", {}), cid))
+        evidence = c.get("evidence")
+        row.update(flatten_evidence(evidence if isinstance(evidence, Mapping) else {}, cid))
     return row
 
 
@@ -762,13 +971,14 @@ EXAMPLES = """examples:
   srun -n 10 python -m repalign.run.sweep sweeps/depth_width.yaml --slurm-runner   # inside one allocation
   make sweep NB=03_architectures GRID=sweeps/depth_width.yaml
 
-exit status: 0 when every point is ok, 1 when any failed or could not run, 2 for a bad grid file, 130 on Ctrl-C.
+exit status: 0 when every point is ok, 1 when any failed or could not run, 2 for a mistake (the grid file, an
+option, a missing extra, an --out that cannot be written: one line), 130 on Ctrl-C.
 See docs/SWEEPS.md."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m repalign.run.sweep`` / ``python -m repalign sweep`` argument parser."""
-    p = argparse.ArgumentParser(
+    p = _params.CommandLineParser(
         prog="python -m repalign.run.sweep",
         description="Run a notebook over a grid of parameters (papermill on dask.distributed) and tabulate its claims.",
         epilog=EXAMPLES,
@@ -777,15 +987,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("grid", help="grid file (YAML): notebook, scale, grid, zip, seeds, name, plot")
     p.add_argument("--notebook", "--nb", help="check that the grid file sweeps this notebook (make sweep NB=...)")
     p.add_argument("--name", help="sweep name (folder under --out); default the grid file's name: or stem")
-    p.add_argument("--out", default="results/sweeps", help="parent folder of sweeps (default results/sweeps)")
+    p.add_argument(
+        "--out", default="results/custom/sweeps", help="parent folder of sweeps (default results/custom/sweeps)"
+    )
     p.add_argument("--dry-run", action="store_true", help="list the points and what is done; run nothing")
     p.add_argument("--collect", action="store_true", help="only rebuild table.csv, SUMMARY.md and the figure")
     p.add_argument("--skip-failed", action="store_true", help="do not re-run points whose notebook raised")
-    p.add_argument("--workers", type=int, help="local worker processes (default cores // threads-per-point)")
-    p.add_argument("--threads-per-point", type=int, default=1, help="BLAS/torch threads of each point (default 1)")
-    p.add_argument("--retries", type=int, default=2, help="retries of an infrastructure error (default 2)")
+    count, retries = _params.positive_int, _params.non_negative_int
+    p.add_argument("--workers", type=count, help="local worker processes (default cores // threads-per-point)")
+    p.add_argument("--threads-per-point", type=count, default=1, help="BLAS/torch threads of each point (default 1)")
+    p.add_argument("--retries", type=retries, default=2, help="retries of an infrastructure error (default 2)")
     p.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
-    p.add_argument("--cell-timeout", type=int, default=3600, help="seconds a cell may run (default 3600)")
+    p.add_argument("--cell-timeout", type=count, default=3600, help="seconds a cell may run (default 3600)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     e = p.add_argument_group("engines (default: a LocalCluster on 127.0.0.1)")
     e.add_argument("--scheduler", help="address of a running dask scheduler, e.g. tcp://host:8786")
@@ -795,10 +1008,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = p.add_argument_group("--slurm options")
     s.add_argument("--queue", help="partition (#SBATCH -p)")
     s.add_argument("--account", help="account (#SBATCH -A)")
-    s.add_argument("--cores", type=int, default=8, help="cores per job (default 8)")
+    s.add_argument("--cores", type=count, default=8, help="cores per job (default 8)")
     s.add_argument("--memory", default="32GB", help="memory per job (default 32GB)")
     s.add_argument("--walltime", default="02:00:00", help="walltime per job (default 02:00:00)")
-    s.add_argument("--jobs", type=int, default=1, help="number of jobs (default 1)")
+    s.add_argument("--jobs", type=count, default=1, help="number of jobs (default 1)")
     s.add_argument("--job-extra", action="append", default=[], help="extra #SBATCH option, e.g. --job-extra=--qos=low")
     s.add_argument("--prologue", action="append", default=[], help="shell line run before the worker, e.g. module load")
     s.add_argument("--print-job-script", action="store_true", help="print the Slurm job script and exit")
@@ -869,13 +1082,37 @@ def _run_in_allocation(spec: SweepSpec, args: argparse.Namespace) -> SweepResult
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m repalign.run.sweep GRID.yaml [options]``; returns the exit status (see ``--help``)."""
-    args = build_parser().parse_args(argv)
+    """``python -m repalign.run.sweep GRID.yaml [options]``; returns the exit status (see ``--help``).
+
+    Everything a user can get wrong is said in one line, ``error: …``, with status 2, before anything runs: the
+    command line, the grid file, a missing extra (``pip install 'repalign[notebooks,sweep]'``), an ``--out`` that
+    cannot be written. A cache the points cannot write is one warning; they then run without it.
+    """
     try:
+        args = build_parser().parse_args(argv)
+        runs = not (args.dry_run or args.print_job_script)
+        _params.require("repalign sweep", *(("notebooks", "sweep") if runs else ("sweep",)))
         spec = load_grid(args.grid, name=args.name, notebook=args.notebook)
+        if runs:
+            check_writable_folder(args.out, "--out")
+        if runs and not args.collect:
+            cache.writable(_point_cache())
+        return _main(spec, args)
+    except KeyboardInterrupt:
+        print("\ninterrupted: the finished points keep their records; run the same command again to finish")
+        return 130
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as err:
+        known = _params.missing_module(err)
+        if known is None:
+            raise
+        print(f"error: {known}", file=sys.stderr)
+        return 2
+
+
+def _main(spec: SweepSpec, args: argparse.Namespace) -> int:
     if args.print_job_script:
         print(_slurm_from(args).job_script())
         return 0
@@ -884,11 +1121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.collect:
         collect(spec, Path(args.out).resolve() / spec.name)
         return 0
-    try:
-        result = _run_in_allocation(spec, args) if args.slurm_runner else _run_with_client(spec, args)
-    except KeyboardInterrupt:
-        print("\ninterrupted: the finished points keep their records; run the same command again to finish")
-        return 130
+    result = _run_in_allocation(spec, args) if args.slurm_runner else _run_with_client(spec, args)
     if result is None:
         return 0
     return _report(result)
