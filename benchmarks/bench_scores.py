@@ -5,13 +5,19 @@ EfficientNet-Lite on a CIFAR-sized target set) and a 1,000-way source classifier
 seconds of each score (best of two) and its ratio to the unit of cost: one float64 Gram accumulation
 :math:`\\tilde\\Phi^\\top\\tilde\\Phi` of the (n, d + 1) preprocessed features (one BLAS ``syrk``/``gemm``).
 
-- ``score_card``: every alignment summary and LogME on the preprocessed features from one spectrum (one Gram
-  accumulation + one eigendecomposition): the whole spectral card for about the price of the alignment alone
-  (``card_from_spectrum``, everything after the spectrum, is printed on its own line).
-- ``spectrum``: the alignment spectrum alone (``repalign.spectrum``); ``logme`` (reference, raw features: its own
-  Gram), ``h_score``, ``regularized_h_score`` (one d × d eigendecomposition each), ``transrate`` (C + 1 log
-  determinants), ``sfda`` (two shrinkage Fisher discriminants), ``leep``, ``nce`` (n × 1,000 probabilities, no
+- ``score_card``: every alignment summary, LogME and the GCV-optimal ridge on the preprocessed features from one
+  spectrum (one Gram accumulation + one eigendecomposition): the whole spectral card for about the price of the
+  alignment alone (``card_from_spectrum``, everything after the spectrum, and ``ridge_gcv`` alone, a function of
+  the spectrum's r values, are printed on their own lines).
+- ``spectrum``: the alignment spectrum alone (``repalign.spectrum``); ``logme`` (the paper's formula, raw features:
+  its own Gram), ``logme_published_code`` (the same, plus the published code's SVD of the raw Gram to count its
+  terms when n > d), ``h_score``, ``regularized_h_score`` (one d × d eigendecomposition each), ``transrate`` (C + 1
+  log determinants), ``sfda`` (two shrinkage Fisher discriminants), ``leep``, ``nce`` (n × 1,000 probabilities, no
   features).
+- The leave-one-out ridge scores: ``ridge_basis`` (σ and U: a Gram, its eigendecomposition and the product
+  :math:`U = \\tilde\\Phi V\\Lambda^{-1/2}`, the size of one more Gram product), then ``loo_ridge_error`` /
+  ``loo_ridge_accuracy`` given them (the residuals and leverages at 37 penalties: :math:`n r (C + 1)` per penalty);
+  ``ridge_scores`` all three together, on the measure's preprocessing and on standardised features.
 - CUDA (when torch sees a GPU): ``score_card`` and ``spectrum`` on a CUDA tensor against one fp64 Gram product on
   the device; the other scores are NumPy (CPU) functions.
 
@@ -65,11 +71,19 @@ def cpu_section(n: int, d: int, classes: int) -> None:
     print(f"CPU, {n:,} x {d:,} fp32 features, {classes} classes; unit = one fp64 Gram product of the preprocessed")
     print(f"features ({n:,} x {d + 1:,}): {unit:.3f} s")
     spec, counts = ra.spectrum(x, ra.one_hot_targets(y)), np.bincount(y)
+    sig, left = scores.ridge_basis(x)
     runs = {
-        "score_card (alignment + LogME)": lambda: scores.score_card(x, y),
+        "score_card (alignment + LogME + GCV)": lambda: scores.score_card(x, y),
         "  of which card_from_spectrum": lambda: scores.card_from_spectrum(spec, counts),
+        "  of which ridge_gcv": lambda: scores.ridge_gcv(spec.singular_values, spec.mass, spec.total, spec.n),
         "spectrum (alignment alone)": lambda: ra.spectrum(x, ra.one_hot_targets(y)),
-        "logme (reference, raw)": lambda: scores.logme(x, y),
+        "ridge_basis (sigma and U)": lambda: scores.ridge_basis(x),
+        "  then loo_ridge_error": lambda: scores.loo_ridge_error(sig, left, y),
+        "  then loo_ridge_accuracy": lambda: scores.loo_ridge_accuracy(sig, left, y),
+        "ridge_scores (measure's preprocessing)": lambda: scores.ridge_scores(x, y),
+        "ridge_scores (standardised)": lambda: scores.ridge_scores(x, y, standardize=True),
+        "logme (paper's formula, raw)": lambda: scores.logme(x, y),
+        "logme_published_code (raw)": lambda: scores.logme_published_code(x, y),
         "h_score": lambda: scores.h_score(x, y),
         "regularized_h_score": lambda: scores.regularized_h_score(x, y),
         "transrate": lambda: scores.transrate(x, y),
@@ -77,10 +91,10 @@ def cpu_section(n: int, d: int, classes: int) -> None:
         "leep (n x 1000 probabilities)": lambda: scores.leep(probs, y),
         "nce (n x 1000 probabilities)": lambda: scores.nce(probs, y),
     }
-    print(f"  {'score':<34} {'seconds':>8} {'x Gram':>7}")
+    print(f"  {'score':<40} {'seconds':>8} {'x Gram':>7}")
     for name, fn in runs.items():
         t = best_of(fn)
-        print(f"  {name:<34} {t:8.3f} {t / unit:7.2f}")
+        print(f"  {name:<40} {t:8.3f} {t / unit:7.2f}")
 
 
 def cuda_section(n: int, d: int, classes: int) -> None:
@@ -98,11 +112,11 @@ def cuda_section(n: int, d: int, classes: int) -> None:
     print(f"CUDA ({torch.cuda.get_device_name()}), {n:,} x {d:,}, {classes} classes; unit = one fp64 Gram product on")
     print(f"the device: {unit:.4f} s")
     for name, fn in {
-        "score_card (alignment + LogME)": lambda: scores.score_card(xc, yc),
+        "score_card (alignment + LogME + GCV)": lambda: scores.score_card(xc, yc),
         "spectrum (alignment alone)": lambda: ra.spectrum(xc, ra.one_hot_targets(yc)),
     }.items():
         t = best_of(fn, repeat=3, sync=sync)
-        print(f"  {name:<34} {t:8.4f} s {t / unit:7.2f} x Gram")
+        print(f"  {name:<40} {t:8.4f} s {t / unit:7.2f} x Gram")
 
 
 def main() -> None:

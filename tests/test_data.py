@@ -710,10 +710,10 @@ def test_cifar100_pickles(tmp_path, cifar_ok):
 
 
 def test_cifar_missing_and_corrupt(tmp_path):
-    with pytest.raises(FileNotFoundError, match="cifar10: no train data at .*cifar-10-batches-py.*fetch cifar10"):
+    with pytest.raises(FileNotFoundError, match="cifar10: .* missing under .*cifar-10-batches-py.*fetch cifar10"):
         load("cifar10", root=tmp_path)
     write_cifar10(tmp_path)  # without the md5 patch: torchvision rejects the fakes as corrupt
-    with pytest.raises(FileNotFoundError, match="corrupted"):
+    with pytest.raises(ValueError, match="md5 mismatch"):  # issue #23: not the words of a missing copy
         load("cifar10", root=tmp_path)
 
 
@@ -989,3 +989,15 @@ def test_fashion_domains_errors():
         load("fashion_domains", domain="amazon", scale=2.0)
     with pytest.raises(ValueError, match="no official 'test' split"):
         load("fashion_domains", split="test", domain="amazon")
+
+
+def test_as_analogue_names_the_paper_data_in_every_description() -> None:
+    """An analogue says so wherever it is described, and the one-screen answer files it under "analogue"."""
+    from repalign.run import claims
+
+    ds = D.load("digits")
+    analogue = ds.as_analogue("CIFAR-10-Natural / -Artificial")
+    text = analogue.info.describe()
+    assert "(CIFAR-10-Natural / -Artificial analogue)" in text and "stand-in for CIFAR-10-Natural / -Artificial" in text
+    assert analogue.x is ds.x and analogue.info.n == ds.info.n and "analogue" not in ds.info.describe()
+    assert [kind for kind, _ in claims.data_kinds(text)] == ["analogue"]

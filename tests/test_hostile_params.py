@@ -702,7 +702,9 @@ print(json.dumps({"calls": calls, "got": got, "warnings": [str(w.message) for w 
 """
 
 
-def test_a_really_read_only_cache_is_read_and_not_written(tmp_path) -> None:
+def test_a_really_read_only_cache_is_read_and_not_written(tmp_path, monkeypatch) -> None:
+    for name in ("OMP_NUM_THREADS", "PYTHONHASHSEED"):  # the reader's environment: the pinned settings key the cache
+        monkeypatch.setenv(name, ENV[name])
     prefix = _unprivileged()
     root = tmp_path / "cache"
     fn = _Counted()

@@ -6,7 +6,8 @@ invariance to rotating the features (before the bias column) and to permuting th
 batch split (and merging) equal to one shot, and the gram/kernel/svd methods in agreement.
 
 The scores (``repalign.measure.scores``): finite output, the invariances their papers state (permuting examples,
-renaming classes, rotations, scale where it holds) and their bounds.
+renaming classes, rotations, scale where it holds; ridge on standardised features: any map of each column alone) and
+their bounds.
 
 Every test is ``derandomize=True`` (the same examples on every run: CI is repeatable) and sized to run in a few
 seconds in all. Features are drawn element by element, so hypothesis also tries repeated rows, zero columns and
@@ -205,25 +206,36 @@ def test_gram_kernel_and_svd_agree(xy, center, normalize) -> None:
 # ----------------------------------------------------------------------------------------------------------------
 FEATURE_SCORES = {
     "logme": scores.logme,
+    "logme_published_code": scores.logme_published_code,
     "h_score": scores.h_score,
     "regularized_h_score": scores.regularized_h_score,
     "transrate": scores.transrate,
     "sfda": scores.sfda,
     "alignment_auc": scores.alignment_score,
 }
-#: scores that depend on the features only through rotation-invariant quantities (Gram spectrum, distances)
-ROTATION_INVARIANT = tuple(FEATURE_SCORES)
+#: the ridge model-selection scores (:func:`repalign.measure.scores.ridge_scores`), on the measure's preprocessing
+#: and on standardised features
+RIDGE = tuple(f"{s}{p}" for p in ("", "_standardised") for s in ("gcv_ridge", "loo_ridge_error", "loo_ridge_accuracy"))
+#: every score but the published LogME code's: it counts the zero directions of a rank-deficient Gram (n > d) by
+#: LAPACK's rounding noise, which moves with the order of the examples (as the published code's does)
+ORDER_FREE = tuple(name for name in (*FEATURE_SCORES, *RIDGE) if name != "logme_published_code")
+#: scores that depend on the features only through rotation-invariant quantities (Gram spectrum, distances, the
+#: measure's unit rows); standardising a column is not one
+ROTATION_INVARIANT = tuple(name for name in ORDER_FREE if not name.endswith("_standardised"))
 #: H-score is invariant to any invertible affine map (Bao et al. 2019); the shrinkage H-score to scaling and
 #: translation (Ledoit–Wolf's shrinkage is scale-free); LogME only at its exact fixed point (its own test below:
 #: the reference's ε = 1e-5 sees the scale); TransRate's ε, SFDA's λ and the alignment's row normalisation see it
 SCALE_INVARIANT = ("h_score", "regularized_h_score")
+#: ridge on standardised features: invariant to a non-zero scale and a shift of each column on its own
+COLUMN_AFFINE_INVARIANT = tuple(name for name in RIDGE if name.endswith("_standardised"))
 
 
 def _all(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """Every feature score of (x, y)."""
+    """Every feature score of (x, y), and the ridge scores on both preprocessings."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a failure must show as a non-finite value, not a warning
-        return {name: fn(x, y) for name, fn in FEATURE_SCORES.items()}
+        values = {name: fn(x, y) for name, fn in FEATURE_SCORES.items()}
+        return values | scores.ridge_scores(x, y) | scores.ridge_scores(x, y, standardize=True)
 
 
 def _close(
@@ -246,6 +258,8 @@ def test_every_feature_score_is_finite_and_within_its_bounds(xy) -> None:
     # 0 ≤ H_α ≤ H ≤ C − 1: shrinking the covariance only lowers the between-class trace
     assert -tol <= values["regularized_h_score"] <= values["h_score"] + tol <= classes - 1 + 2 * tol
     assert 0.0 <= values["sfda"] <= 1.0  # a mean posterior probability
+    for name in RIDGE:  # one minus a relative risk (≥ 0), and an accuracy
+        assert values[name] <= 1.0 and (values[name] >= 0.0 or "accuracy" not in name), name
     summaries = scores.alignment_summaries(spectrum(x, np.eye(classes)[np.unique(y, return_inverse=True)[1]]))
     assert -1e-12 <= summaries["auc"] <= summaries["auc_sigma1"] + 1e-12 <= 1 + 2e-12
     assert 0 <= summaries["tau_0.9"] <= summaries["tau_0.5"] <= math.sqrt(len(y)) + 1e-9
@@ -258,22 +272,26 @@ def test_feature_scores_ignore_the_order_of_examples_the_names_of_classes_and_ro
     base = _all(x, y)
     perm = np.array(rnd.sample(range(len(y)), len(y)))
     d = x.shape[1]
-    _close(base, _all(x[perm], y[perm]), FEATURE_SCORES)
+    _close(base, _all(x[perm], y[perm]), ORDER_FREE)
     names = np.array(rnd.sample(["ant", "bee", "cat", "dog", "eel"], 5))  # a relabelling: any bijection of classes
-    _close(base, _all(x, names[y]), FEATURE_SCORES)
+    _close(base, _all(x, names[y]), (*FEATURE_SCORES, *RIDGE))
     q = _orthogonal(d, seed)
     _close(base, _all(x @ q, y), ROTATION_INVARIANT, rel=1e-5, abs_=1e-7)
 
 
 @SCORES
 @given(gaussian_task(), st.floats(1e-2, 1e2), st.integers(0, 2**32 - 1))
-def test_h_scores_ignore_the_scale_and_h_score_any_invertible_affine_map(xy, scale, seed) -> None:
+def test_h_scores_ignore_the_scale_h_score_any_invertible_affine_map_and_standardised_ridge_any_column_map(
+    xy, scale, seed
+) -> None:
     x, y = xy
     base = _all(x, y)
     _close(base, _all(scale * x + 3.0, y), SCALE_INVARIANT, rel=1e-6, abs_=1e-8)
     rng = np.random.default_rng(seed)
     a = _orthogonal(x.shape[1], seed) @ np.diag(rng.uniform(0.5, 2.0, x.shape[1]))  # well-conditioned, invertible
     assert scores.h_score(x @ a - 1.0, y) == pytest.approx(base["h_score"], rel=1e-6, abs=1e-8)
+    columns = rng.uniform(0.1, 10.0, x.shape[1]) * rng.choice([-1.0, 1.0], x.shape[1])  # each column its own map
+    _close(base, _all(x * columns + rng.normal(size=x.shape[1]), y), COLUMN_AFFINE_INVARIANT, rel=1e-6, abs_=1e-8)
 
 
 @st.composite

@@ -421,6 +421,7 @@ def test_pretrained_checkpoint_says_which_command_makes_a_missing_one(tmp_path, 
     fake.command = lambda arch, subset, out_dir, nproc=8, **o: (
         f"torchrun --nproc_per_node={nproc} -m repalign.networks.pretrain --arch {arch} --subset {subset} --out {out_dir}"
     )
+    fake.checkpoint_identity = lambda path, note=False: {"path": str(path)}
     monkeypatch.setattr(transfer, "pretrain", fake)
     folder = tmp_path / "resnet18_natural"
     with pytest.raises(FileNotFoundError, match="torchrun --nproc_per_node=8 -m repalign.networks.pretrain --arch resnet18 "
@@ -529,6 +530,87 @@ def test_peaks_summaries_leave_the_source_out_and_average_over_seeds() -> None:
         peaks.shared_group_curves([a, _peaks_run(source=1, shared=shared)])
     with pytest.raises(ValueError, match="learner"):
         peaks.transfer_gains([a], "probe")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# peaks: what training on the source did to alignment, and Kendall's tau per run (claim 7, issue #22)
+# ---------------------------------------------------------------------------------------------------------------
+def test_peaks_group_alignment_pairs_each_target_with_itself_and_leaves_the_source_out() -> None:
+    shared = np.array([3, 3, 3, 0, 0])
+    a = _peaks_run(shared=shared, auc_source=np.array([9.0, 0.5, 0.7, 0.1, 0.3]),
+                   auc_untrained=np.array([0.0, 0.2, 0.8, 0.2, 0.2]))  # fmt: skip
+    b = _peaks_run(source=1, shared=np.array([3, 3, 3, 0, 0]), auc_source=np.array([0.4, 9.0, 0.6, 0.0, 0.1]),
+                   auc_untrained=np.array([0.2, 0.0, 0.2, 0.2, 0.2]))  # fmt: skip
+    related = peaks.peaks_group_alignment([a, b], 3)
+    np.testing.assert_allclose(related["trained"], [0.6, 0.5])  # the source (9.0) never counts
+    np.testing.assert_allclose(related["untrained"], [0.5, 0.2])
+    assert related["fell"] == 1 and related["cases"] == 4  # only a's target 2 went down (0.8 -> 0.7)
+    unrelated = peaks.peaks_group_alignment([a, b], 0)
+    assert unrelated["fell"] == 3 and unrelated["cases"] == 4
+    np.testing.assert_allclose(a.auc_change, a.auc_source - a.auc_untrained)
+    with pytest.raises(ValueError, match="no target shares 2"):
+        peaks.peaks_group_alignment([a], 2)
+
+
+def test_alignment_change_table_splits_by_shared_variables_and_roles_most_related_first() -> None:
+    shared, score = np.array([3, 3, 2, 2, 0]), np.array([6, 4, 2, 3, 0])  # roles: 3 (the source), 1, 0, 1, 0
+    runs = [_peaks_run(shared=shared, score=score, auc_source=np.array([1.0, 0.5, 0.4, 0.3, 0.1]) + d,
+                       auc_untrained=np.array([0.0, 0.2, 0.5, 0.2, 0.2])) for d in (0.0, 0.2)]  # fmt: skip
+    assert runs[0].roles.tolist() == [3, 1, 0, 1, 0]
+    table = peaks.alignment_change_table(runs)
+    assert list(table) == ["3 shared, 1 in the same role", "2 shared, 1 in the same role",
+                           "2 shared, 0 in the same role", "0 shared, 0 in the same role"]  # fmt: skip
+    three = table["3 shared, 1 in the same role"]
+    assert three["change"] == pytest.approx(0.4) and three["cases"] == 2 and three["fell"] == 0
+    assert three["std_error"] == pytest.approx(0.1)  # sd of (0.3, 0.5) over sqrt(2) runs
+    assert table["2 shared, 0 in the same role"]["fell"] == 1  # 0.5 -> 0.4 in the first run, 0.5 -> 0.6 next
+    assert table["0 shared, 0 in the same role"]["change"] == pytest.approx(0.0)
+
+
+def test_run_taus_is_kendall_tau_of_each_run_and_refuses_a_constant() -> None:
+    up = _peaks_run(shared=np.array([3, 2, 1, 0]), auc_source=np.array([9.0, 0.1, 0.2, 0.3]),
+                    gd_test_source=np.array([0.0, 3.0, 2.0, 1.0]))  # fmt: skip
+    down = _peaks_run(shared=np.array([3, 2, 1, 0]), auc_source=np.array([9.0, 0.3, 0.2, 0.1]),
+                      gd_test_source=np.array([0.0, 3.0, 2.0, 1.0]))  # fmt: skip
+    taus = peaks.run_taus([up, down], lambda r: r.auc_source, lambda r: -r.gd_test_source)
+    np.testing.assert_allclose(taus, [1.0, -1.0])  # the source (target 0) left out in both
+    with pytest.raises(ValueError, match="undefined"):
+        peaks.run_taus([up], lambda r: r.auc_source, lambda r: r.auc_untrained)  # all zeros
+
+
+def test_alignment_before_after_averages_seeds_and_leaves_the_source_out() -> None:
+    shared = np.array([3, 0, 1])
+    a = _peaks_run(shared=shared, auc_source=np.array([9.0, 0.2, 0.4]), auc_untrained=np.array([9.0, 0.3, 0.1]))
+    b = _peaks_run(shared=shared, auc_source=np.array([9.0, 0.0, 0.6]), auc_untrained=np.array([9.0, 0.1, 0.1]))
+    before, after, groups = peaks.alignment_before_after([a, b])
+    np.testing.assert_allclose(before, [0.2, 0.1])
+    np.testing.assert_allclose(after, [0.1, 0.5])
+    assert groups.tolist() == [0, 1]
+
+
+def test_peaks_sources_of_one_seed_share_the_untrained_and_input_scores(cache_dir, monkeypatch) -> None:
+    import functools
+
+    calls: list[int] = []
+    original = peaks._baseline_run
+
+    @functools.wraps(original)  # the same module and name: the same cache key
+    def counted(**kw):
+        calls.append(kw["seed"])
+        return original(**kw)
+
+    monkeypatch.setattr(peaks, "_baseline_run", counted)
+    first = peaks.peaks_transfer(0, 0, **PEAKS_SMALL)
+    fresh = peaks.peaks_transfer(7, 0, **{**PEAKS_SMALL, "cache": False})  # uncached: computes its own
+    second = peaks.peaks_transfer(7, 0, **PEAKS_SMALL)  # the second source of seed 0 reads them back
+    assert calls == [0, 0]
+    for name in ("auc_untrained", "gd_test_untrained", "gd_train_untrained", "auc_input", "gd_test_input"):
+        np.testing.assert_array_equal(getattr(second, name), getattr(first, name), err_msg=name)
+        np.testing.assert_array_equal(getattr(second, name), getattr(fresh, name), err_msg=name)
+    np.testing.assert_array_equal(second.auc_source, fresh.auc_source)
+    assert not np.array_equal(second.auc_source, first.auc_source)  # another source: another trained network
+    other_seed = peaks.peaks_transfer(0, 1, **PEAKS_SMALL)  # another seed: another untrained network, computed
+    assert calls == [0, 0, 1] and not np.array_equal(other_seed.auc_untrained, first.auc_untrained)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -678,3 +760,108 @@ def test_last_layer_curves_read_the_input_once_and_each_last_layer(blobs) -> Non
     assert list(curves) == ["input", "depth 1", "depth 2"] and curves["input"].shape == (2, 62)
     np.testing.assert_array_equal(curves["depth 2"], layerwise.stack_curves(runs["depth 2"], "hidden2", taus))
     np.testing.assert_array_equal(curves["input"], layerwise.stack_curves(runs["depth 2"], "input", taus))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# whole networks transferred (claims 9 and 10, issue #22): standardised inputs, the frozen-feature probe, accuracy
+# as a number of test images
+# ---------------------------------------------------------------------------------------------------------------
+def test_network_inputs_standardise_a_small_network_by_given_statistics_and_refuse_them_for_a_backbone() -> None:
+    rng = np.random.default_rng(1)
+    start, other = rng.uniform(0.3, 0.8, size=(50, 1, 8, 8)), rng.uniform(0, 1, size=(7, 1, 8, 8))
+    mean, std = transfer.pixel_statistics(start)
+    own = transfer.network_inputs("mlp", start, standardize=(mean, std))
+    assert own.dtype == np.float32 and abs(own.mean()) < 1e-6 and abs(own.std() - 1.0) < 1e-5
+    np.testing.assert_allclose(transfer.network_inputs("cnn", other, standardize=(mean, std)), (other - mean) / std,
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    np.testing.assert_array_equal(transfer.network_inputs("mlp", other), other.astype(np.float32))  # none given
+    with pytest.raises(ValueError, match="its own \\(ImageNet\\) statistics"):
+        transfer.network_inputs("resnet18", other, 16, standardize=(mean, std))
+    with pytest.raises(ValueError, match="constant"):
+        transfer.pixel_statistics(np.full((3, 1, 4, 4), 0.5))
+
+
+def test_the_probe_reads_the_frozen_representation_and_leaves_the_fine_tuning_alone(cache_dir) -> None:
+    from repalign.networks.features import extract
+    from repalign.networks.probes import logistic_probe
+
+    rng = np.random.default_rng(2)  # a task a random representation reads only in part: the probe is imperfect
+    x = rng.uniform(0, 1, size=(120, 1, 8, 8)).astype(np.float32)
+    y = np.digitize(x[:, 0, :2, :2].mean(axis=(1, 2)) + rng.normal(0, 0.1, 120), [0.4, 0.6])
+    trained = transfer.network_spec("mlp", 3, x.shape[1:], seed=0)  # untrained: its features move a lot in training
+    train, test = (x[::2], y[::2]), (x[1::2][:45], y[1::2][:45])
+    kw = dict(seed=3, epochs=30, lr=1e-2)  # enough target training to move the representation
+    probed = transfer.transfer_to_target(trained, train, train, test, probe=True, **kw)
+    plain = transfer.transfer_to_target(trained, train, train, test, **kw)
+    # the probe is logistic regression on the untouched network's features, measured before the fine-tuning
+    untouched = transfer.build_network(trained)
+    feats = [extract(untouched, a, ["hidden2"], progress=False)["hidden2"] for a in (train[0], test[0])]
+    direct = logistic_probe(feats[0].astype(np.float64), train[1], feats[1].astype(np.float64), test[1], seed=3)
+    assert probed.probe_accuracy == direct["accuracy"]
+    # asking for a probe changes nothing else: same alignment, same fine-tuned accuracy; none asked, none reported
+    assert probed.auc == plain.auc and probed.test_accuracy == plain.test_accuracy
+    assert plain.probe_accuracy is None and plain.probe_correct is None
+    # accuracies as numbers of test images: whole numbers, one image being 1 / n_test of accuracy
+    assert probed.n_test == 45 == plain.n_test
+    for correct in (probed.test_correct, probed.probe_correct):
+        assert correct == pytest.approx(round(correct), abs=1e-9) and 0 <= correct <= 45
+    assert transfer.per_seed({"k": [probed, plain]}, "test_correct")["k"].tolist() == [probed.test_correct] * 2
+    back = transfer.TransferResult.from_dict(probed.to_dict())
+    assert (back.probe_accuracy, back.n_test, back.test_correct) == (probed.probe_accuracy, 45, probed.test_correct)
+
+
+def test_a_probe_run_is_cached_apart_from_a_run_without_one(images, cache_dir, monkeypatch) -> None:
+    x, y = images
+    spec = transfer.network_spec("mlp", 3, x.shape[1:], seed=0)
+    first = transfer.transfer_to_target(spec, (x, y), (x, y), (x, y), seed=0, epochs=1)
+    monkeypatch.setattr(transfer, "fine_tune", _refuse)
+    assert transfer.transfer_to_target(spec, (x, y), (x, y), (x, y), seed=0, epochs=1).auc == first.auc  # cached
+    with pytest.raises(AssertionError, match="recomputed"):  # a probe is another result: computed, not read back
+        transfer.transfer_to_target(spec, (x, y), (x, y), (x, y), seed=0, epochs=1, probe=True)
+
+
+# ------------------------------------------------------------------------ notebook 11's zoo helpers (issue 24)
+def _labelled(y: np.ndarray, names: list[str]) -> data.Dataset:
+    info = data.DatasetInfo(name="toy", source="test", n=len(y), shape=(2,), classes=names, task="multiclass",
+                            licence="none")  # fmt: skip
+    return data.Dataset(np.zeros((len(y), 2), dtype=np.float32), y.astype(np.int64), info)
+
+
+def test_subset_zoo_keeps_exactly_the_rows_of_its_classes_in_every_part() -> None:
+    from repalign.recipes import zoo
+
+    names = ["a", "b", "c", "d"]
+    parts = [_labelled(np.array(y), names) for y in ([0, 1, 2, 3, 2, 0], [3, 3, 1, 2], [2, 0, 1, 3, 1])]
+    offsets = np.cumsum([0] + [len(p.y) for p in parts])
+    tag = np.arange(offsets[-1], dtype=np.float64)[:, None]  # each row carries its own index
+    labels = np.concatenate([p.y for p in parts])
+    picked, trains, test = zoo.subset_zoo(zoo.FeatureZoo({"r": tag}, {"r": tag}, offsets), parts[:2], parts[2],
+                                          ["c", "a"])  # fmt: skip
+    assert set(labels[picked.features["r"][:, 0].astype(int)]) == {0, 2}
+    for i, part in enumerate([*trains, test]):
+        rows = picked.features["r"][picked.part(i), 0].astype(int)
+        assert np.all((rows >= offsets[i]) & (rows < offsets[i + 1]))  # each part stays its own
+        assert np.array_equal(np.where(labels[rows] == 2, 0, 1), part.y)  # relabelled in the order given: c→0, a→1
+
+
+def test_build_targets_refuses_a_malformed_target_before_loading_anything() -> None:
+    from repalign.recipes import zoo
+
+    with pytest.raises(ValueError, match="must be"):
+        zoo.build_targets({"t": {"data": "digits", "clases": [3, 5]}}, [0, 1], n_train_per_class=2,
+                          n_test_per_class=2, test_seed=0)  # fmt: skip
+
+
+def test_ground_truth_agreement_score_gap_and_the_tau_table() -> None:
+    from repalign.recipes import zoo
+
+    items = ["p", "q", "r"]
+    same = [{k: {"accuracy": v, "s": 2 * v} for k, v in zip(items, (0.9, 0.5, 0.1), strict=True)}] * 3
+    assert zoo.ground_truth_agreement(same, items) == pytest.approx([1.0, 1.0, 1.0])  # 3 seeds: 3 pairs
+    flipped = [same[0], {k: {"accuracy": -v["accuracy"]} for k, v in same[0].items()}]
+    assert zoo.ground_truth_agreement(flipped, items) == pytest.approx([-1.0])
+    assert zoo.score_gap(same, "s", "accuracy", items) == pytest.approx(np.tile([0.9, 0.5, 0.1], (3, 1)))
+    tau = {"x": {"t1": np.array([0.2, 0.4]), "t2": np.array([0.6, 0.0])}}
+    row = zoo.tau_table(tau, {"both": ["t1", "t2"]}).splitlines()[1].split()
+    # per seed the mean over targets: 0.4 and 0.2; then mean ± population sd over seeds: 0.30 ± 0.10
+    assert row[1:] == ["+0.30", "+0.30", "+0.30", "±", "0.10"]  # per target: the mean over its seeds

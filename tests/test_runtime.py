@@ -70,7 +70,7 @@ def _run_block(context: Any) -> None:
 
 def _call(name: str, device: Any, tmp_path: Any) -> None:
     """Run the public callable ``name`` (module.qualname) on a tiny problem with ``device``."""
-    from repalign.networks import baselines, ensemble, evaluate, features, finetune, probes, training
+    from repalign.networks import baselines, ensemble, evaluate, features, finetune, linear, probes, training
 
     x, y = _data()
     quiet = {"progress": False}
@@ -98,6 +98,16 @@ def _call(name: str, device: Any, tmp_path: Any) -> None:
             **quiet,
         ),  # fmt: skip
         "finetune.fine_tune": lambda: finetune.fine_tune(_net(), x, y, x, y, num_classes=3, epochs=1, device=device),
+        "linear.gd_linear": lambda: linear.gd_linear(x.reshape(len(x), -1), np.eye(3)[y], steps=2, device=device),
+        "probes.logistic_probe": lambda: probes.logistic_probe(
+            x.reshape(len(x), -1), y, x.reshape(len(x), -1), y, device=device
+        ),
+        "probes.probe_grid": lambda: probes.probe_grid(
+            x.reshape(len(x), -1), y, x.reshape(len(x), -1), y, Cs=(1.0,), device=device
+        ),
+        "probes.TorchProbe.fit": lambda: probes.TorchProbe.fit(
+            x.reshape(len(x), -1), y, C=1.0, max_iter=20, device=device
+        ),
         "probes.linear_probe": lambda: probes.linear_probe(_net(), (x, y), (x, y), "1", device=device, **quiet),
         "training.train": lambda: training.train(_net(), x, y, task="multiclass", epochs=1, device=device, **quiet),
     }

@@ -26,6 +26,7 @@ is re-exported here, so ``data.load``, ``data.prepare_task`` and ``data.peaks_ta
 from repalign.data import bundled, embedded, folders, generated, torchvision, uci  # noqa: F401  (they register)
 from repalign.data.base import (
     COVERAGES,
+    DATA_ROOT_TOKENS,
     SOURCE_KINDS,
     Dataset,
     DatasetInfo,
@@ -34,6 +35,7 @@ from repalign.data.base import (
     data_root,
     load,
     register,
+    resolve_path,
     source,
     sources,
 )
@@ -74,15 +76,15 @@ from repalign.data.prepare import (
     whiten_inputs,
 )
 from repalign.data.splits import binary_pair, class_subset, shuffle_labels, split_per_class, subsample, train_test_split
-from repalign.data.torchvision import CIFAR10_SPLIT
+from repalign.data.torchvision import CIFAR10_CLASSES, CIFAR10_SPLIT
 from repalign.data.uci import CT_URL
 
 __all__ = [
     "COVERAGES", "EMBEDDED", "Dataset", "DatasetInfo", "available", "data_root", "load", "fetch", "SOURCE_KINDS",
-    "Source", "register", "source", "sources",
+    "Source", "register", "source", "sources", "DATA_ROOT_TOKENS", "resolve_path",
     "FASHION_MNIST_CLASSES", "embedded_checksums", "OFFICE31_CLASSES", "OFFICE31_DOMAINS", "OFFICE31_SIZES",
     "image_folder", "imagenet_split_table", "imagenet_wnids", "load_image", "DIGITS_DOMAINS", "FASHION_DOMAINS",
-    "CIFAR10_SPLIT",
+    "CIFAR10_SPLIT", "CIFAR10_CLASSES",
     "CT_URL", "PEAKS_VARIABLES", "peaks_encode", "peaks_relatedness", "peaks_stratified_targets", "peaks_targets",
     "peaks_task", "peaks_task_id", "peaks_task_name", "peaks_tasks", "peaks_tasks_by_relatedness", "TransferPair",
     "class_split", "class_targets", "domain_transfer_pair", "imagenet_cifar_pair", "misalign_inputs",

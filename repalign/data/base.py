@@ -40,11 +40,15 @@ from typing import Any
 
 import numpy as np
 
+from repalign.data.manifest import mark_generated
+
 __all__ = [
     "COVERAGES",
+    "DATA_ROOT_TOKENS",
     "DatasetInfo",
     "Dataset",
     "data_root",
+    "resolve_path",
     "SOURCE_KINDS",
     "Source",
     "available",
@@ -163,6 +167,15 @@ class Dataset:
         """Number of classes (0 for regression)."""
         return 0 if self.info.task == "regression" else len(self.info.classes)
 
+    def as_analogue(self, of: str) -> Dataset:
+        """The same data (arrays shared), described as an analogue of ``of``, the paper's data whose role they
+        play in a design that imitates the paper's (notebook 09: Fashion-MNIST class groups for the ImageNet and
+        CIFAR-10 halves): the title gains ``(<of> analogue)`` and :meth:`DatasetInfo.describe` says ``stand-in for
+        <of>``, so every result that shows them names them as such."""
+        title = f"{self.info.title or self.info.name} ({of} analogue)"
+        info = replace(self.info, title=title, is_standin=True, standin_for=of)
+        return Dataset(self.x, self.y, info, self.meta)
+
     def subset(self, index: Any, *, suffix: str = "", note: str = "") -> Dataset:
         """Rows ``index`` (an index array or boolean mask) as a new :class:`Dataset` (arrays are copied).
 
@@ -267,6 +280,22 @@ Loader = Callable[..., Dataset]
 def data_root() -> Path:
     """The data root: ``$REPALIGN_DATA`` if set, else ``./data`` (relative to the working directory)."""
     return Path(os.environ.get("REPALIGN_DATA") or "data").expanduser()
+
+
+#: the spellings of the data root a path may start with (notebook parameters such as 09's ``checkpoints``, the
+#: pre-training command line)
+DATA_ROOT_TOKENS = ("${REPALIGN_DATA}", "$REPALIGN_DATA")
+
+
+def resolve_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` with a leading ``$REPALIGN_DATA`` (or ``${REPALIGN_DATA}``) replaced by :func:`data_root` and ``~``
+    expanded; nothing else is expanded. So a notebook's parameters can name folders under the data root wherever it
+    is (``$REPALIGN_DATA/pretrain/resnet18_imagenet_natural``)."""
+    text = os.fspath(path)
+    for token in DATA_ROOT_TOKENS:
+        if text == token or text.startswith(token + "/") or text.startswith(token + os.sep):
+            return data_root() / text[len(token) :].lstrip("/" + os.sep)
+    return Path(text).expanduser()
 
 
 def _root(root: str | os.PathLike[str] | None) -> Path:
@@ -480,14 +509,16 @@ def load(
         ds = load(base, split=split, root=root, download=download, **preset, **kw)
         ds.info.name = name
         return ds
-    loader = source(name).loader
+    src = source(name)
     root_path = _root(root)
-    ds = loader(split=split, root=root_path, download=download, **kw)
+    ds = src.loader(split=split, root=root_path, download=download, **kw)
+    if src.kind not in OFFLINE_KINDS and mark_generated(ds, root_path, name):
+        return ds  # the rehearsal's generated copy (repalign.data.manifest): labelled so, not a partial copy
     info = ds.info
     if "partial copy" in info.note or (info.coverage == "subset" and not info.selection and (info.total or 0) > info.n):
         warnings.warn(
             f"{name}: only part of the data set is on disk ({info.describe()}; {info.extra.get('path', root_path)}); "
-            f"results on it are not the full set's. Fix: {_fix_command(name)}",
+            f"results on it are not the full set's. Fix: {src.how_to_fix(root_path)}",
             UserWarning,
             stacklevel=2,
         )

@@ -7,7 +7,12 @@ compares that ranking with the one their fine-tuned or probed accuracy gives (we
 
 - :func:`alignment_score` / :func:`alignment_summaries`: the share of the centred targets on large singular
   directions (Imani, Hu & White, TMLR 2022);
-- :func:`logme`: the log marginal evidence of Bayesian linear regression (You et al., ICML 2021);
+- :func:`logme`: the log marginal evidence of Bayesian linear regression (You et al., ICML 2021), the paper's
+  formula; :func:`logme_published_code`: the number thuml's published code returns (thuml/LogME issue #23 when
+  d > n), for comparison with published results;
+- :func:`ridge_gcv`, :func:`loo_ridge_error`, :func:`loo_ridge_accuracy` (:func:`ridge_scores`): ridge model
+  selection from the spectrum (generalised cross-validation) or from σ and U's leverages (exact leave-one-out), on
+  the measure's preprocessing or on standardised features;
 - :func:`h_score`: :math:`\mathrm{tr}(\mathrm{cov}(f)^{+}\mathrm{cov}(E[f|y]))` (Bao et al., ICIP 2019);
 - :func:`regularized_h_score`: the same with a Ledoit–Wolf shrunk covariance (Ibrahim et al., ICLR 2023);
 - :func:`nce`: minus the conditional entropy of the target label given the source label (Tran et al., ICCV 2019);
@@ -24,9 +29,9 @@ spectrum (one float64 Gram matrix :math:`\tilde\Phi^\top\tilde\Phi`, streamed in
 then one eigendecomposition) of the preprocessed features (bias column, unit-norm rows: the measure's defaults) with
 centred one-hot targets, and reads every alignment summary and LogME from it (:func:`card_from_spectrum`; with
 :class:`repalign.measure.alignment.AlignmentAccumulator` the same works batch by batch). LogME on these preprocessed features
-and centred targets (``logme_preprocessed``) differs from the reference LogME on the raw features (:func:`logme`, kept
-as the reference): notebook 11 compares how the two rank a zoo of representations (a verdict at each scale), and the
-card keeps the preprocessed form so that it costs one Gram accumulation.
+and centred targets (``logme_preprocessed``) differs from LogME on the raw features (:func:`logme`): notebook 11
+sets both, and the GCV-optimal ridge the card also reads from the spectrum, against the probe's ranking; the card
+keeps the preprocessed form so that it costs one Gram accumulation.
 
 Bad input raises ``ValueError``: features that are not 2-D, lengths that differ, fewer than two classes, NaN/inf,
 probabilities that are not probabilities.
@@ -41,15 +46,27 @@ from typing import Any
 
 import numpy as np
 
-from repalign.measure.alignment import Spectrum, _raise_if_out_of_scale, spectrum
+from repalign.measure.alignment import Spectrum, _raise_if_out_of_scale, preprocess, spectrum
 
 __all__ = [
     "SUMMARIES",
     "alignment_summaries",
     "alignment_score",
+    "LOGME_CODE",
+    "LOGME_BUG",
     "logme_evidence",
     "logme_from_spectrum",
     "logme",
+    "logme_published_code",
+    "published_code_terms",
+    "RIDGE_GRID",
+    "ridge_penalties",
+    "ridge_gcv",
+    "standardise_columns",
+    "ridge_basis",
+    "loo_ridge_error",
+    "loo_ridge_accuracy",
+    "ridge_scores",
     "h_score",
     "regularized_h_score",
     "nce",
@@ -180,8 +197,40 @@ def alignment_score(features: Any, labels: Any, summary: str = "auc") -> float:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# LogME
+# LogME: the paper's evidence (the default) and the published code's numbers
 # ----------------------------------------------------------------------------------------------------------------
+#: where :func:`logme_published_code` comes from: thuml/LogME, ``LogME.py``, ``LogME._fit_fixed_point`` (unchanged
+#: since commit 3a08950; the repository's head 56551ca), and the bug report about its log-determinant
+LOGME_CODE = "thuml/LogME LogME.py LogME._fit_fixed_point @ 56551ca94a3295bcc37e6a01b1291911af985f07"
+LOGME_BUG = "https://github.com/thuml/LogME/issues/23"
+
+
+def _logme_moments(s: np.ndarray, x2: np.ndarray, res0: float, t: float) -> tuple[float, float, float]:
+    r""":math:`\gamma`, :math:`\lVert m\rVert^2` and :math:`\lVert y - Fm\rVert^2` at :math:`t = \alpha/\beta`."""
+    shrink = t / (s + t)
+    return float(np.sum(s / (s + t))), float(np.sum(s * x2 / (s + t) ** 2)), float(np.sum(x2 * shrink**2)) + res0
+
+
+def _logme_fixed_point(
+    s: np.ndarray, x2: np.ndarray, res0: float, n: int, eps: float, tol: float, max_iter: int
+) -> tuple[float, float, float]:
+    """MacKay's updates from α = β = 1 (see :func:`logme_evidence`). Returns the last finite (α, β) and the t at
+    which the moments of the last update were evaluated (the published code's evidence reads those moments)."""
+    alpha, beta, t_read = 1.0, 1.0, 1.0
+    for _ in range(int(max_iter)):
+        t = alpha / beta
+        gamma, m2, res2 = _logme_moments(s, x2, res0, t)
+        if m2 + eps <= 0 or res2 + eps <= 0:
+            break  # eps = 0 and an exact zero: the update is undefined; keep the last finite pair
+        new = gamma / (m2 + eps), (n - gamma) / (res2 + eps)
+        if not (np.isfinite(new[0]) and np.isfinite(new[1]) and new[0] > 0 and new[1] > 0):
+            break  # eps = 0 and no signal: alpha runs to infinity; keep the last finite pair
+        (alpha, beta), t_read = new, t
+        if abs(alpha / beta - t) <= tol * t:
+            break
+    return alpha, beta, t_read
+
+
 def logme_evidence(
     sigma2: np.ndarray,
     proj2: np.ndarray,
@@ -192,6 +241,7 @@ def logme_evidence(
     eps: float = 1e-5,
     tol: float = 1e-3,
     max_iter: int = 11,
+    code_terms: int | None = None,
 ) -> tuple[float, float, float]:
     r"""Maximum log evidence per example of Bayesian linear regression of one target column (You et al. 2021).
 
@@ -208,18 +258,25 @@ def logme_evidence(
         \beta \leftarrow \frac{n-\gamma}{\lVert y-Fm\rVert^2 + \epsilon}
 
     from :math:`\alpha = \beta = 1` until t changes by at most ``tol`` (relative) or after ``max_iter`` updates,
-    and returns the evidence at the last (α, β)
+    and returns the evidence at the last (α, β) (the paper's formula, the default)
 
     .. math::
 
-        \frac1n\Big[\frac d2\log\alpha + \frac n2\log\beta - \frac12\sum_{i=1}^{d}\log(\alpha+\beta s_i)
-        - \frac\beta2\lVert y-Fm\rVert^2 - \frac\alpha2\lVert m\rVert^2 - \frac n2\log 2\pi\Big]
+        \frac1n\Big[\frac d2\log\alpha + \frac n2\log\beta - \frac12\log|A|
+        - \frac\beta2\lVert y-Fm\rVert^2 - \frac\alpha2\lVert m\rVert^2 - \frac n2\log 2\pi\Big],\qquad
+        \log|A| = \sum_{i=1}^{d}\log(\alpha+\beta s_i)
 
-    with :math:`s_i = 0` for the :math:`d - r` directions beyond the rank r (the paper's :math:`\log|A|` over all d
-    eigenvalues; thuml's code drops those terms when n < d, a constant shift for a fixed n and d). The defaults
-    (ε = 1e-5, tol = 1e-3, 11 updates) are those of the reference implementation (thuml/LogME): ε keeps α finite
-    when the features carry no signal (the exact maximiser is then α → ∞, w = 0). With ``eps=0`` and a tight
-    ``tol`` the result is the exact stationary point where one exists.
+    with :math:`s_i = 0` for the :math:`d - r` directions beyond the rank r: :math:`A = \alpha I_d + \beta F^\top F`
+    is d × d. The defaults (ε = 1e-5, tol = 1e-3, 11 updates) are those of the published code (:data:`LOGME_CODE`):
+    ε keeps α finite when the features carry no signal (the exact maximiser is then α → ∞, w = 0). With ``eps=0``
+    and a tight ``tol`` the result is the exact stationary point where one exists.
+
+    ``code_terms=k`` gives the published code's number instead (:func:`logme_published_code`): its
+    :math:`\log|A|` sums k terms, :math:`\sum_{i \le \min(k, r)}\log(\alpha + \beta s_i) + \max(k - r, 0)\log\alpha`
+    (k = min(n, d) when n ≤ d: the bug of :data:`LOGME_BUG`, which drops :math:`(d - k)\log\alpha`), and its last
+    evidence reads :math:`\lVert m\rVert^2` and :math:`\lVert y - Fm\rVert^2` at the t before the last update.
+    The two differ by :math:`\frac{d - k}{2n}\log\alpha` plus a second-order term in the last move of t; α is fitted
+    per representation and class, so the difference is not a constant shift for a fixed n and d.
 
     Shape: sigma2 (r,) the non-zero :math:`\sigma_i^2`; proj2 (r,) the :math:`x_i^2`; total :math:`\lVert
     y\rVert^2`; n examples, d feature columns. Returns ``(evidence per example, alpha, beta)``.
@@ -227,25 +284,14 @@ def logme_evidence(
     s = np.asarray(sigma2, dtype=np.float64)
     x2 = np.asarray(proj2, dtype=np.float64)
     res0 = max(float(total) - float(x2.sum()), 0.0)
-
-    def moments(t: float) -> tuple[float, float, float]:
-        shrink = t / (s + t)
-        return float(np.sum(s / (s + t))), float(np.sum(s * x2 / (s + t) ** 2)), float(np.sum(x2 * shrink**2)) + res0
-
-    alpha, beta = 1.0, 1.0
-    for _ in range(int(max_iter)):
-        t = alpha / beta
-        gamma, m2, res2 = moments(t)
-        if m2 + eps <= 0 or res2 + eps <= 0:
-            break  # eps = 0 and an exact zero: the update is undefined; keep the last finite pair
-        new = gamma / (m2 + eps), (n - gamma) / (res2 + eps)
-        if not (np.isfinite(new[0]) and np.isfinite(new[1]) and new[0] > 0 and new[1] > 0):
-            break  # eps = 0 and no signal: alpha runs to infinity; keep the last finite pair
-        alpha, beta = new
-        if abs(alpha / beta - t) <= tol * t:
-            break
-    _, m2, res2 = moments(alpha / beta)
-    log_det = float(np.sum(np.log(alpha + beta * s))) + (d - s.size) * math.log(alpha)
+    alpha, beta, t_read = _logme_fixed_point(s, x2, res0, n, eps, tol, max_iter)
+    if code_terms is None:
+        _, m2, res2 = _logme_moments(s, x2, res0, alpha / beta)
+        log_det = float(np.sum(np.log(alpha + beta * s))) + (d - s.size) * math.log(alpha)
+    else:
+        _, m2, res2 = _logme_moments(s, x2, res0, t_read)
+        kept = min(int(code_terms), s.size)
+        log_det = float(np.sum(np.log(alpha + beta * s[:kept]))) + max(int(code_terms) - s.size, 0) * math.log(alpha)
     evidence = (
         d / 2 * math.log(alpha)
         + n / 2 * math.log(beta)
@@ -257,11 +303,14 @@ def logme_evidence(
     return evidence / n, alpha, beta
 
 
-def logme_from_spectrum(spec: Spectrum, column_totals: Sequence[float] | np.ndarray, **fixed_point: Any) -> float:
+def logme_from_spectrum(
+    spec: Spectrum, column_totals: Sequence[float] | np.ndarray, *, code_terms: int | None = None, **fixed_point: Any
+) -> float:
     r"""LogME from a spectrum: the mean over target columns c of :func:`logme_evidence` with
     :math:`s_i = \sigma_i^2`, :math:`x_i^2` = ``spec.mass_columns[:, c]`` and :math:`\lVert y_c\rVert^2` =
     ``column_totals[c]``, n = ``spec.n``, d = ``spec.d`` (feature columns, with the bias column when there is one).
-    ``fixed_point``: ``eps``, ``tol``, ``max_iter`` of :func:`logme_evidence` (default: the reference's).
+    ``fixed_point``: ``eps``, ``tol``, ``max_iter`` of :func:`logme_evidence` (default: the published code's);
+    ``code_terms``: None for the paper's evidence, k for the published code's (:func:`logme_evidence`).
 
     Shape: spec with k target columns; column_totals (k,). Returns a float (nats per example).
     """
@@ -270,29 +319,84 @@ def logme_from_spectrum(spec: Spectrum, column_totals: Sequence[float] | np.ndar
         raise ValueError(f"{totals.size} column totals for a spectrum of {spec.mass_columns.shape[1]} target columns")
     sigma2 = spec.singular_values**2
     values = [
-        logme_evidence(sigma2, spec.mass_columns[:, c], totals[c], spec.n, spec.d, **fixed_point)[0]
+        logme_evidence(
+            sigma2, spec.mass_columns[:, c], totals[c], spec.n, spec.d, code_terms=code_terms, **fixed_point
+        )[0]
         for c in range(totals.size)
     ]
     return float(np.mean(values))
 
 
-def logme(features: Any, labels: Any, **fixed_point: Any) -> float:
-    r"""LogME (You, Liu, Wang, Long, ICML 2021): the mean over classes of the maximum log evidence per example of
-    Bayesian linear regression from the raw features to the class's 0/1 indicator (:func:`logme_evidence`).
+def _raw_spectrum(x: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> Spectrum:
+    """The spectrum LogME reads: raw features (no bias column, no normalisation), uncentred 0/1 indicators."""
+    with warnings.catch_warnings():  # 0/1 targets uncentred on purpose: LogME's model has no bias
+        warnings.filterwarnings("ignore", message="center=False")
+        return spectrum(x, _one_hot(codes, counts.size), bias=False, normalize=False, center=False)
 
-    As the reference: raw features (no bias column, no normalisation), uncentred one-hot targets; computed from one
-    float64 spectrum of the features (:func:`repalign.measure.alignment.spectrum` with ``bias=False, normalize=False,
-    center=False``: a Gram matrix and its eigendecomposition when d ≤ n, the n × n kernel otherwise).
-    ``fixed_point``: ``eps``, ``tol``, ``max_iter`` of :func:`logme_evidence` (default: the reference's).
+
+def published_code_terms(features: Any) -> int:
+    r"""How many terms the published code's :math:`\log|A|` sums (:data:`LOGME_CODE`): its number of singular values.
+
+    n ≤ d: ``np.linalg.svd(F, full_matrices=False)``, all :math:`\min(n, d) = n` of them (the bug of
+    :data:`LOGME_BUG`: A is d × d). n > d: its ``truncated_svd``, the square roots of the singular values of
+    :math:`F^\top F` (``np.linalg.svd``, with vectors) above 1e-10, computed here the same way: d for features of
+    full rank; for exactly rank-deficient ones (e.g. all-zero columns) how many of the zero directions come out of
+    that SVD as rounding noise above 1e-10 depends on LAPACK, as it does for the published code.
+
+    Shape: features (n, d). Returns an int.
+    """
+    x = _features(features)
+    n, d = x.shape
+    if n <= d:
+        return n
+    s = np.sqrt(np.linalg.svd(x.T @ x)[1])  # with the vectors, as the code: LAPACK's values-only path rounds otherwise
+    return int(np.sum(s > 1e-10))
+
+
+def logme(features: Any, labels: Any, **fixed_point: Any) -> float:
+    r"""LogME (You, Liu, Wang, Long, ICML 2021), the paper's formula: the mean over classes of the maximum log
+    evidence per example of Bayesian linear regression from the raw features to the class's 0/1 indicator
+    (:func:`logme_evidence`, :math:`\log|A|` over all d eigenvalues of the d × d matrix A).
+
+    As the published code (:data:`LOGME_CODE`): raw features (no bias column, no normalisation), uncentred one-hot
+    targets, its fixed point; computed from one float64 spectrum of the features
+    (:func:`repalign.measure.alignment.spectrum` with ``bias=False, normalize=False, center=False``: a Gram matrix
+    and its eigendecomposition when d ≤ n, the n × n kernel otherwise). When n > d and the features have full
+    column rank it agrees with the published code to about 1e-9 nats per example (measured up to 3e-5 when d is
+    close to n, where 11 updates leave t moving and the code reads its last moments one update early); when d > n
+    the published code drops :math:`(d - n)\log\alpha_c` from :math:`\log|A|` (:data:`LOGME_BUG`), and for
+    rank-deficient features :math:`(d - k)\log\alpha_c` (:func:`published_code_terms`):
+    :func:`logme_published_code` gives its numbers, for comparison with published results. ``fixed_point``:
+    ``eps``, ``tol``, ``max_iter`` of :func:`logme_evidence`.
 
     Shape: features (n, d), labels (n,). Returns a float (nats per example; larger transfers better).
     """
     x = _features(features)
     codes, counts = _labels(labels, x.shape[0])
-    with warnings.catch_warnings():  # 0/1 targets uncentred on purpose: the reference's model has no bias
-        warnings.filterwarnings("ignore", message="center=False")
-        spec = spectrum(x, _one_hot(codes, counts.size), bias=False, normalize=False, center=False)
-    return logme_from_spectrum(spec, counts.astype(np.float64), **fixed_point)
+    return logme_from_spectrum(_raw_spectrum(x, codes, counts), counts.astype(np.float64), **fixed_point)
+
+
+def logme_published_code(features: Any, labels: Any) -> float:
+    r"""The number thuml's published LogME code returns (:data:`LOGME_CODE`, ``LogME().fit(features, labels)``),
+    for comparison with published LogME results; :func:`logme` is the paper's formula, the corrected evidence.
+
+    The same fixed point and evidence as :func:`logme`, except as that code computes them: :math:`\log|A|` over its
+    k singular values only (:func:`published_code_terms`; k = n when n ≤ d, so :math:`(d - n)\log\alpha_c` is
+    dropped for each class c: the bug of :data:`LOGME_BUG`, acknowledged by its authors and open), and the last
+    evidence reading :math:`\lVert m\rVert^2` and :math:`\lVert y - Fm\rVert^2` at the t before the last update.
+    Hence, per example,
+
+    .. math::  \mathrm{published} - \mathrm{paper} \approx \frac{d - k}{2n}\,\frac1C\sum_c\log\alpha_c ,
+
+    which moves with the α each representation and class fits: it is not a constant for a fixed n and d, and it
+    can reorder representations wider than the data.
+
+    Shape: features (n, d), labels (n,). Returns a float (nats per example).
+    """
+    x = _features(features)
+    codes, counts = _labels(labels, x.shape[0])
+    spec = _raw_spectrum(x, codes, counts)
+    return logme_from_spectrum(spec, counts.astype(np.float64), code_terms=published_code_terms(x))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -575,15 +679,240 @@ def sfda(features: Any, labels: Any) -> float:
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# Ridge model selection from the spectrum: generalised and exact leave-one-out cross-validation
+# ----------------------------------------------------------------------------------------------------------------
+#: the ridge penalties the model-selection scores search, as exponents g: λ = (Σ_i σ_i² / n) · 10^g, g from −6 to 3
+#: in steps of 1/4 (the scale is the mean squared row norm: 1 for the measure's unit rows, the number of
+#: non-constant columns for standardised features)
+RIDGE_GRID: tuple[float, ...] = tuple(float(g) for g in np.linspace(-6.0, 3.0, 37))
+
+#: elements (n · k · penalties) the leave-one-out residuals take at a time
+_LOO_ELEMENTS = 4_194_304
+
+
+def ridge_penalties(singular_values: np.ndarray, n: int, grid: Sequence[float] = RIDGE_GRID) -> np.ndarray:
+    r"""The penalties :math:`\lambda_j = \frac{1}{n}\sum_i\sigma_i^2 \cdot 10^{g_j}` for the exponents ``grid``
+    (scale 1 when there is no non-zero singular value: features that carry nothing, where every λ fits the same).
+
+    Shape: singular_values (r,); returns (len(grid),).
+    """
+    scale = float(np.sum(np.asarray(singular_values, dtype=np.float64) ** 2)) / n
+    return (scale if scale > 0 else 1.0) * 10.0 ** np.asarray(grid, dtype=np.float64)
+
+
+def ridge_gcv(
+    singular_values: np.ndarray,
+    mass: np.ndarray,
+    total: float,
+    n: int,
+    *,
+    intercept: bool = False,
+    grid: Sequence[float] = RIDGE_GRID,
+) -> float:
+    r"""GCV-optimal ridge (Golub, Heath & Wahba, Technometrics 1979): one minus the smallest generalised
+    cross-validation risk of ridge regression of the targets on the features, relative to their variance.
+
+    With :math:`\Phi = U\Sigma V^\top`, masses :math:`m_i = \lVert u_i^\top Y\rVert^2`, :math:`M = \lVert Y\rVert_F^2`
+    and the hat matrix :math:`H_\lambda = U\,\mathrm{diag}(\sigma_i^2/(\sigma_i^2+\lambda))\,U^\top`,
+
+    .. math::
+
+        \mathrm{GCV}(\lambda) = \frac{\frac1n\lVert (I - H_\lambda)Y\rVert_F^2}{(1 - \mathrm{df}_\lambda/n)^2},\quad
+        \lVert (I - H_\lambda)Y\rVert_F^2 = \sum_i\Big(\frac{\lambda}{\sigma_i^2+\lambda}\Big)^2 m_i
+            + \Big(M - \sum_i m_i\Big),\quad
+        \mathrm{df}_\lambda = \sum_i\frac{\sigma_i^2}{\sigma_i^2+\lambda} + [\text{intercept}],
+
+        \text{score} = 1 - \min_{\lambda\in\Lambda}\frac{\mathrm{GCV}(\lambda)}{M/n}
+
+    over the penalties :func:`ridge_penalties` of ``grid``. A pure function of the alignment spectrum
+    (``spec.singular_values``, ``spec.mass``, ``spec.total``, ``spec.n``), so it streams with
+    :class:`repalign.measure.alignment.AlignmentAccumulator`. ``intercept``: the features' columns and the targets
+    were centred, which fits an unpenalised intercept (one more degree of freedom). GCV is the rotation-invariant
+    form of leave-one-out: it stays an out-of-sample risk when d ≥ n and every representation fits the targets.
+
+    Shape: singular_values, mass (r,); total, n scalars. Returns a float (≤ 1; larger transfers better).
+    """
+    s2 = np.asarray(singular_values, dtype=np.float64) ** 2
+    m = np.asarray(mass, dtype=np.float64)
+    lam = ridge_penalties(singular_values, n, grid)[:, None]  # (L, 1)
+    shrink = lam / (s2[None, :] + lam)  # (L, r)
+    rss = np.sum(shrink**2 * m[None, :], axis=1) + max(float(total) - float(m.sum()), 0.0)
+    free = 1.0 - (np.sum(1.0 - shrink, axis=1) + float(intercept)) / n
+    risk = np.where(free > 0, rss / np.maximum(free, np.finfo(np.float64).tiny) ** 2, np.inf)
+    return 1.0 - float(np.min(risk)) / float(total)
+
+
+def standardise_columns(features: Any) -> np.ndarray:
+    r"""Features standardised per column as the probe's ``StandardScaler`` does: :math:`z = (x - \mu)/s`, with
+    population standard deviations, and :math:`s = 1` for a column indistinguishable from a constant (its variance at
+    most :math:`n\varepsilon\,\mathrm{var} + (n\varepsilon\mu)^2`, scikit-learn's bound).
+
+    Shape: features (n, d) → (n, d) float64.
+    """
+    x = _features(features)
+    n = x.shape[0]
+    mean, var = x.mean(axis=0), x.var(axis=0)
+    eps = float(np.finfo(np.float64).eps)
+    scale = np.where(var <= n * eps * var + (n * mean * eps) ** 2, 1.0, np.sqrt(var))
+    return (x - mean) / scale
+
+
+def ridge_basis(features: Any, *, standardize: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    r"""The thin SVD's :math:`\sigma` and U of the features the ridge scores read: the measure's preprocessing
+    (:func:`repalign.measure.alignment.preprocess`: bias column, unit-norm rows) or, with ``standardize``,
+    :func:`standardise_columns` (centred columns: an unpenalised intercept).
+
+    Through the smaller of the Gram and the kernel: d' ≤ n, :math:`\tilde\Phi^\top\tilde\Phi = V\Lambda V^\top`
+    and :math:`U = \tilde\Phi V\Lambda^{-1/2}` (one more product the size of a Gram accumulation); d' > n,
+    :math:`\tilde\Phi\tilde\Phi^\top = U\Lambda U^\top`. Numerically zero eigenvalues are dropped.
+
+    Shape: features (n, d). Returns (σ (r,) descending, U (n, r)).
+    """
+    phi = standardise_columns(features) if standardize else preprocess(_features(features))
+    n, d = phi.shape
+    if d <= n:
+        lam, vec = _eigh_psd(phi.T @ phi)
+        sig = np.sqrt(lam)
+        return sig, (phi @ vec) / sig
+    lam, left = _eigh_psd(phi @ phi.T)
+    return np.sqrt(lam), left
+
+
+def _loo_curves(
+    singular_values: np.ndarray,
+    left: np.ndarray,
+    codes: np.ndarray,
+    counts: np.ndarray,
+    intercept: bool,
+    grid: Sequence[float],
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Exact leave-one-out squared error (relative to :math:`\lVert Y\rVert^2`) and accuracy of ridge at each
+    penalty of ``grid``, for the centred one-hot targets :math:`Y = E - \mathbf 1\bar e^\top` of the labels.
+
+    .. math::
+
+        f_i = \frac{\sigma_i^2}{\sigma_i^2+\lambda},\quad R = Y - U\,\mathrm{diag}(f)\,U^\top Y,\quad
+        h = (U\odot U)f + \tfrac{[\text{intercept}]}{n},\quad \tilde e_j = \frac{R_{j:}}{1 - h_j},\quad
+        \hat c_j = \arg\max_c\,(e_{y_j} - \tilde e_j)_c
+
+    (:math:`e_{y_j} - \tilde e_j` is example j's prediction by the model fitted without it).
+
+    Shape: singular_values (r,), left (n, r), codes (n,), counts (C,). Returns ((L,), (L,)).
+    """
+    s2 = np.asarray(singular_values, dtype=np.float64) ** 2
+    u = np.asarray(left, dtype=np.float64)
+    n, k = u.shape[0], counts.size
+    onehot = _one_hot(codes, k)
+    y = onehot - counts / n
+    proj = u.T @ y  # (r, C)
+    lam = ridge_penalties(singular_values, n, grid)
+    fit = s2[:, None] / (s2[:, None] + lam[None, :])  # (r, L)
+    lev = (u * u) @ fit + float(intercept) / n  # (n, L)
+    total = float(np.sum(y * y))
+    errors, accuracy = np.empty(lam.size), np.empty(lam.size)
+    step = max(1, _LOO_ELEMENTS // (n * k))
+    for lo in range(0, lam.size, step):
+        part = slice(lo, min(lo + step, lam.size))
+        m = part.stop - part.start
+        fitted = (u @ (fit[:, part, None] * proj[:, None, :]).reshape(-1, m * k)).reshape(n, m, k)
+        loo = (y[:, None, :] - fitted) / np.maximum(1.0 - lev[:, part], np.finfo(np.float64).eps)[:, :, None]
+        errors[part] = np.sum(loo**2, axis=(0, 2)) / total
+        accuracy[part] = np.mean(np.argmax(onehot[:, None, :] - loo, axis=2) == codes[:, None], axis=0)
+    return errors, accuracy
+
+
+def _basis_labels(
+    singular_values: Any, left: Any, labels: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """σ (r,) and U (n, r) checked against each other and the labels; the labels' codes and counts."""
+    sig = np.asarray(singular_values, dtype=np.float64).reshape(-1)
+    u = np.asarray(left, dtype=np.float64)
+    if u.ndim != 2 or u.shape[1] != sig.size or not np.all(sig > 0) or not np.all(np.isfinite(u)):
+        raise ValueError(
+            f"left {u.shape} must be finite (n, r) with one positive singular value per column, got {sig.size}"
+        )
+    codes, counts = _labels(labels, u.shape[0])
+    return sig, u, codes, counts
+
+
+def loo_ridge_error(
+    singular_values: Any, left: Any, labels: Any, *, intercept: bool = False, grid: Sequence[float] = RIDGE_GRID
+) -> float:
+    r"""Exact leave-one-out ridge error: one minus the smallest leave-one-out squared error of ridge regression of
+    the centred one-hot targets, relative to their squared norm (Allen 1974's PRESS, from the SVD).
+
+    .. math::
+
+        \text{score} = 1 - \min_{\lambda\in\Lambda}\frac{\sum_j \lVert R_{j:}\rVert^2/(1-h_j)^2}{\lVert Y\rVert_F^2},
+        \quad R = (I - H_\lambda)Y,\quad h = \mathrm{diag}(H_\lambda) = (U\odot U)\,\frac{\sigma^2}{\sigma^2+\lambda}
+        + \tfrac{[\text{intercept}]}{n}
+
+    with :math:`H_\lambda = U\mathrm{diag}(\sigma_i^2/(\sigma_i^2+\lambda))U^\top` (for an intercept fitted by
+    centring, :math:`H + \mathbf 1\mathbf 1^\top/n`), over the penalties :func:`ridge_penalties` of ``grid``. A
+    pure function of σ and U (:func:`ridge_basis`): U's leverages and the targets' projections.
+
+    Shape: singular_values (r,), left (n, r) orthonormal columns, labels (n,). Returns a float (≤ 1).
+    """
+    sig, u, codes, counts = _basis_labels(singular_values, left, labels)
+    return 1.0 - float(np.min(_loo_curves(sig, u, codes, counts, intercept, grid)[0]))
+
+
+def loo_ridge_accuracy(
+    singular_values: Any, left: Any, labels: Any, *, intercept: bool = False, grid: Sequence[float] = RIDGE_GRID
+) -> float:
+    r"""Exact leave-one-out ridge accuracy: the best, over the penalties, accuracy of the class each example gets
+    from ridge regression of the one-hot targets fitted without it (the classifier "largest predicted indicator").
+
+    .. math::
+
+        \text{score} = \max_{\lambda\in\Lambda}\frac1n\sum_j
+            \Big[\arg\max_c\Big(e_{y_j} - \frac{R_{j:}}{1 - h_j}\Big)_c = y_j\Big]
+
+    with R and h as in :func:`loo_ridge_error` (:math:`e_{y_j} - R_{j:}/(1-h_j)` is example j's leave-one-out
+    prediction of its one-hot row, exactly). The ground truth of notebook 11 takes its best test accuracy over a C
+    grid in the same way. Pure function of σ and U (:func:`ridge_basis`).
+
+    Shape: singular_values (r,), left (n, r), labels (n,). Returns a float in [0, 1].
+    """
+    sig, u, codes, counts = _basis_labels(singular_values, left, labels)
+    return float(np.max(_loo_curves(sig, u, codes, counts, intercept, grid)[1]))
+
+
+def ridge_scores(features: Any, labels: Any, *, standardize: bool = False) -> dict[str, float]:
+    r"""The three ridge model-selection scores of one representation from one :func:`ridge_basis`:
+    ``gcv_ridge`` (:func:`ridge_gcv`), ``loo_ridge_error`` (:func:`loo_ridge_error`) and ``loo_ridge_accuracy``
+    (:func:`loo_ridge_accuracy`), for the centred one-hot targets; on the measure's preprocessing (bias column,
+    unit rows, no intercept) or, with ``standardize``, on standardised features (with an intercept; keys suffixed
+    ``_standardised``).
+
+    Shape: features (n, d), labels (n,). Returns a dict of three floats.
+    """
+    x = _features(features)
+    codes, counts = _labels(labels, x.shape[0])
+    sig, u = ridge_basis(x, standardize=standardize)
+    y = _one_hot(codes, counts.size) - counts / x.shape[0]
+    mass = np.sum((u.T @ y) ** 2, axis=1)
+    errors, accuracy = _loo_curves(sig, u, codes, counts, standardize, RIDGE_GRID)
+    out = {
+        "gcv_ridge": ridge_gcv(sig, mass, float(np.sum(y * y)), x.shape[0], intercept=standardize),
+        "loo_ridge_error": 1.0 - float(np.min(errors)),
+        "loo_ridge_accuracy": float(np.max(accuracy)),
+    }
+    return {f"{k}_standardised" if standardize else k: v for k, v in out.items()}
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # The score card: every spectral score from one Gram accumulation
 # ----------------------------------------------------------------------------------------------------------------
 def card_from_spectrum(spec: Spectrum, class_counts: Sequence[int] | np.ndarray) -> dict[str, float]:
-    r"""Every alignment summary and LogME from one spectrum of the features with one-hot targets.
+    r"""Every alignment summary, LogME and the GCV-optimal ridge from one spectrum of the features with one-hot
+    targets.
 
     ``spec`` must be the spectrum of 0/1 one-hot targets (one column per class; centred or not): then the squared
     norm of column c is :math:`n_c(1 - n_c/n)` centred and :math:`n_c` uncentred, which LogME needs and the
     spectrum does not keep per column. ``alignment_*`` are :func:`alignment_summaries`; ``logme_preprocessed`` is
-    :func:`logme_from_spectrum` on the same (preprocessed) features and targets.
+    :func:`logme_from_spectrum` (the paper's evidence) and ``gcv_ridge`` :func:`ridge_gcv` on the same
+    (preprocessed) features and targets.
 
     Shape: spec with C target columns; class_counts (C,). Returns a dict of floats.
     """
@@ -596,17 +925,19 @@ def card_from_spectrum(spec: Spectrum, class_counts: Sequence[int] | np.ndarray)
     totals = counts * (1 - counts / spec.n) if spec.centered else counts
     card = {f"alignment_{k}": v for k, v in alignment_summaries(spec).items()}
     card["logme_preprocessed"] = logme_from_spectrum(spec, totals)
+    card["gcv_ridge"] = ridge_gcv(spec.singular_values, spec.mass, spec.total, spec.n)
     return card
 
 
 def score_card(features: Any, labels: Any) -> dict[str, float]:
-    r"""Alignment summaries and LogME of one representation from one Gram accumulation (:func:`card_from_spectrum`).
+    r"""Alignment summaries, LogME and GCV ridge of one representation from one Gram accumulation
+    (:func:`card_from_spectrum`).
 
     One :func:`repalign.measure.alignment.spectrum` of the features with the measure's defaults (bias column, unit-norm
     rows, centred targets) and one-hot targets of ``labels``: a float64 Gram matrix streamed in chunks and one
-    eigendecomposition (CUDA tensors are measured on their GPU). The other scores (:func:`logme` on raw features,
-    :func:`h_score`, :func:`regularized_h_score`, :func:`transrate`, :func:`sfda`, :func:`leep`, :func:`nce`) are
-    separate calls.
+    eigendecomposition (CUDA tensors are measured on their GPU). The other scores (:func:`logme` and
+    :func:`logme_published_code` on raw features, the leave-one-out ridge scores, :func:`h_score`,
+    :func:`regularized_h_score`, :func:`transrate`, :func:`sfda`, :func:`leep`, :func:`nce`) are separate calls.
 
     Shape: features (n, d) NumPy array or torch tensor; labels (n,). Returns a dict of floats.
     """
@@ -624,15 +955,20 @@ def score_card(features: Any, labels: Any) -> dict[str, float]:
 
 
 def feature_scores(features: Any, labels: Any) -> dict[str, float]:
-    r"""Every score that reads features and labels: :func:`score_card` (``alignment_*``, ``logme_preprocessed``)
-    plus ``logme`` (reference, raw features), ``h_score``, ``regularized_h_score``, ``transrate`` and ``sfda``.
+    r"""Every score that reads features and labels: :func:`score_card` (``alignment_*``, ``logme_preprocessed``,
+    ``gcv_ridge``), the leave-one-out ridge scores on the same preprocessing and all three on standardised features
+    (:func:`ridge_scores`), ``logme`` (the paper's formula) and ``logme_published_code`` (thuml's code) from one
+    spectrum of the raw features, ``h_score``, ``regularized_h_score``, ``transrate`` and ``sfda``.
 
     Shape: features (n, d), labels (n,). Returns a dict of floats (larger = predicted to transfer better).
     """
     x = _features(features)
-    out = score_card(x, labels)
+    codes, counts = _labels(labels, x.shape[0])
+    raw, totals = _raw_spectrum(x, codes, counts), counts.astype(np.float64)
+    out = {**ridge_scores(x, labels), **ridge_scores(x, labels, standardize=True), **score_card(x, labels)}
     out.update(
-        logme=logme(x, labels),
+        logme=logme_from_spectrum(raw, totals),
+        logme_published_code=logme_from_spectrum(raw, totals, code_terms=published_code_terms(x)),
         h_score=h_score(x, labels),
         regularized_h_score=regularized_h_score(x, labels),
         transrate=transrate(x, labels),
@@ -646,6 +982,9 @@ def ranking_agreement(score: Any, truth: Any) -> float:
     value, symmetrised) between a score and the ground truth over the same representations: the protocol's measure
     of how well a score ranks them, in [−1, 1], swaps near the top weighing more.
 
+    A constant score or a constant truth (every representation reaching the same probe accuracy) ranks nothing:
+    the agreement is 0, no better than chance, where τ itself is undefined (0/0; scipy returns NaN).
+
     Shape: score (m,), truth (m,) with m ≥ 2. Returns a float.
     """
     from scipy.stats import weightedtau
@@ -655,4 +994,6 @@ def ranking_agreement(score: Any, truth: Any) -> float:
         raise ValueError(f"score and truth must rank the same m ≥ 2 items, got {a.size} and {b.size}")
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         raise ValueError("score or truth contain NaN or inf")
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
     return float(weightedtau(a, b).statistic)

@@ -8,7 +8,9 @@ O(d²) memory per layer instead of n × d.
 
 :func:`extract_cached` does the same once per (model, weights, layers, pooling, data) and loads the result from
 :mod:`repalign.core.cache` afterwards; :func:`backbone_features` is that for a named backbone (pre-trained or
-randomly initialised) on a batch of images, with the extraction's throughput recorded.
+randomly initialised) on a batch of images, with the extraction's throughput recorded. Images are prepared for the
+network (resized, normalised: :func:`repalign.networks.models.prepare_images`) batch by batch on the run's device
+(``transform``), so host memory holds the raw images and one prepared batch, not every image at 224 px.
 
 Layer names are the module names of ``model.named_modules()`` (``"layer3.1"``, ``"classifier.4"``, ``"hidden2"``)
 plus the pseudo-layer ``"input"`` (the flattened input batch); :func:`layer_names` lists them.
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -167,6 +170,7 @@ def extract(
     accumulators: Mapping[str, AlignmentAccumulator] | None = None,
     targets: Any = None,
     progress: bool = True,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, np.ndarray]:
     """Features of ``layers`` for every example of ``data``, all layers from one forward pass per batch.
 
@@ -189,6 +193,9 @@ def extract(
             ``accumulator.update(features_batch, targets_batch)`` on the run's device and are not returned.
         targets: ``(n,)`` or ``(n, k)`` alignment targets in data order; required with ``accumulators``.
         progress: show a tqdm bar.
+        transform: applied to each input batch on the device before the forward pass (e.g. resizing and
+            normalising images, :func:`repalign.networks.models.prepare_images`); ``"input"`` is then the
+            transformed batch. Batch by batch, so only one transformed batch is held at a time.
 
     Shape:
         returns ``{layer: (n, d_layer) float32 array}`` for each requested layer without an accumulator.
@@ -213,7 +220,7 @@ def extract(
         tqdm(total=n_expected, desc="extract", unit="ex", disable=not progress) as bar,
     ):
         for x in _batches(data, int(batch_size)):
-            x = x.to(dev, dtype=dtype)
+            x = x.to(dev, dtype=dtype) if transform is None else transform(x.to(dev)).to(dtype=dtype)
             b = x.shape[0]
             captured.clear()
             if "input" in layers:
@@ -358,6 +365,7 @@ def extract_cached(
     progress: bool = True,
     cache_dir: Any = None,
     force: bool = False,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> Extracted:
     """:func:`extract` computed once and cached (:func:`repalign.core.cache.load_or_compute`), with its timing.
 
@@ -368,7 +376,8 @@ def extract_cached(
     rounding wherever they are computed. ``model`` may be a zero-argument factory, so that a cached result never
     builds the network. The pass runs on ``device`` by the package's device rule
     (:func:`repalign.networks.runtime.get_device`: ``None``/``"auto"`` is CUDA when torch sees one, else the CPU);
-    a module given here is moved back afterwards, as :func:`extract` does.
+    a module given here is moved back afterwards, as :func:`extract` does. ``transform`` goes to :func:`extract`
+    (per batch); it is not in the key, so a caller passing one names it in ``data_id``.
 
     Shape:
         data ``(n, ...)``; returns :class:`Extracted` with ``features[layer]`` of shape ``(n, d_layer)``.
@@ -393,7 +402,8 @@ def extract_cached(
         if dev.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        out = extract(net, data, layers, batch_size=batch_size, device=dev, pool=pool, progress=progress)
+        out = extract(net, data, layers, batch_size=batch_size, device=dev, pool=pool, progress=progress,
+                      transform=transform)  # fmt: skip
         if dev.type == "cuda":
             torch.cuda.synchronize()
         computed.append(True)
@@ -427,7 +437,8 @@ def backbone_features(
     cached pass.
 
     The images go through :func:`repalign.networks.models.prepare_images` (3 channels, ``image_size`` px, the backbone's
-    normalisation); the network is :func:`repalign.networks.models.backbone` ``(name, pretrained, weights_path,
+    normalisation) batch by batch on the device, as they are used (host memory holds the raw images only); the
+    network is :func:`repalign.networks.models.backbone` ``(name, pretrained, weights_path,
     seed=seed)``, run on ``device`` by the package's device rule (:func:`repalign.networks.runtime.get_device`:
     ``None``/``"auto"`` is CUDA when torch sees one, else the CPU). Cached by
     (name, weights (:func:`repalign.networks.models.weights_id`), seed of a random initialisation, layer, image size,
@@ -446,7 +457,14 @@ def backbone_features(
     if not wanted:
         raise ValueError("layers is empty: name at least one layer (features.layer_names(model) lists them)")
     weights = models.weights_id(name, pretrained, weights_path)
-    x = models.prepare_images(images, name, image_size, value_range=value_range)
+    raw = images if isinstance(images, torch.Tensor) else np.asarray(images)
+    prepare = functools.partial(models.prepare_images, name=name, image_size=int(image_size), value_range=value_range)
+    prepared_as = {
+        "preprocessing": models.PREPROCESSING[name],
+        "image_size": int(image_size),
+        "value_range": value_range,
+    }
+    data_id = {"images": _fingerprint(raw), "shape": list(raw.shape), "prepared": prepared_as}
     model_id = {
         "name": name,
         "weights": weights,
@@ -460,11 +478,13 @@ def backbone_features(
     run_device = get_device(device)
     return extract_cached(
         build,
-        x,
+        raw,
         wanted,
         model_id=model_id,
+        data_id=data_id,
         batch_size=batch_size,
         device=run_device,
         progress=progress,
         cache_dir=cache_dir,
+        transform=prepare,
     )

@@ -13,14 +13,21 @@ whole network with :func:`repalign.networks.training.train` and scores it with t
 .. math::  \text{regression:}\quad \min_\theta \tfrac1n \textstyle\sum_j \lVert f_\theta(x_j) - y_j \rVert^2 / k,
            \quad \mathrm{mse} = \tfrac{1}{mk} \textstyle\sum_j \lVert f_\theta(x'_j) - y'_j \rVert^2.
 
-The device follows the package's rule (:func:`repalign.networks.runtime.get_device`).
+The device follows the package's rule (:func:`repalign.networks.runtime.get_device`). On a GPU the training runs
+under bfloat16 autocast (``amp="auto"``, :func:`precision`; the weights and the optimizer stay float32, the loss is
+computed in float32), on the CPU in float32, as before. With ``progress`` each epoch prints one line with the
+images per second and the time left.
 """
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from repalign.core.arrays import to_numpy
@@ -30,8 +37,28 @@ from repalign.networks.runtime import get_device
 from repalign.networks.training import train
 
 __all__ = [
+    "AMP_CHOICES",
+    "precision",
     "fine_tune",
 ]
+
+#: ``fine_tune(amp=...)``: ``"auto"`` (bfloat16 autocast on a CUDA device that has it, else float32), ``"off"``
+#: (float32), ``"bfloat16"`` (bfloat16 autocast on any device, the CPU included: for tests)
+AMP_CHOICES = ("auto", "off", "bfloat16")
+
+
+def precision(amp: str, kind: str | torch.device) -> str:
+    """What :func:`fine_tune` trains in on a device of type ``kind`` (``"cuda"``, ``"cpu"`` or a ``torch.device``):
+    ``"bfloat16 autocast"`` or ``"float32"``. ``"auto"`` is bfloat16 autocast on a CUDA GPU that has bfloat16, else
+    float32 (the rule :data:`repalign.core.provenance.PRECISION` states in the claim files)."""
+    if amp not in AMP_CHOICES:
+        raise ValueError(f"amp must be one of {AMP_CHOICES}, got {amp!r}")
+    if amp == "off":
+        return "float32"
+    if amp == "bfloat16":
+        return "bfloat16 autocast"
+    cuda = getattr(kind, "type", kind) == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return "bfloat16 autocast" if cuda else "float32"
 
 
 def _split_data(data: Any, name: str) -> tuple[Any, Any]:
@@ -63,6 +90,7 @@ def fine_tune(
     track_test: bool = False,
     progress: bool = True,
     eval_batch_size: int = 256,
+    amp: str = "auto",
     **train_kwargs: Any,
 ) -> dict[str, Any]:
     r"""Fine-tune a (pre-trained) network on a target task (classification or regression) and score it on a test set.
@@ -86,6 +114,8 @@ def fine_tune(
     ``history["val_acc"]`` (``"val_loss"``) is the test score per epoch. ``device``: where the network is trained and
     scored, by the package's device rule (:func:`repalign.networks.runtime.get_device`: ``None``/``"auto"`` is CUDA
     when torch sees one, else the CPU); ``train_kwargs`` go to ``train`` (e.g. ``momentum``, ``weight_decay``).
+    ``amp``: the precision of training (:func:`precision`): ``"auto"`` is bfloat16 autocast on a GPU and float32 on
+    the CPU. With ``progress`` one line per epoch gives the images per second and the time left.
 
     Shape:
         - ``train_x``: (n, ...) inputs the model accepts; ``train_y``: (n,) integer labels in [0, num_classes)
@@ -100,6 +130,7 @@ def fine_tune(
     if task not in ("multiclass", "regression"):
         raise ValueError(f"task must be 'multiclass' or 'regression', got {task!r}")
     dev = get_device(device)
+    mode = precision(amp, dev.type)
     outputs, reset = _head_size(task, num_classes, reset_head, train_x, train_y)
     head_replaced = _fit_head(model, outputs, reset, seed)
     if freeze_backbone:
@@ -109,20 +140,12 @@ def fine_tune(
         extra["x_val"] = test_x
         if test_y is not None:
             extra["y_val"] = test_y
-    result = train(
-        model,
-        train_x,
-        train_y,
-        task=task,
-        optimizer=optimizer,
-        lr=lr,
-        batch_size=batch_size,
-        epochs=epochs,
-        seed=seed,
-        device=dev,
-        progress=progress,
-        **extra,
-    )
+    if progress:
+        extra["callback"] = _epoch_lines(epochs, _count(train_x, train_y), extra.get("callback"))
+    autocast = torch.autocast(dev.type, dtype=torch.bfloat16) if mode != "float32" else contextlib.nullcontext()
+    with autocast:
+        result = train(model, train_x, train_y, task=task, optimizer=optimizer, lr=lr, batch_size=batch_size,
+                       epochs=epochs, seed=seed, device=dev, progress=progress, **extra)  # fmt: skip
     trained = result.model
     if test_y is None:
         test_x, test_y = _split_data(test_x, "test_x")
@@ -136,6 +159,28 @@ def fine_tune(
         "model": trained,
         "head_replaced": head_replaced,
     }
+
+
+def _count(train_x: Any, train_y: Any) -> int:
+    """The number of training examples (of an array, a Dataset or an object with ``.x``/``.y``)."""
+    x = _split_data(train_x, "train_x")[0] if train_y is None and hasattr(train_x, "x") else train_x
+    return len(x)
+
+
+def _epoch_lines(epochs: int, n: int, inner: Callable[[int, nn.Module], Any] | None) -> Callable[[int, nn.Module], Any]:
+    """A training callback that prints ``fine-tune epoch e/E: N images/s, ETA t`` after each epoch (``inner``, the
+    caller's own callback, is called too and its value kept)."""
+    start = time.perf_counter()
+
+    def callback(epoch: int, model: nn.Module) -> Any:
+        if epoch > 0:
+            elapsed = time.perf_counter() - start
+            left = elapsed / epoch * (epochs - epoch)
+            print(f"fine-tune epoch {epoch}/{epochs}: {n * epoch / max(elapsed, 1e-9):,.0f} images/s, "
+                  f"ETA {left / 60:.1f} min", flush=True)  # fmt: skip
+        return inner(epoch, model) if inner is not None else None
+
+    return callback
 
 
 def _head_size(

@@ -12,7 +12,11 @@ with :math:`\Phi` the features after the alignment measure's preprocessing (a bi
 It returns a :class:`repalign.measure.theory.GDResult` (loss, weight norm and accuracy curves), which the theory
 functions compare with their predictions. Used by notebooks 01 and 06 (convergence against alignment), by
 :mod:`repalign.recipes.zoo` and by the peaks family (:mod:`repalign.recipes.peaks`). It computes in float64 in
-torch, on the device of a torch input (NumPy inputs run on the CPU); it takes no ``device`` argument.
+torch, on the device of a torch input unless ``device`` names one; NumPy input goes where the package's device rule
+puts it (:func:`repalign.networks.runtime.get_device`: the GPU when there is one, else the CPU, so nothing moves on a
+CPU-only machine), so the paper scale's descents run on the GPU. The curves are
+kept on the device and read once at the end (no synchronisation per step); the numbers are those of the
+step-by-step reading.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import torch
 
 from repalign.measure.alignment import preprocess
 from repalign.measure.theory import GDResult
+from repalign.networks.runtime import get_device
 
 __all__ = [
     "gd_linear",
@@ -53,13 +58,14 @@ def _is_sign_vector(y: torch.Tensor) -> bool:
     return y.ndim == 1 and bool(torch.all((y == 1) | (y == -1)))
 
 
-def _accuracy(pred: torch.Tensor, y: torch.Tensor, kind: str | None) -> float:
-    """Sign agreement for ±1 targets (a score of 0 counts as +1), argmax agreement for matrix targets."""
+def _accuracy(pred: torch.Tensor, y: torch.Tensor, kind: str | None) -> torch.Tensor:
+    """Sign agreement for ±1 targets (a score of 0 counts as +1), argmax agreement for matrix targets (a 0-d
+    float64 tensor on the device; NaN for other targets)."""
     if kind == "sign":
-        return float(torch.mean(((pred >= 0).to(torch.float64) * 2 - 1 == y).to(torch.float64)))
+        return torch.mean(((pred >= 0).to(torch.float64) * 2 - 1 == y).to(torch.float64))
     if kind == "argmax":
-        return float(torch.mean((pred.argmax(dim=1) == y.argmax(dim=1)).to(torch.float64)))
-    return float("nan")
+        return torch.mean((pred.argmax(dim=1) == y.argmax(dim=1)).to(torch.float64))
+    return torch.tensor(float("nan"), dtype=torch.float64, device=pred.device)
 
 
 def gd_linear(
@@ -73,6 +79,7 @@ def gd_linear(
     test_features: Any = None,
     test_targets: Any = None,
     record_every: int = 1,
+    device: Any = None,
 ) -> GDResult:
     r"""Full-batch gradient descent on a linear model over fixed features, from :math:`w_0 = 0`.
 
@@ -88,7 +95,8 @@ def gd_linear(
     Recorded at t = 0, every ``record_every`` steps and at t = ``steps``: the train loss, the test loss (same
     sum, on the test set), the accuracy (sign agreement for ±1 vector targets, argmax agreement for matrix
     targets; ``None`` for other targets such as regression) and :math:`\lVert w_t\rVert^2`.
-    Computation is float64 in torch, on a torch input's device.
+    Computation is float64 in torch, on ``device`` when given (:func:`repalign.networks.runtime.get_device`), else
+    on a torch input's device; NumPy input goes where the device rule puts it (the GPU when there is one).
 
     Shape:
         - ``features``: (n, d); ``targets``: (n,) or (n, k)
@@ -107,6 +115,8 @@ def gd_linear(
         raise ValueError("pass both test_features and test_targets, or neither")
 
     phi = _as_float64(preprocess(features, bias=bias, normalize=normalize))
+    if device is not None or not isinstance(features, torch.Tensor):
+        phi = phi.to(get_device(device))
     if phi.ndim != 2:
         raise ValueError(f"features must have shape (n, d); got {tuple(phi.shape)}")
     n, d = phi.shape
@@ -126,6 +136,7 @@ def gd_linear(
         if t < steps:
             w = w - lr * (phi.T @ resid)
 
+    curves.read()
     has_test = curves.phi_test is not None
     return GDResult(
         steps=np.asarray(curves.steps, dtype=np.int64),
@@ -181,11 +192,11 @@ class _Curves:
     y_test: torch.Tensor | None = None
     test_kind: str | None = None
     steps: list[int] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)
-    norm_sq: list[float] = field(default_factory=list)
-    train_acc: list[float] = field(default_factory=list)
-    test_loss: list[float] = field(default_factory=list)
-    test_acc: list[float] = field(default_factory=list)
+    train_loss: list[Any] = field(default_factory=list)
+    norm_sq: list[Any] = field(default_factory=list)
+    train_acc: list[Any] = field(default_factory=list)
+    test_loss: list[Any] = field(default_factory=list)
+    test_acc: list[Any] = field(default_factory=list)
 
     def add_test_set(self, features: Any, targets: Any, *, bias: bool, normalize: bool, d: int) -> None:
         """Preprocess the test features like the training ones and check them against the training set.
@@ -210,15 +221,25 @@ class _Curves:
             self.test_kind = self.kind
 
     def record(self, t: int, w: torch.Tensor, resid: torch.Tensor, pred: torch.Tensor) -> None:
-        """Record step ``t``: ``resid = pred - y`` and ``pred = Phi w`` on the training set."""
+        """Record step ``t``: ``resid = pred - y`` and ``pred = Phi w`` on the training set (as 0-d tensors on the
+        device: :meth:`read` turns them into floats once, without a synchronisation per step)."""
         self.steps.append(t)
-        self.train_loss.append(0.5 * float(torch.sum(resid * resid)))
-        self.norm_sq.append(float(torch.sum(w * w)))
+        self.train_loss.append(torch.sum(resid * resid))
+        self.norm_sq.append(torch.sum(w * w))
         if self.kind is not None:
             self.train_acc.append(_accuracy(pred, self.y, self.kind))
         if self.phi_test is not None:
             pred_test = self.phi_test @ w
             r_test = pred_test - self.y_test
-            self.test_loss.append(0.5 * float(torch.sum(r_test * r_test)))
+            self.test_loss.append(torch.sum(r_test * r_test))
             if self.test_kind is not None:
                 self.test_acc.append(_accuracy(pred_test, self.y_test, self.test_kind))
+
+    def read(self) -> None:
+        """The recorded tensors as floats: the losses halved, the rest as they are (one transfer per curve)."""
+        for name, factor in (("train_loss", 0.5), ("test_loss", 0.5), ("norm_sq", None), ("train_acc", None),
+                             ("test_acc", None)):  # fmt: skip
+            values = getattr(self, name)
+            if values and isinstance(values[0], torch.Tensor):
+                host = torch.stack(values).cpu().tolist()
+                setattr(self, name, [factor * v for v in host] if factor else host)

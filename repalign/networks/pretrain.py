@@ -57,8 +57,8 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from repalign.core.files import atomic_write_text, json_default
-from repalign.core.provenance import provenance
-from repalign.data.base import data_root
+from repalign.core.provenance import note_checkpoint, provenance
+from repalign.data.base import data_root, resolve_path
 from repalign.data.folders import image_folder, load_image
 from repalign.networks.evaluate import batch_sums
 from repalign.networks.models import BACKBONES, PREPROCESSING, backbone, preprocess
@@ -76,6 +76,8 @@ __all__ = [
     "CPUSyncBatchNorm",
     "checkpoint_file",
     "checkpoint_info",
+    "checkpoint_identity",
+    "resolve_path",
     "load_pretrained",
     "train",
     "run_name",
@@ -630,8 +632,9 @@ def _all_sum(values: list[float], d: _Dist) -> list[float]:
 
 
 def checkpoint_file(out_dir: str | os.PathLike[str]) -> Path:
-    """The checkpoint of the run in ``out_dir``: ``<out_dir>/checkpoint.pt`` (whether or not it exists yet)."""
-    return Path(out_dir).expanduser() / CHECKPOINT_NAME
+    """The checkpoint of the run in ``out_dir`` (:func:`resolve_path`): ``<out_dir>/checkpoint.pt``, whether or not
+    it exists yet."""
+    return resolve_path(out_dir) / CHECKPOINT_NAME
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
@@ -650,7 +653,7 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
 
 
 def _read_checkpoint(path_or_dir: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
-    path = Path(path_or_dir).expanduser()
+    path = resolve_path(path_or_dir)
     if path.is_dir():
         path = checkpoint_file(path)
     if not path.is_file():
@@ -761,6 +764,48 @@ def checkpoint_info(path_or_dir: str | os.PathLike[str]) -> dict[str, Any]:
     ckpt = _read_checkpoint(path_or_dir)
     keys = ("config", "epoch", "done", "classes", "n_train", "world_size", "metrics", "provenance", "path")
     return {k: ckpt[k] for k in keys}
+
+
+#: checkpoint identities already hashed, by (path, size, mtime_ns): a notebook asks once per seed
+_IDENTITIES: dict[tuple[str, int, int], dict[str, Any]] = {}
+
+
+def checkpoint_identity(path_or_dir: str | os.PathLike[str], *, note: bool = False) -> dict[str, Any]:
+    """What identifies a checkpoint in a claim file: ``arch``, ``dataset``, ``subset`` (or ``domain``), ``epochs``
+    (completed), ``epochs_planned``, ``done``, ``image_size``, ``sha256`` of the file and its ``path``.
+
+    Two checkpoints with the same hash hold the same bytes; a resumed or retrained one has another. With ``note``
+    the identity is recorded for this run's provenance (:func:`repalign.core.provenance.note_checkpoint`), so the
+    claim files written afterwards name it. Hashed once per file version (path, size, modification time).
+    """
+    path = resolve_path(path_or_dir)
+    path = checkpoint_file(path) if path.is_dir() else path
+    stat = path.stat() if path.is_file() else None
+    key = (str(path), stat.st_size, stat.st_mtime_ns) if stat else None
+    if key is None or key not in _IDENTITIES:
+        ckpt = _read_checkpoint(path)
+        digest = hashlib.sha256()
+        with open(ckpt["path"], "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        config = ckpt["config"]
+        identity = {
+            "arch": config.get("arch"),
+            "dataset": config.get("dataset"),
+            "subset": config.get("subset") if config.get("dataset") == "imagenet" else config.get("domain"),
+            "epochs": int(ckpt["epoch"]),
+            "epochs_planned": config.get("epochs"),
+            "done": bool(ckpt["done"]),
+            "image_size": config.get("image_size"),
+            "sha256": digest.hexdigest(),
+            "path": str(ckpt["path"]),
+        }
+        if key is None:
+            return identity
+        _IDENTITIES[key] = identity
+    if note:
+        note_checkpoint(_IDENTITIES[key])
+    return dict(_IDENTITIES[key])
 
 
 def load_pretrained(
@@ -930,7 +975,7 @@ def train(config: PretrainConfig) -> Path:
     """
     _check_config(config)
     d = _setup_distributed(config)
-    out = Path(config.out).expanduser()
+    out = resolve_path(config.out)
     try:
         if d.main:
             _remove_stale_temporaries(out, announce=True)

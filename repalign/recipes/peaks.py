@@ -2,19 +2,23 @@ r"""Claim 7 on Caruana's peaks tasks: a network trained on one task, its represe
 
 :func:`peaks_transfer` is the cached experiment of one source task and seed (a :class:`PeaksTransfer`); the
 other functions summarise such runs for notebook 07: per relatedness group (:func:`peaks_group_losses`,
-:func:`shared_group_curves`), per target (:func:`transfer_gains`) and per run (:func:`run_pairs`, what a rank
-correlation over runs reads). Relatedness is the number of input variables a target shares with the source
-(:func:`repalign.data.peaks_relatedness`), 0 to 3 (3: the source itself and the tasks on its variables).
+:func:`peaks_group_alignment`, :func:`alignment_change_table`, :func:`shared_group_curves`), per target
+(:func:`transfer_gains`, :func:`alignment_before_after`) and per run (:func:`run_pairs`, what a rank correlation
+over runs reads, and :func:`run_taus`, Kendall's τ per run). Relatedness is the number of input variables a
+target shares with the source (:func:`repalign.data.peaks_relatedness`), 0 to 3 (3: the source itself and the
+tasks on its variables), and of those how many keep their role (the test, the THEN or the ELSE variable).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
+from scipy.stats import kendalltau
 
 from repalign.core.cache import load_or_compute
 from repalign.data import load, peaks_encode, peaks_relatedness, peaks_task_id, peaks_tasks
@@ -32,9 +36,13 @@ __all__ = [
     "PeaksTransfer",
     "peaks_transfer",
     "peaks_group_losses",
+    "peaks_group_alignment",
+    "alignment_change_table",
     "shared_group_curves",
     "transfer_gains",
+    "alignment_before_after",
     "run_pairs",
+    "run_taus",
 ]
 
 #: the relatedness groups: how many input variables a target shares with the source
@@ -89,12 +97,31 @@ class PeaksTransfer(PlainResult):
         """Which targets are not the source. Shape: (k,) booleans."""
         return np.arange(self.shared.size) != self.source
 
+    @property
+    def roles(self) -> np.ndarray:
+        """Of the variables each target shares with the source, how many keep their role (score − shared).
+
+        Shape: (k,) ints, 0..3 (3 only for the source itself).
+        """
+        return np.asarray(self.score) - np.asarray(self.shared)
+
+    @property
+    def auc_change(self) -> np.ndarray:
+        r"""What training on the source did to each target's alignment:
+        :math:`\Delta_c = \mathrm{AUC}^{\mathrm{trained}}_c - \mathrm{AUC}^{\mathrm{untrained}}_c` (the same network,
+        the same target). Shape: (k,)."""
+        return np.asarray(self.auc_source) - np.asarray(self.auc_untrained)
+
+    def group(self, shared: int) -> np.ndarray:
+        """Which targets, the source left out, share ``shared`` variables with it. Shape: (k,) booleans."""
+        return self.others & (np.asarray(self.shared) == shared)
+
     def by_shared(self, values: np.ndarray) -> np.ndarray:
         """Mean of per-target ``values`` over the targets (the source left out) sharing g = 0, 1, 2, 3 variables.
 
         Shape: values (k,) → (4,).
         """
-        return np.array([values[self.others & (self.shared == g)].mean() for g in SHARED_GROUPS])
+        return np.array([values[self.group(g)].mean() for g in SHARED_GROUPS])
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PeaksTransfer:
@@ -120,6 +147,66 @@ def _gd_column_losses(
     return train_loss, test_loss
 
 
+def _peaks_data(n: int, n_test: int, data_seed: int, units: int) -> tuple[np.ndarray, ...]:
+    """The coded inputs and all 120 targets of one training and one test sample.
+
+    Shape: returns x (n, 6 · units) float32, y (n, 120) float64, x_test (n_test, 6 · units), y_test (n_test, 120).
+    """
+    tr = load("peaks", "train", n=n, seed=data_seed)
+    te = load("peaks", "test", n=n_test, seed=data_seed)
+    y, y_test = np.asarray(tr.y, dtype=np.float64), np.asarray(te.y, dtype=np.float64)
+    return peaks_encode(tr.x, units), y, peaks_encode(te.x, units), y_test
+
+
+def _untrained(in_features: int, cfg: MLPConfig, seed: int) -> tuple[Any, str]:
+    """The source network before training (seeded: the same weights for every source task) and its last hidden
+    layer's name."""
+    model = mlp(in_features, cfg.depth, cfg.width, cfg.activation, bias=cfg.bias, out_features=1, seed=seed)
+    return model, hidden_layers(model)[-1]
+
+
+def _layer_features(model: Any, layer: str, data: np.ndarray) -> np.ndarray:
+    """One layer's features, float64. Shape: data (m, d) → (m, width)."""
+    return np.asarray(extract(model, data, [layer], batch_size=1024, progress=False)[layer], dtype=np.float64)
+
+
+def _scores(
+    name: str, features: tuple[np.ndarray, np.ndarray], y: np.ndarray, y_test: np.ndarray, gd_steps: int
+) -> dict[str, Any]:
+    """Per target, one representation's AUC (all 120 from ONE spectrum) and the linear learner's train and test MSE,
+    keyed ``auc_<name>``, ``gd_train_<name>``, ``gd_test_<name>``, with the spectrum (``spectrum``, not stored) and
+    its preprocessing (``options``).
+
+    Shape: features (n, d) and (m, d); y (n, 120), y_test (m, 120) → each entry (120,).
+    """
+    f_tr, f_te = features
+    spec = spectrum(f_tr, y)
+    gd_train, gd_test = _gd_column_losses(f_tr, y, f_te, y_test, gd_steps)
+    return {f"auc_{name}": column_aucs(spec, y), f"gd_train_{name}": gd_train, f"gd_test_{name}": gd_test,
+            "options": dict(spec.options), "spectrum": spec}  # fmt: skip
+
+
+def _baseline_run(
+    *, seed: int, config: dict[str, Any], n: int, n_test: int, data_seed: int, units: int, gd_steps: int
+) -> dict[str, Any]:
+    """Uncached worker of :func:`_baselines`: the scores (:func:`_scores`) of the untrained network and of the coded
+    input, for all 120 targets. They do not depend on the source task."""
+    x, y, x_test, y_test = _peaks_data(n, n_test, data_seed, units)
+    untrained, layer = _untrained(x.shape[1], MLPConfig(**config), seed)
+    feats = (_layer_features(untrained, layer, x), _layer_features(untrained, layer, x_test))
+    out = _scores("untrained", feats, y, y_test, gd_steps)
+    out.update(_scores("input", (x.astype(np.float64), x_test.astype(np.float64)), y, y_test, gd_steps))
+    del out["spectrum"]
+    return out
+
+
+def _baselines(params: dict[str, Any], cache: bool) -> dict[str, Any]:
+    """:func:`_baseline_run`, cached when ``cache``: the same for every source task of a seed, so computed once."""
+    if not cache:
+        return _baseline_run(**params)
+    return load_or_compute("peaks_baseline", _baseline_run, params, data_id="peaks-generator")
+
+
 def _peaks_transfer_run(
     *,
     source: int,
@@ -133,34 +220,24 @@ def _peaks_transfer_run(
     finetune_targets: list[int],
     finetune_epochs: int,
     num_thresholds: int,
+    cache: bool = False,
 ) -> dict[str, Any]:
-    """Uncached worker of :func:`peaks_transfer`; returns :meth:`PeaksTransfer.to_dict`'s plain data."""
+    """Uncached worker of :func:`peaks_transfer` (``cache``: whether the source-free baselines, :func:`_baselines`,
+    come from the cache); returns :meth:`PeaksTransfer.to_dict`'s plain data."""
     cfg = MLPConfig(**config)
-    tr = load("peaks", "train", n=n, seed=data_seed)
-    te = load("peaks", "test", n=n_test, seed=data_seed)
-    x, x_test = peaks_encode(tr.x, units), peaks_encode(te.x, units)
-    y, y_test = np.asarray(tr.y, dtype=np.float64), np.asarray(te.y, dtype=np.float64)  # (n, 120)
-
-    init = mlp(x.shape[1], cfg.depth, cfg.width, cfg.activation, bias=cfg.bias, out_features=1, seed=seed)
-    layer = hidden_layers(init)[-1]
+    x, y, x_test, y_test = _peaks_data(n, n_test, data_seed, units)
+    init, layer = _untrained(x.shape[1], cfg, seed)
     untrained = copy.deepcopy(init)
     opts = dict(task="regression", optimizer=cfg.optimizer, lr=cfg.lr, batch_size=cfg.batch_size, progress=False)
     src = train(init, x, y[:, source].astype(np.float32), seed=seed, epochs=cfg.epochs, **opts).model
 
-    def feats(model: Any, data: np.ndarray) -> np.ndarray:
-        return np.asarray(extract(model, data, [layer], batch_size=1024, progress=False)[layer], dtype=np.float64)
-
-    reps = {"source": (feats(src, x), feats(src, x_test)), "untrained": (feats(untrained, x), feats(untrained, x_test))}
-    reps["input"] = (x.astype(np.float64), x_test.astype(np.float64))
     taus = threshold_grid(n, num=num_thresholds)
     out: dict[str, Any] = {"source": int(source), "thresholds": taus, "layer": layer}
-    for name, (f_tr, f_te) in reps.items():
-        spec = spectrum(f_tr, y)  # all 120 targets, one decomposition
-        out["options"] = dict(spec.options)
-        out[f"auc_{name}"] = column_aucs(spec, y)
-        if name == "source":
-            out["curves_source"] = column_curves(spec, y, taus)
-        out[f"gd_train_{name}"], out[f"gd_test_{name}"] = _gd_column_losses(f_tr, y, f_te, y_test, gd_steps)
+    shared = dict(seed=seed, config=config, n=n, n_test=n_test, data_seed=data_seed, units=units, gd_steps=gd_steps)
+    out.update(_baselines(shared, cache))
+    feats = (_layer_features(src, layer, x), _layer_features(src, layer, x_test))
+    out.update(_scores("source", feats, y, y_test, gd_steps))
+    out["curves_source"] = column_curves(out.pop("spectrum"), y, taus)
     pred = predict(src, x_test, batch_size=max(len(x_test), 1)).reshape(-1)  # the whole test set in one pass
     out["source_test_mse"] = float(np.mean((pred - y_test[:, source]) ** 2))
     ft, scratch = [], []
@@ -200,10 +277,11 @@ def peaks_transfer(
     :func:`repalign.measure.alignment.column_aucs`), and a linear learner
     (:func:`repalign.networks.linear.gd_linear`, ``gd_steps`` full-batch steps at :math:`\eta = 1/\sigma_1^2`, all
     120 columns at once) is trained on it; the same is done for the same network before training ("untrained":
-    where a from-scratch network starts) and for the coded input. On ``finetune_targets`` the source network is also
-    fine-tuned (:func:`repalign.networks.finetune.fine_tune`, new head, ``finetune_epochs``) and compared with the
-    untrained network trained the same way (from scratch, the same budget, the same seed). Losses are per-example
-    mean squared errors on the test inputs:
+    where a from-scratch network starts) and for the coded input (these two do not depend on the source task: with
+    ``cache`` they are computed once per seed and shared by every source). On ``finetune_targets`` the source
+    network is also fine-tuned (:func:`repalign.networks.finetune.fine_tune`, new head, ``finetune_epochs``) and
+    compared with the untrained network trained the same way (from scratch, the same budget, the same seed).
+    Losses are per-example mean squared errors on the test inputs:
 
     .. math::  \mathrm{MSE}_c = \tfrac1m \textstyle\sum_j (\hat y_{jc} - y_{jc})^2
 
@@ -227,9 +305,8 @@ def peaks_transfer(
     }
     if not cache:
         return PeaksTransfer.from_dict(_peaks_transfer_run(**params))
-    return PeaksTransfer.from_dict(
-        load_or_compute("peaks_transfer", _peaks_transfer_run, params, data_id="peaks-generator")
-    )
+    worker = functools.partial(_peaks_transfer_run, cache=True)  # the baselines cached too, shared by the sources
+    return PeaksTransfer.from_dict(load_or_compute("peaks_transfer", worker, params, data_id="peaks-generator"))
 
 
 def peaks_group_losses(
@@ -247,20 +324,77 @@ def peaks_group_losses(
     if learner not in ("linear", "finetune"):
         raise ValueError(f"learner must be 'linear' or 'finetune', got {learner!r}")
     transfer, scratch, positive, cases = [], [], 0, 0
-    for (source, _), r in runs.items():
+    for r in runs.values():
         if learner == "linear":
-            sel = (np.arange(len(r.shared)) != source) & (np.asarray(r.shared) == shared)
+            sel = r.group(shared)
             tr, sc = np.asarray(r.gd_test_source)[sel], np.asarray(r.gd_test_untrained)[sel]
         else:
             sel = np.asarray(r.shared)[np.asarray(r.finetune_targets, dtype=int)] == shared
             tr, sc = np.asarray(r.finetune_test)[sel], np.asarray(r.scratch_test)[sel]
         if not sel.any():
-            raise ValueError(f"run {source}: no target shares {shared} variables with the source ({learner})")
+            raise ValueError(f"run {r.source}: no target shares {shared} variables with the source ({learner})")
         transfer.append(tr.mean())
         scratch.append(sc.mean())
         positive += int(np.sum(sc > tr))
         cases += int(sel.sum())
     return {"transfer": np.array(transfer), "scratch": np.array(scratch), "positive": positive, "cases": cases}
+
+
+def peaks_group_alignment(runs: Sequence[PeaksTransfer], shared: int) -> dict[str, Any]:
+    r"""Alignment before and after training on the source, over the targets that share ``shared`` variables with
+    it (the source itself left out): per :func:`peaks_transfer` run the mean AUC of those targets on the trained
+    network and on the same network before training, and how many single targets' AUC went down.
+
+    .. math::  \bar A^{\mathrm{trained}}_r = \tfrac1{|G|}\textstyle\sum_{c \in G} \mathrm{AUC}^{\mathrm{trained}}_{rc},
+               \qquad \bar A^{\mathrm{untrained}}_r \text{ likewise},\qquad
+               \mathrm{fell} = \#\{(r, c) : \Delta_{rc} < 0\}
+
+    with :math:`G` the group and :math:`\Delta_{rc}` :attr:`PeaksTransfer.auc_change` (paired per target: the same
+    target in the same run before and after training).
+
+    Shape: k runs. Returns ``trained`` and ``untrained`` (k,) mean AUCs, ``fell`` (targets whose AUC went down)
+    and ``cases`` (targets compared), summed over runs.
+    """
+    trained, untrained, fell, cases = [], [], 0, 0
+    for r in runs:
+        sel = r.group(shared)
+        if not sel.any():
+            raise ValueError(f"run {r.source}: no target shares {shared} variables with the source")
+        trained.append(np.asarray(r.auc_source)[sel].mean())
+        untrained.append(np.asarray(r.auc_untrained)[sel].mean())
+        fell += int(np.sum(r.auc_change[sel] < 0))
+        cases += int(sel.sum())
+    return {"trained": np.array(trained), "untrained": np.array(untrained), "fell": fell, "cases": cases}
+
+
+def alignment_change_table(runs: Sequence[PeaksTransfer]) -> dict[str, dict[str, Any]]:
+    r"""What training on the source did to alignment, by relatedness class: the number of variables a target shares
+    with the source and, of those, how many keep their role (the source itself left out).
+
+    Per class :math:`G`: the mean change :math:`\bar\Delta = \tfrac1k \sum_r \bar\Delta_r` of the per-run means
+    :math:`\bar\Delta_r = \tfrac1{|G_r|} \sum_{c \in G_r} \Delta_{rc}` (:attr:`PeaksTransfer.auc_change`), its
+    standard error over runs :math:`\mathrm{sd}(\bar\Delta_r)/\sqrt k` (0 for one run), and how many single
+    targets' AUC went down.
+
+    Shape: k runs. Returns ``{"3 shared, 1 in the same role": {"change", "std_error", "fell", "cases"}, ...}``,
+    from the most related class to the least (a run without targets of a class does not count for it).
+    """
+    classes = {(int(g), int(q)) for r in runs for g, q in zip(r.shared[r.others], r.roles[r.others], strict=True)}
+    table: dict[str, dict[str, Any]] = {}
+    for g, q in sorted(classes, reverse=True):
+        means, fell, cases = [], 0, 0
+        for r in runs:
+            sel = r.group(g) & (r.roles == q)
+            if not sel.any():
+                continue
+            means.append(r.auc_change[sel].mean())
+            fell += int(np.sum(r.auc_change[sel] < 0))
+            cases += int(sel.sum())
+        m = np.asarray(means)
+        se = float(m.std(ddof=1) / np.sqrt(m.size)) if m.size > 1 else 0.0
+        label = f"{g} shared, {q} in the same role"
+        table[label] = {"change": float(m.mean()), "std_error": se, "fell": fell, "cases": cases}
+    return table
 
 
 def _same_source(runs: Sequence[PeaksTransfer]) -> PeaksTransfer:
@@ -280,7 +414,7 @@ def shared_group_curves(runs: Sequence[PeaksTransfer]) -> dict[str, np.ndarray]:
     source = first.source
     curves = {f"the source {peaks_task_id(source)}": np.stack([r.curves_source[source] for r in runs])}
     for g in reversed(SHARED_GROUPS):
-        sel = first.others & (first.shared == g)
+        sel = first.group(g)
         curves[f"shares {g} variables ({sel.sum()} targets)"] = np.stack(
             [r.curves_source[sel].mean(axis=0) for r in runs]
         )
@@ -316,6 +450,17 @@ def transfer_gains(runs: Sequence[PeaksTransfer], learner: str = "linear") -> tu
     return auc[sel], gain, first.shared[sel]
 
 
+def alignment_before_after(runs: Sequence[PeaksTransfer]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per target of one source, its AUC on the network before and after training on the source (means over
+    seeds), and its relatedness group; the source itself left out. Points above the diagonal gained alignment.
+
+    Shape: runs of one source over seeds. Returns (before, after, shared), each (119,).
+    """
+    first = _same_source(runs)
+    sel = first.others
+    return _mean_over_seeds(runs, "auc_untrained")[sel], _mean_over_seeds(runs, "auc_source")[sel], first.shared[sel]
+
+
 def run_pairs(
     runs: Sequence[PeaksTransfer],
     x: Callable[[PeaksTransfer], np.ndarray],
@@ -335,3 +480,23 @@ def run_pairs(
     if on == "others":
         return [(x(r)[r.others], y(r)[r.others]) for r in runs]
     return [(x(r)[r.finetune_targets], y(r)) for r in runs]
+
+
+def run_taus(
+    runs: Sequence[PeaksTransfer],
+    x: Callable[[PeaksTransfer], np.ndarray],
+    y: Callable[[PeaksTransfer], np.ndarray],
+    on: str = "others",
+) -> np.ndarray:
+    r"""Kendall's τ between two per-target quantities, one value per run (the pairs of :func:`run_pairs`):
+
+    .. math::  \tau_r = \mathrm{Kendall}\big(x(r), y(r)\big)
+
+    e.g. τ(AUC, −test MSE) on the trained and on the untrained network, for a verdict on their difference.
+
+    Shape: k runs → (k,). Raises ValueError where τ is undefined (a constant x or y in some run).
+    """
+    taus = np.array([kendalltau(a, b)[0] for a, b in run_pairs(runs, x, y, on)], dtype=np.float64)
+    if not np.all(np.isfinite(taus)):
+        raise ValueError(f"Kendall tau is undefined in some run (a constant x or y): {taus.tolist()}")
+    return taus

@@ -5,8 +5,9 @@ module), so that results are cached by what the network is. Two cached recipes:
 
 - :func:`train_network`: pre-training (on a similar or dissimilar source, or on random labels until they are
   memorised), a :class:`TrainedNetwork` holding the trained network's spec;
-- :func:`transfer_to_target`: the network's alignment with the target labels before target training and its test
-  accuracy after (a :class:`TransferResult`); :func:`per_seed` stacks such results over seeds.
+- :func:`transfer_to_target`: the network's alignment with the target labels before target training, optionally a
+  linear probe on its frozen representation, and its test accuracy after target training (a :class:`TransferResult`);
+  :func:`per_seed` stacks such results over seeds.
 
 The small families (``mlp``, ``cnn``) are the offline analogues; at paper scale the networks are the paper's
 ResNet18 / T2T-ViT (:mod:`repalign.networks.models`, checkpoints of :mod:`repalign.networks.pretrain`).
@@ -26,7 +27,7 @@ import numpy as np
 
 from repalign.core.arrays import data_fingerprint
 from repalign.core.cache import load_or_compute
-from repalign.data import split_per_class
+from repalign.data import resolve_path, split_per_class
 from repalign.measure.alignment import spectrum, threshold_grid
 from repalign.measure.targets import one_vs_rest_targets
 from repalign.networks import pretrain
@@ -44,6 +45,7 @@ from repalign.networks.models import (
     small_cnn,
     weights_id,
 )
+from repalign.networks.probes import logistic_probe
 from repalign.networks.runtime import get_device
 from repalign.networks.training import train
 from repalign.recipes.results import PlainResult, noted_options
@@ -51,6 +53,7 @@ from repalign.recipes.results import PlainResult, noted_options
 __all__ = [
     "SMALL_FAMILIES",
     "network_layer",
+    "pixel_statistics",
     "network_inputs",
     "network_spec",
     "build_network",
@@ -81,15 +84,40 @@ def network_layer(family: str) -> str:
     return feature_layer(family)
 
 
-def network_inputs(family: str, x: np.ndarray, image_size: int | None = None) -> np.ndarray:
-    """Images as a network family takes them: as they are (float32) for the small networks, 3 channels at
-    ``image_size`` px with the backbone's normalisation (:func:`repalign.networks.models.prepare_images`) for a backbone.
+def pixel_statistics(x: np.ndarray) -> tuple[float, float]:
+    r"""The mean and standard deviation of every pixel of a set of images, to standardise a small network's inputs
+    by (:func:`network_inputs`), as ImageNet's channel statistics standardise a backbone's.
+
+    .. math::  \mu = \tfrac{1}{N}\textstyle\sum_{i} x_i, \qquad s = \sqrt{\tfrac{1}{N}\textstyle\sum_i (x_i - \mu)^2}
+
+    over all N = n · C · H · W values (one channel's statistics for grey images, as the analogues have).
+
+    Shape: x (n, C, H, W). Returns (μ, s) as floats; s > 0.
+    """
+    arr = np.asarray(x, dtype=np.float64)
+    mean, std = float(arr.mean()), float(arr.std())
+    if not std > 0:
+        raise ValueError(f"pixel_statistics: the images are constant ({mean:g}); there is no spread to standardise by")
+    return mean, std
+
+
+def network_inputs(
+    family: str, x: np.ndarray, image_size: int | None = None, *, standardize: Sequence[float] | None = None
+) -> np.ndarray:
+    """Images as a network family takes them: as they are (float32) for the small networks, or standardised by
+    ``standardize`` = (μ, s) (:func:`pixel_statistics`) as ``(x − μ) / s``; 3 channels at ``image_size`` px with the
+    backbone's normalisation (:func:`repalign.networks.models.prepare_images`) for a backbone (which has its own
+    statistics: ``standardize`` is refused there).
 
     Shape: x (n, C, H, W) in [0, 1] → (n, C, H, W) or (n, 3, image_size, image_size) float32.
     """
     if family in SMALL_FAMILIES:
-        return np.ascontiguousarray(x, dtype=np.float32)
-
+        if standardize is None:
+            return np.ascontiguousarray(x, dtype=np.float32)
+        mean, std = (float(v) for v in standardize)
+        return np.ascontiguousarray((np.asarray(x, dtype=np.float64) - mean) / std, dtype=np.float32)
+    if standardize is not None:
+        raise ValueError(f"{family} standardises its images by its own (ImageNet) statistics; give no standardize")
     return prepare_images(x, family, int(image_size or x.shape[-1])).numpy()
 
 
@@ -195,7 +223,7 @@ class TrainedNetwork(PlainResult):
 
 @dataclass(frozen=True, eq=False)
 class TransferResult(PlainResult):
-    """A network on a target task (:func:`transfer_to_target`): its alignment before, its accuracy after training.
+    r"""A network on a target task (:func:`transfer_to_target`): its alignment before, its accuracy after training.
 
     Attributes (t thresholds):
         auc: AUC of the relative alignment curve of the representation with the target labels, before training.
@@ -203,7 +231,14 @@ class TransferResult(PlainResult):
         test_accuracy: argmax accuracy on the target's test images after training on the target.
         train_accuracy: the last epoch's training accuracy (measured while training).
         seconds: wall time of the run that computed it.
+        n_test: the number of test images (one of them is ``1 / n_test`` of accuracy).
+        probe_accuracy: test accuracy of a linear probe on the frozen representation, before target training
+            (None when no probe was asked for).
         options: the preprocessing of the spectrum behind ``auc`` (``bias``, ``normalize``, ``center``, ``method``).
+
+    ``test_correct`` and ``probe_correct`` are the same accuracies as numbers of test images,
+    :math:`\mathrm{acc} \cdot n_\mathrm{test}`: the unit in which "one test image of this target" is 1 whatever
+    the target's test-set size.
     """
 
     auc: float
@@ -212,7 +247,19 @@ class TransferResult(PlainResult):
     test_accuracy: float
     train_accuracy: float
     seconds: float
+    n_test: int
+    probe_accuracy: float | None = None
     options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def test_correct(self) -> float:
+        """Test images classified correctly after target training: ``test_accuracy · n_test``."""
+        return self.test_accuracy * self.n_test
+
+    @property
+    def probe_correct(self) -> float | None:
+        """Test images the frozen-representation probe classifies correctly (None without a probe)."""
+        return None if self.probe_accuracy is None else self.probe_accuracy * self.n_test
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TransferResult:
@@ -225,12 +272,15 @@ class TransferResult(PlainResult):
             test_accuracy=float(data["test_accuracy"]),
             train_accuracy=float(data["train_accuracy"]),
             seconds=float(data["seconds"]),
+            n_test=int(data["n_test"]),
+            probe_accuracy=None if data.get("probe_accuracy") is None else float(data["probe_accuracy"]),
             options=noted_options(data),
         )
 
 
 def per_seed(results: Mapping[Any, Sequence[TransferResult]], name: str) -> dict[Any, np.ndarray]:
-    """One attribute of :class:`TransferResult` (``auc``, ``test_accuracy``, ``curve`` …) stacked over seeds.
+    """One attribute of :class:`TransferResult` (``auc``, ``test_accuracy``, ``test_correct``, ``curve`` …) stacked
+    over seeds.
 
     Shape: results map a key (e.g. (source, target)) to s results, one per seed. Returns ``{key: (s,)}`` for a
     number, ``{key: (s, t)}`` for a curve.
@@ -369,20 +419,29 @@ def train_network(
     return TrainedNetwork.from_dict(_cached("train_network", run, spec, params, data_fingerprint(x, y), cache))
 
 
+def _representation(model: Any, layer: str, x: np.ndarray, device: Any) -> np.ndarray:
+    """The ``layer`` features of ``x`` (float64), one no-grad pass in eval mode. Shape: x (n, ...) → (n, d)."""
+    return np.asarray(extract(model, x, [layer], batch_size=256, device=device, progress=False)[layer], np.float64)
+
+
 def _transfer_run(
     spec: Mapping[str, Any], sets: Sequence[tuple[np.ndarray, np.ndarray]], *, num_thresholds: int, device: Any,
-    progress: bool, **training: Any
+    progress: bool, probe: bool = False, **training: Any
 ) -> dict[str, Any]:  # fmt: skip
     """Uncached worker of :func:`transfer_to_target` on its (align, train, test) ``sets`` (``training``:
-    :func:`_training`'s options of the fine-tuning); returns :meth:`TransferResult.to_dict`'s plain data."""
+    :func:`_training`'s options of the fine-tuning; ``probe`` comes with the cached parameters when asked for);
+    returns :meth:`TransferResult.to_dict`'s plain data."""
     align, train_xy, test = sets
     start = time.perf_counter()
     dev = get_device(device)
     model = build_network(spec)
     layer = network_layer(spec["family"])
-    feats = extract(model, align[0], [layer], batch_size=256, device=dev, progress=False)[layer]
-    spec_ = spectrum(np.asarray(feats, dtype=np.float64), one_vs_rest_targets(align[1]))
+    spec_ = spectrum(_representation(model, layer, align[0], dev), one_vs_rest_targets(align[1]))
     taus = threshold_grid(len(align[1]), num=num_thresholds)
+    probe_accuracy = None
+    if probe:  # on the frozen representation, before fine-tuning changes it
+        feats = [_representation(model, layer, x, dev) for x in (train_xy[0], test[0])]
+        probe_accuracy = logistic_probe(feats[0], train_xy[1], feats[1], test[1], seed=training["seed"])["accuracy"]
     k = int(max(np.max(train_xy[1]), np.max(test[1]))) + 1
     res = fine_tune(model, *train_xy, *test, num_classes=k, reset_head=True, device=dev, progress=progress, **training)
     return TransferResult(
@@ -392,6 +451,8 @@ def _transfer_run(
         test_accuracy=float(res["test_accuracy"]),
         train_accuracy=float(res["history"]["train_acc"][-1]),
         seconds=float(time.perf_counter() - start),
+        n_test=len(test[1]),
+        probe_accuracy=None if probe_accuracy is None else float(probe_accuracy),
         options=dict(spec_.options),
     ).to_dict()
 
@@ -407,6 +468,7 @@ def transfer_to_target(
     lr: float = 1e-3,
     batch_size: int = 64,
     num_thresholds: int = 62,
+    probe: bool = False,
     device: Any = None,
     progress: bool = False,
     cache: bool = True,
@@ -421,19 +483,25 @@ def transfer_to_target(
 
        .. math::  \mathrm{AUC} = \frac{1}{\sqrt n}\int_0^{\sqrt n} A(\tau)/\lVert Y\rVert^2\, d\tau
 
-    2. **Target training**: :func:`repalign.networks.finetune.fine_tune` with a fresh head drawn under ``seed``, every
-       parameter trained (cross-entropy, Adam, ``epochs``) on ``train``; accuracy on ``test``.
+    2. **A probe on the frozen representation** (``probe=True``): L2-regularised logistic regression on the
+       standardised features Φ of ``train`` (:func:`repalign.networks.probes.logistic_probe`, C = 1), scored on
+       ``test``: how well a linear model on the pre-trained representation, untouched, does on the target.
+
+    3. **Target training**: :func:`repalign.networks.finetune.fine_tune` with a fresh head drawn under ``seed``, every
+       parameter trained (cross-entropy, Adam at ``lr``, ``epochs``) on ``train``; accuracy on ``test``.
 
     Shape: align, train, test are (x (n, ...), y (n,) ints) pairs; x as the network takes it (:func:`network_inputs`).
 
     Returns:
-        a :class:`TransferResult`. One loaded from the cache notes its spectrum's preprocessing with the measure,
-        as a computed one does.
+        a :class:`TransferResult` (``probe_accuracy`` None without ``probe``). One loaded from the cache notes its
+        spectrum's preprocessing with the measure, as a computed one does.
     """
     arrays = [np.ascontiguousarray(a, dtype=np.float32 if i % 2 == 0 else np.int64)
               for i, a in enumerate((*align, *train, *test))]  # fmt: skip
     align, train, test = (arrays[0], arrays[1]), (arrays[2], arrays[3]), (arrays[4], arrays[5])
     params = {**_training(seed, epochs, lr, batch_size), "num_thresholds": int(num_thresholds)}
+    if probe:  # keyed only when asked for, so that the results without a probe keep their keys
+        params["probe"] = True
     run = functools.partial(_transfer_run, spec, (align, train, test), device=device, progress=progress)
     data_id = {"align": data_fingerprint(*align), "train": data_fingerprint(*train), "test": data_fingerprint(*test)}
     return TransferResult.from_dict(_cached("transfer_to_target", run, spec, params, data_id, cache))
@@ -450,9 +518,10 @@ def pretrained_checkpoint(family: str, subset: str, folder: str | Path, *, in_sh
 
     path = Path(pretrain.checkpoint_file(folder))
     if not path.is_file():
-        cmd = pretrain.command(family, subset, str(Path(folder).resolve()))
+        cmd = pretrain.command(family, subset, str(resolve_path(folder).resolve()))
         raise FileNotFoundError(
             f"no {family} checkpoint pre-trained on ImageNet-{subset} at {path}. Make it (ImageNet in "
             f"$REPALIGN_DATA/imagenet, a GPU node; see docs/PRETRAIN.md) with:\n  {cmd}"
         )
+    pretrain.checkpoint_identity(path, note=True)  # the claim files name the weights (core.provenance)
     return network_spec(family, 0, in_shape, checkpoint=str(path))

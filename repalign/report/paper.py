@@ -5,49 +5,65 @@ Imani, Hu & White, *Representation Alignment in Neural Networks*, TMLR 2022 (arX
 and T2T-ViT pre-trained on ImageNet-Natural / ImageNet-Artificial and fine-tuned on CIFAR-10-Natural /
 CIFAR-10-Artificial) and the negative-transfer table (the paper's Table 1: test accuracy, %, of ResNet18 trained on
 an Office-31 target domain after training on a source domain with random labels; "none" = no such training).
-These are typed in from the paper, not computed: nothing in the library checks them except
-``tests/test_paper.py``, which checks that the tables are complete and say what the paper says they say.
+These are typed in from the paper, as the paper prints them (``*_TEXT``, the strings a notebook prints; the
+numbers are read from them), not computed: nothing in the library checks them except ``tests/test_paper.py``, which
+checks that the tables are complete, say what the paper says they say, and carry the very digits of
+``docs/PAPER.md`` §3 items 9 and 10. Office-31's domain sizes are :data:`repalign.data.OFFICE31_SIZES`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from repalign.data.folders import OFFICE31_SIZES
+
 __all__ = [
     "mean_std_text",
+    "TASK_SIMILARITY_TEXT",
     "TASK_SIMILARITY",
     "TASK_SIMILARITY_MODELS",
+    "NEGATIVE_TRANSFER_TEXT",
     "NEGATIVE_TRANSFER",
     "OFFICE31_SIZES",
     "side_by_side",
 ]
 
-#: Fine-tuning test accuracy (%), (pre-trained on, fine-tuned on) -> {model: accuracy}; the paper's Fig. 15.
-TASK_SIMILARITY: dict[tuple[str, str], dict[str, float]] = {
-    ("ImageNet-Natural", "CIFAR10-Natural"): {"ResNet18": 94.55, "T2T-ViT": 84.33},
-    ("ImageNet-Artificial", "CIFAR10-Natural"): {"ResNet18": 90.49, "T2T-ViT": 83.1},
-    ("ImageNet-Natural", "CIFAR10-Artificial"): {"ResNet18": 95.7, "T2T-ViT": 91.0},
-    ("ImageNet-Artificial", "CIFAR10-Artificial"): {"ResNet18": 97.14, "T2T-ViT": 92.8},
+#: Fine-tuning test accuracy (%), (pre-trained on, fine-tuned on) -> {model: the number as the paper prints it};
+#: the paper's Fig. 15. Print these (a float would add or drop digits the paper does not give: "83.1", not "83.10").
+TASK_SIMILARITY_TEXT: dict[tuple[str, str], dict[str, str]] = {
+    ("ImageNet-Natural", "CIFAR10-Natural"): {"ResNet18": "94.55", "T2T-ViT": "84.33"},
+    ("ImageNet-Artificial", "CIFAR10-Natural"): {"ResNet18": "90.49", "T2T-ViT": "83.1"},
+    ("ImageNet-Natural", "CIFAR10-Artificial"): {"ResNet18": "95.7", "T2T-ViT": "91.0"},
+    ("ImageNet-Artificial", "CIFAR10-Artificial"): {"ResNet18": "97.14", "T2T-ViT": "92.8"},
 }
 TASK_SIMILARITY_MODELS = ("ResNet18", "T2T-ViT")
 
-#: Test accuracy (%) of ResNet18 on the target, (source trained on with random labels or None, target); Table 1.
-NEGATIVE_TRANSFER: dict[tuple[str | None, str], float] = {
-    (None, "dslr"): 88.0,
-    (None, "webcam"): 92.5,
-    (None, "amazon"): 82.7,
-    ("dslr", "webcam"): 70.3,
-    ("dslr", "amazon"): 65.6,
-    ("webcam", "dslr"): 30.7,
-    ("webcam", "amazon"): 47.3,
-    ("amazon", "dslr"): 4.7,
-    ("amazon", "webcam"): 4.6,
+#: Test accuracy (%) of ResNet18 on the target, (source trained on with random labels or None, target) -> the
+#: number as the paper prints it; its Table 1.
+NEGATIVE_TRANSFER_TEXT: dict[tuple[str | None, str], str] = {
+    (None, "dslr"): "88.0",
+    (None, "webcam"): "92.5",
+    (None, "amazon"): "82.7",
+    ("dslr", "webcam"): "70.3",
+    ("dslr", "amazon"): "65.6",
+    ("webcam", "dslr"): "30.7",
+    ("webcam", "amazon"): "47.3",
+    ("amazon", "dslr"): "4.7",
+    ("amazon", "webcam"): "4.6",
 }
 
-#: Images per Office-31 domain (Saenko et al. 2010), as docs/PAPER.md §3 item 10 gives them.
-OFFICE31_SIZES = {"amazon": 2817, "webcam": 795, "dslr": 498}
+
+def _numbers(table: Mapping[object, object]) -> dict:
+    """The same table with every printed number as a float (nested one level for the per-model table)."""
+    return {k: _numbers(v) if isinstance(v, Mapping) else float(str(v)) for k, v in table.items()}
+
+
+#: :data:`TASK_SIMILARITY_TEXT` as numbers, to compute with.
+TASK_SIMILARITY: dict[tuple[str, str], dict[str, float]] = _numbers(TASK_SIMILARITY_TEXT)
+#: :data:`NEGATIVE_TRANSFER_TEXT` as numbers, to compute with.
+NEGATIVE_TRANSFER: dict[tuple[str | None, str], float] = _numbers(NEGATIVE_TRANSFER_TEXT)
 
 
 def mean_std_text(values: Sequence[float] | np.ndarray, scale: float = 1.0, digits: int = 1) -> str:

@@ -34,10 +34,21 @@ the top singular direction, so a well-trained ReLU layer tops out near τ ≈ �
 (:data:`RELU_CEILING_AUC`); two layers both at the ceiling cannot be told apart by any curve summary, and the
 rules say so in the claim's note.
 
+**Reasons.** A claim that does not hold says why: when the caller gives no ``note``, every rule writes a one-line
+reason computed from its evidence (``b above a in every seed (AUC 0.083 vs 0.119)``; ``the other way in every seed
+in 1 of 5 steps: input -> hidden1 (AUC 0.422 -> 0.326)``; ``the exact check is false: max_relative_gap = 3.0e-02``),
+and an unresolved claim names what kept it unresolved (seeds disagree on the sign, within 2 standard errors, below
+the resolution, equal in every seed, one seed, the ReLU ceiling). :func:`report` refuses a claim that does not hold
+without a note.
+
 :func:`report` prints one line per claim (``claim: <statement> ... <outcome>``, the lines nbval compares) and
 writes ``<results_dir>/claims/<notebook>.json`` atomically with the evidence, the data used, the parameters, the
-seeds, the preprocessing and the package versions; ``python -m repalign.run.claims summarize`` turns every such file
-into one Markdown page.
+seeds, the preprocessing, the package versions and the numbers of the paper's claims the notebook answers
+(``paper_claims``; default :data:`NOTEBOOK_CLAIMS`); ``python -m repalign.run.claims summarize`` turns every such
+file into one Markdown page that opens with the one-screen answer (:func:`answer`: one row per paper claim 1-10 of
+docs/PAPER.md §3, its outcome by :data:`ANSWER_RULE`, the counts of its verdicts, the data they ran on and why it
+does not hold; the claims beyond the paper tallied apart), and with ``--readme README.md`` (``make replicate``)
+writes the same answer between the README's :data:`README_MARKERS`.
 """
 
 from __future__ import annotations
@@ -45,9 +56,11 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +94,22 @@ __all__ = [
     "ordered_each",
     "rank_correlated",
     "provided",
+    "beyond_paper",
     "dominates",
     "mean_std",
     "evidence_table",
     "report",
+    "PAPER_CLAIMS",
+    "NOTEBOOK_CLAIMS",
+    "ANSWER_RULE",
+    "README_MARKERS",
+    "DATA_KINDS",
+    "data_kinds",
+    "claim_files",
+    "answered_claims",
+    "row_outcome",
+    "answer",
+    "with_answer",
     "summarize",
     "main",
 ]
@@ -105,6 +130,37 @@ NOISE_RULE = (
     "is 'indistinguishable from seed noise'"
 )
 
+#: the paper's claims by number, as docs/PAPER.md §3 titles its items 1-10
+PAPER_CLAIMS = {
+    1: "Alignment and convergence",
+    2: "Emergence",
+    3: "Robustness across architectures",
+    4: "Robustness across training",
+    5: "Layer by layer",
+    6: "A downstream linear model on learned features",
+    7: "Synthetic transfer: the peaks tasks",
+    8: "Pre-trained networks",
+    9: "Similarity of the pre-training task",
+    10: "Negative transfer on Office-31",
+}
+
+#: which of the paper's claims (:data:`PAPER_CLAIMS`) each notebook answers, by its stem: :func:`report`'s default
+#: for ``paper_claims``, written into the claim file. Empty: beyond the paper (tallied apart), as is a stem not listed.
+NOTEBOOK_CLAIMS: dict[str, tuple[int, ...]] = {
+    "00_quickstart": (2, 5),  # the authors' demo: alignment emerges, and grows layer by layer
+    "01_alignment_and_convergence": (1,),
+    "02_emergence": (2,),
+    "03_architectures": (3,),
+    "04_optimizers_and_batch_size": (4,),
+    "05_layerwise": (5,),
+    "06_downstream_convergence": (6,),
+    "07_peaks_transfer": (7,),
+    "08_pretrained_features": (8,),
+    "09_task_similarity": (9,),
+    "10_negative_transfer": (10,),
+    "11_transferability_scores": (),
+}
+
 
 @dataclass
 class Claim:
@@ -117,6 +173,9 @@ class Claim:
         evidence: the numbers behind the verdict (rounded when printed).
         note: why the outcome is what it is, where that is not plain from the evidence.
         data: label of the data the claim was checked on (described in the claim file's ``data``).
+        paper: whether the verdict counts for the paper's claims its notebook answers (:func:`report`'s
+            ``paper_claims``); False for a contrast or a check beyond the paper (:func:`beyond_paper`), which the
+            summary tallies apart.
     """
 
     statement: str
@@ -125,6 +184,7 @@ class Claim:
     evidence: dict[str, Any] = field(default_factory=dict)
     note: str = ""
     data: str = ""
+    paper: bool = True
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -281,7 +341,9 @@ def compare(a: Any, b: Any, *, paired: bool = True, resolution: float = 0.0) -> 
         return Comparison(mean, se, k, True, HOLDS)
     if big and down and mean < 0:
         return Comparison(mean, se, k, True, FAILS)
-    if not (up or down):
+    if mean == 0.0 and se == 0.0:
+        reason = "equal in every seed"
+    elif not (up or down):
         reason = "seeds disagree on the sign"
     elif abs(mean) <= resolution:
         reason = f"below the resolution {resolution:g}"
@@ -315,14 +377,71 @@ def _statistic(summary: str, k: int, paired: bool) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# reasons: the one-line note a rule writes when its claim does not hold or is unresolved and the caller gave none
+def _num(x: float) -> str:
+    """A mean as a reason prints it: 3 significant figures below 1, 4 up to 1,000, whole numbers above."""
+    x = float(x)
+    if abs(x) >= 1000:
+        return f"{x:.0f}"
+    return f"{x:.3g}" if abs(x) < 1 else f"{x:.4g}"
+
+
+def _listed(items: Sequence[str], limit: int = 3) -> str:
+    """``a, b, c and 2 more``: the first ``limit`` items of a reason, then how many are left out."""
+    shown = ", ".join(items[:limit])
+    return f"{shown} and {len(items) - limit} more" if len(items) > limit else shown
+
+
+def _every(paired: bool) -> str:
+    """Where a comparison that does not hold went the other way: in each seed (paired) or in each run (unpaired)."""
+    return "in every seed" if paired else "in every run"
+
+
+def _why(c: Comparison, names: tuple[str, str], means: tuple[float, float], summary: str, paired: bool) -> str:
+    """Why "names[0] > names[1]" (means in that order) does not hold or is unresolved, in one line, e.g.
+    ``b above a in every seed (AUC 0.083 vs 0.119)`` or ``a vs b (AUC 0.5 vs 0.49): seeds disagree on the sign``."""
+    (na, nb), (ma, mb) = names, means
+    values = f"{summary} {_num(ma)} vs {_num(mb)}"
+    if c.outcome == FAILS:
+        return f"{nb} above {na} {_every(paired)} ({values})"
+    return f"{na} vs {nb} ({values}): {c.reason}"
+
+
+def _reason(note: str, outcome: str, why: Sequence[str] | str) -> str:
+    """The claim's note: the caller's ``note`` when it has one or the claim holds, else the rule's own reason."""
+    if note or outcome == HOLDS:
+        return note
+    return why if isinstance(why, str) else "; ".join(filter(None, why))
+
+
+def _parts_reason(outcome: str, parts: Mapping[str, tuple[Comparison, str, str]], noun: str, paired: bool) -> str:
+    """Which parts (configurations, steps) went the other way (``outcome`` :data:`FAILS`) or stayed unresolved, in
+    one line: ``the other way in every seed in 2 of 5 configurations: x vs y (AUC 0.083 vs 0.119), …``.
+
+    Shape: parts maps a part's label to (its comparison, its values as text, why it is unresolved)."""
+    off = [
+        f"{label} ({values}" + (f": {why})" if outcome == UNRESOLVED else ")")
+        for label, (c, values, why) in parts.items()
+        if c.outcome == outcome
+    ]
+    head = f"the other way {_every(paired)}" if outcome == FAILS else "unresolved"
+    return f"{head} in {len(off)} of {len(parts)} {noun}: {_listed(off)}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # rules
 def check(
     statement: str, holds: bool | np.bool_, *, statistic: str = "exact", note: str = "", data: str = "", **evidence: Any
 ) -> Claim:
     """A claim decided by an exact, deterministic check (e.g. "measured loss equals the prediction to 1e-8"):
     :data:`HOLDS` or :data:`FAILS`. Claims about differences between representations use :func:`more` and the
-    other rules, which respect seed noise."""
-    return Claim(statement, HOLDS if bool(holds) else FAILS, statistic, _plain(evidence), note, data)
+    other rules, which respect seed noise. A check that fails without a ``note`` gets one naming its evidence
+    (``the exact check is false: max_relative_gap = 3.0e-02``)."""
+    outcome = HOLDS if bool(holds) else FAILS
+    ev = _plain(evidence)
+    shown = [f"{k} = {_fmt(v, 3)}" for k, v in ev.items()]
+    why = "the exact check is false" + (f": {_listed(shown)}" if shown else "")
+    return Claim(statement, outcome, statistic, ev, _reason(note, outcome, why), data)
 
 
 def more(
@@ -342,11 +461,14 @@ def more(
     """The claim "a is more aligned than b" (or larger by any summary): :func:`compare` of the two, per seed.
 
     Shape: a, b (k,) the summary per seed. ``ceiling``: e.g. :data:`RELU_CEILING_AUC`, to say so when both sit there.
+    Without a ``note``, a claim that does not hold or is unresolved says why (``b above a in every seed (AUC 0.083
+    vs 0.119)``; ``a vs b (AUC 0.5 vs 0.49): seeds disagree on the sign``).
     """
     c = compare(a, b, paired=paired, resolution=resolution)
     ma, mb = float(np.mean(a)), float(np.mean(b))
     if c.outcome == UNRESOLVED:
         note = "; ".join(filter(None, [note, _ceiling_note([ma, mb], ceiling, resolution)]))
+    note = _reason(note, c.outcome, _why(c, names, (ma, mb), summary, paired))
     ev = {
         f"{summary}_{names[0]}": mean_std(a),
         f"{summary}_{names[1]}": mean_std(b),
@@ -386,6 +508,11 @@ def all_more(
         **evidence,
     }
     k = next(iter(comps.values())).seeds
+    parts = {
+        label: (c, f"{summary} {_num(np.mean(a[label]))} vs {_num(np.mean(b[label]))}", c.reason)
+        for label, c in comps.items()
+    }
+    note = _reason(note, outcome, _parts_reason(outcome, parts, "configurations", paired))
     return Claim(statement, outcome, _statistic(summary, k, paired) + ", every configuration", _plain(ev), note, data)
 
 
@@ -417,18 +544,27 @@ def increasing(
         for j, (lo, hi) in enumerate(itertools.pairwise(names))
     }
     outcome = combine(c.outcome for c in steps.values())
-    notes = [note] if note else []
-    for j, (step, c) in enumerate(steps.items()):
-        if c.outcome == UNRESOLVED:
-            at = _ceiling_note([v[:, j].mean(), v[:, j + 1].mean()], ceiling, resolution)
-            if at:
-                notes.append(f"{step}: {at}")
+    at_ceiling = {
+        step: _ceiling_note([v[:, j].mean(), v[:, j + 1].mean()], ceiling, resolution)
+        for j, (step, c) in enumerate(steps.items())
+        if c.outcome == UNRESOLVED
+    }
+    at_ceiling = {step: at for step, at in at_ceiling.items() if at}
+    parts = {
+        step: (c, f"{summary} {_num(v[:, j].mean())} -> {_num(v[:, j + 1].mean())}", at_ceiling.get(step, c.reason))
+        for j, (step, c) in enumerate(steps.items())
+    }
+    notes = [_reason(note, outcome, _parts_reason(outcome, parts, "steps", paired))]
+    if note or outcome == FAILS:  # an unresolved outcome's own reason already names the steps at the ceiling
+        notes += [f"{step}: {at}" for step, at in at_ceiling.items()]
     ev = {
         f"mean_{summary}": dict(zip(names, np.round(v.mean(axis=0), 3).tolist(), strict=True)),
         **{f"step {step}": c.text() for step, c in steps.items()},
         **evidence,
     }
-    return Claim(statement, outcome, _statistic(summary, v.shape[0], paired), _plain(ev), "; ".join(notes), data)
+    return Claim(
+        statement, outcome, _statistic(summary, v.shape[0], paired), _plain(ev), "; ".join(filter(None, notes)), data
+    )
 
 
 def ordered(
@@ -457,6 +593,7 @@ def ordered(
         raise ValueError(f"x and y name different representations: {sorted(set(x) ^ set(y))}")
     sx, sy = summaries
     tally: dict[str, list[str]] = {HOLDS: [], FAILS: [], UNRESOLVED: []}
+    tests: dict[str, tuple[Comparison, str, str]] = {}  # each pair's y comparison, its values and its reason
     for p, q in itertools.combinations(list(x), 2):
         cx = compare(x[p], x[q], paired=paired, resolution=resolutions[0])
         if cx.outcome == UNRESOLVED:
@@ -468,6 +605,8 @@ def ordered(
             else compare(y[hi], y[lo], paired=paired, resolution=resolutions[1])
         )
         tally[cy.outcome].append(f"{hi} vs {lo}")
+        values = [f"{s} {_num(np.mean(v[hi]))} vs {_num(np.mean(v[lo]))}" for s, v in ((sx, x), (sy, y))]
+        tests[f"{hi} vs {lo}"] = (cy, ", ".join(values), cy.reason)
     if tally[FAILS]:
         outcome = FAILS
     elif tally[HOLDS] and not tally[UNRESOLVED]:
@@ -484,6 +623,7 @@ def ordered(
     }
     if not any(tally.values()):
         note = "; ".join(filter(None, [note, f"no two representations differ in {sx} beyond seed noise"]))
+    note = _reason(note, outcome, _parts_reason(outcome, tests, f"pairs ordered by {sx}", paired))
     k = len(np.atleast_1d(next(iter(x.values()))))
     stat = f"{sx} order against {sy} order, pairs {'paired' if paired else 'unpaired'} over {k} seeds"
     return Claim(statement, outcome, stat, _plain(ev), note, data)
@@ -518,7 +658,9 @@ def ordered_each(
         ev[f"outcome at {name}"] = c.outcome + (f" (unresolved: {', '.join(unresolved)})" if unresolved else "")
     k = len(np.atleast_1d(next(iter(x.values()))))
     stat = f"{summary} order against each of {len(parts)} orders, pairs {'paired' if paired else 'unpaired'} over {k} seeds"
-    return Claim(statement, combine(c.outcome for c in parts.values()), stat, _plain({**ev, **evidence}), note, data)
+    outcome = combine(c.outcome for c in parts.values())
+    note = _reason(note, outcome, [f"{name}: {c.note}" for name, c in parts.items() if c.outcome == outcome])
+    return Claim(statement, outcome, stat, _plain({**ev, **evidence}), note, data)
 
 
 def rank_correlated(
@@ -547,7 +689,9 @@ def rank_correlated(
     c = compare(taus, np.zeros_like(taus), resolution=resolution)
     ev = {"kendall_tau": mean_std(taus), "tau_by_run": np.round(taus, 3).tolist(), "difference": c.text(), **evidence}
     stat = f"Kendall tau({summaries[0]}, {summaries[1]}) per run against 0, over {c.seeds} runs"
-    return Claim(statement, c.outcome, stat, _plain(ev), note, data)
+    tau = f"Kendall tau({summaries[0]}, {summaries[1]}) {_num(taus.mean())} over {c.seeds} runs"
+    why = f"{tau}, below 0 in every run" if c.outcome == FAILS else f"{tau}: {c.reason}"
+    return Claim(statement, c.outcome, stat, _plain(ev), _reason(note, c.outcome, why), data)
 
 
 def provided(claim: Claim, condition: bool | np.bool_, note: str) -> Claim:
@@ -556,14 +700,14 @@ def provided(claim: Claim, condition: bool | np.bool_, note: str) -> Claim:
     The evidence is kept either way."""
     if bool(condition):
         return claim
-    return Claim(
-        claim.statement,
-        UNRESOLVED,
-        claim.statistic,
-        claim.evidence,
-        "; ".join(filter(None, [claim.note, note])),
-        claim.data,
-    )
+    return replace(claim, outcome=UNRESOLVED, note="; ".join(filter(None, [claim.note, note])))
+
+
+def beyond_paper(claim: Claim) -> Claim:
+    """The same verdict, marked as not one of the paper's claims (e.g. an out-of-domain contrast beside the paper's
+    setting): it stays in its notebook's claim file and in the summary, but the one-screen answer tallies it with the
+    claims beyond the paper instead of counting it for the paper's claims its notebook answers."""
+    return replace(claim, paper=False)
 
 
 def dominates(a: Any, b: Any, *, tol: float = AUC_RESOLUTION) -> np.ndarray:
@@ -619,6 +763,13 @@ def _round(value: Any, digits: int = 6) -> Any:
     return value
 
 
+#: what a claim file of ``make rehearsal`` says of itself (``run_scale: rehearsal``)
+REHEARSAL_NOTE = (
+    "rehearsal on generated data: make rehearsal ran the paper scale's code path at tiny sizes on generated data "
+    "and random weights; these verdicts are not results"
+)
+
+
 def report(
     claims: Sequence[Claim],
     notebook: str,
@@ -627,6 +778,7 @@ def report(
     *,
     data: Mapping[str, str] | None = None,
     preprocessing: Mapping[str, Any] | None = None,
+    paper_claims: Sequence[int] | None = None,
     echo: bool = True,
 ) -> None:
     """Print one verdict line per claim and write ``<results_dir>/claims/<notebook>.json`` atomically.
@@ -644,14 +796,33 @@ def report(
     written value only when it straddles a rounding boundary, about one value in 10⁹), so re-running an unchanged
     notebook writes the same bytes. A relative ``results_dir`` is resolved against ``notebooks/`` of the checkout
     (:func:`repalign.core.paths.resolve_output_dir`).
+
+    ``paper_claims``: the numbers of the paper's claims (docs/PAPER.md §3, :data:`PAPER_CLAIMS`) the notebook
+    answers, written into the file for :func:`summarize`; by default the notebook's entry in :data:`NOTEBOOK_CLAIMS`
+    (empty: beyond the paper).
+
+    Raises:
+        ValueError: a claim that does not hold has no note (every rule writes one; a :class:`Claim` built by hand
+            must say why), a claim names data that ``data`` does not describe, or ``paper_claims`` names a claim the
+            paper does not make.
     """
     claims = list(claims)
+    silent = [c.statement for c in claims if c.outcome == FAILS and not c.note.strip()]
+    if silent:
+        raise ValueError(f"claims that do not hold must say why: give {silent} a note (the rules write one)")
     unknown = sorted({c.data for c in claims if c.data} - set(data or {}))
     if unknown:
         raise ValueError(f"claims name data {unknown} that `data` does not describe; pass data={{label: description}}")
+    answered = NOTEBOOK_CLAIMS.get(notebook, ()) if paper_claims is None else tuple(paper_claims)
+    if any(isinstance(n, bool) or n not in PAPER_CLAIMS for n in answered):
+        raise ValueError(
+            f"paper_claims={list(answered)}: the paper's claims are numbered {min(PAPER_CLAIMS)}-{max(PAPER_CLAIMS)} "
+            "(docs/PAPER.md §3); pass [] for a notebook beyond the paper"
+        )
     path = resolve_output_dir(results_dir) / "claims" / f"{notebook}.json"
     payload = {
         "notebook": notebook,
+        "paper_claims": [int(n) for n in answered],
         "claims": [_round(_plain(asdict(c))) for c in claims],
         "data": dict(data or {}),
         "parameters": _plain(dict(params)),
@@ -659,6 +830,8 @@ def report(
         "verdict_rule": NOISE_RULE,
         "provenance": provenance(timestamp=False),
     }
+    if params.get("run_scale") == "rehearsal":  # make rehearsal (repalign.run.rehearsal): generated data, not results
+        payload["rehearsal"] = REHEARSAL_NOTE
     atomic_write_json(path, payload)
     if echo:
         for c in claims:
@@ -687,60 +860,268 @@ def _preprocessing(declared: Mapping[str, Any] | None) -> Any:
     return recorded
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# the summary: the one-screen answer to the paper's claims, then every verdict
+#: how a paper claim's row turns the verdicts of the notebooks that answer it into one outcome (SUMMARY.md, README)
+ANSWER_RULE = (
+    "A claim **holds** when every verdict of the notebooks that answer it holds, **does not hold** when any of them "
+    "does not, and otherwise holds **partly** (k of its n verdicts hold, the rest are indistinguishable from seed "
+    "noise; **unresolved** when none holds); a notebook's verdicts count for every claim it answers."
+)
+#: the comment lines around the README's generated answer, rewritten by ``summarize --readme`` (make replicate)
+README_MARKERS = (
+    "<!-- answer: generated from results/claims/*.json by make replicate (python -m repalign.run.claims summarize "
+    "--readme README.md); do not edit by hand -->",
+    "<!-- answer: end -->",
+)
+#: the kinds of data a description names (:func:`data_kinds`), in the order the answer lists them
+DATA_KINDS = ("real", "stand-in", "analogue", "generated")
+_DATA_SET = re.compile(r"(?:^|; |: )(?P<title>[^:;]+?): (?P<kind>real|generated)\b")
+_STAND_IN = re.compile(r"stand-in for (?P<what>[^;]+)")
+_ANALOGUE = re.compile(r"\((?P<what>[^()]*?) analogue\)")
+_REASON_CHARS = 160  # a reason in the answer's table: one line
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def summarize(results_dir: str | Path, out: str | Path | None = None) -> str:
-    """One Markdown page of every claim verdict found under ``results_dir`` (``*.json`` from :func:`report`):
-    per notebook the data it used, then one row per claim with its outcome, statistic and evidence."""
+def _clip(text: str, limit: int = _REASON_CHARS) -> str:
+    """``text`` on one line, cut at a word before ``limit`` characters with an ellipsis."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: text.rfind(" ", 0, limit)].rstrip(",;:") + " …"
+
+
+def _plain_name(text: str) -> str:
+    """A data set's name without its parenthesised and quoted parts: ``Fashion-MNIST domain 'amazon' (Office-31
+    analogue)`` → ``Fashion-MNIST domain``."""
+    return " ".join(re.sub(r"\([^()]*\)|'[^']*'", " ", text).split())
+
+
+def data_kinds(description: str) -> list[tuple[str, str]]:
+    """What a data description (:meth:`repalign.data.DatasetInfo.describe`, one or several joined by ``; ``) says
+    its data sets are: one (kind, name) per data set, kind one of :data:`DATA_KINDS`.
+
+    ``"MNIST: real, …"`` → ``("real", "MNIST")``; ``"Chicago ridership: real, …; stand-in for UCI CT Position"`` →
+    ``("stand-in", "Chicago ridership for UCI CT Position")``; a title saying ``(Office-31 analogue)`` →
+    ``("analogue", "Fashion-MNIST domain for Office-31")``; ``"peaks: generated (…)"`` → ``("generated", "peaks")``.
+    """
+    found = list(_DATA_SET.finditer(description))
+    kinds = []
+    ends = [m.start() for m in found[1:]] + [len(description)]
+    for m, end in zip(found, ends[: len(found)], strict=True):
+        segment = description[m.end() : end]
+        title, stand_in, analogue = m["title"].strip(), _STAND_IN.search(segment), _ANALOGUE.search(m["title"])
+        name = _plain_name(title)
+        if analogue:
+            kinds.append(("analogue", f"{name} for {_plain_name(analogue['what'])}"))
+        elif stand_in:
+            kind = "generated" if m["kind"] == "generated" else "stand-in"
+            kinds.append((kind, f"{name} for {_plain_name(stand_in['what'])}"))
+        else:
+            kinds.append((m["kind"], name))
+    return kinds
+
+
+def _data_cell(descriptions: Iterable[str]) -> str:
+    """The data a paper claim's verdicts ran on, by kind: ``real: MNIST, Fashion-MNIST; stand-in: …``."""
+    names: dict[str, list[str]] = {kind: [] for kind in DATA_KINDS}
+    for description in descriptions:
+        for kind, name in data_kinds(description):
+            if name not in names[kind]:
+                names[kind].append(name)
+    return "; ".join(f"{kind}: {', '.join(names[kind])}" for kind in DATA_KINDS if names[kind]) or "not recorded"
+
+
+def claim_files(results_dir: str | Path) -> list[dict[str, Any]]:
+    """Every claim file under ``results_dir`` (``*.json`` from :func:`report`), in the order of their names."""
+    return [json.loads(f.read_text(encoding="utf-8")) for f in sorted(Path(results_dir).glob("*.json"))]
+
+
+def answered_claims(record: Mapping[str, Any]) -> tuple[int, ...]:
+    """The paper's claims a claim file answers: its ``paper_claims`` (:func:`report`), or for a file written before
+    that field, its notebook's entry in :data:`NOTEBOOK_CLAIMS`. Empty: beyond the paper."""
+    if "paper_claims" in record:
+        return tuple(record["paper_claims"])
+    return NOTEBOOK_CLAIMS.get(record["notebook"], ())
+
+
+def _outcome(c: Mapping[str, Any]) -> str:
+    return c.get("outcome", HOLDS if c.get("holds") else FAILS)
+
+
+def _for_paper(record: Mapping[str, Any], c: Mapping[str, Any]) -> bool:
+    """Whether a verdict counts for the paper's claims: its notebook answers some, and it is not marked
+    :func:`beyond_paper`."""
+    return bool(answered_claims(record)) and c.get("paper", True)
+
+
+def _statement(c: Mapping[str, Any]) -> str:
+    """A verdict's statement led by its data label, unless it already starts with it."""
+    label, statement = c.get("data", ""), c["statement"]
+    return f"{label}: {statement}" if label and not statement.startswith(label) else statement
+
+
+def row_outcome(outcomes: Sequence[str]) -> str:
+    """One paper claim's outcome from the outcomes of its verdicts, by :data:`ANSWER_RULE`: ``holds``, ``does not
+    hold``, ``partly (k of n)``, ``unresolved`` or, with no verdict, ``not run``."""
+    n, k = len(outcomes), sum(o == HOLDS for o in outcomes)
+    if n == 0:
+        return "not run"
+    if FAILS in outcomes:
+        return FAILS
+    return HOLDS if k == n else f"partly ({k} of {n})" if k else "unresolved"
+
+
+def _why_cell(stem: str, verdicts: Sequence[Mapping[str, Any]]) -> str:
+    """The first verdict that keeps a claim from holding, with its note, and how many more there are."""
+    c = verdicts[0]
+    note = _clip(c.get("note") or "no reason in its claim file")
+    more = f" (and {len(verdicts) - 1} more)" if len(verdicts) > 1 else ""
+    return f"{stem[:2]} · {c['statement']} — {note}{more}"
+
+
+def _scale(records: Sequence[Mapping[str, Any]]) -> str:
+    scales = sorted({str(d.get("parameters", {}).get("run_scale", "")) for d in records} - {""})
+    return f"{' and '.join(scales)} scale" if scales else "this scale"
+
+
+def answer(records: Sequence[Mapping[str, Any]], *, paper_md: str = "docs/PAPER.md") -> str:
+    """The one-screen answer: :data:`ANSWER_RULE`, then one row per paper claim (:data:`PAPER_CLAIMS`) with the
+    notebooks that answer it, its outcome, the counts of its verdicts, the data they ran on and, unless it holds,
+    the first verdict that keeps it from holding with its note; then the tally of the claims beyond the paper.
+
+    ``records``: claim files as :func:`report` writes them (read by :func:`summarize`); ``paper_md``: the link to
+    docs/PAPER.md from where the text goes.
+    """
+    header = (
+        f"| the paper's claim ([docs/PAPER.md]({paper_md}) §3) and its notebooks | outcome ({_scale(records)}) | "
+        "verdicts: hold · do not hold · unresolved | data | why not (the first verdict that keeps it from holding) |"
+    )
+    lines = [ANSWER_RULE, "", header, "|---|---|---|---|---|"]
+    for n, title in PAPER_CLAIMS.items():
+        mine = [d for d in records if n in answered_claims(d)]
+        verdicts = [(d["notebook"], c, d.get("data", {})) for d in mine for c in d["claims"] if _for_paper(d, c)]
+        outcomes = [_outcome(c) for _, c, _ in verdicts]
+        outcome = row_outcome(outcomes)
+        against = FAILS if outcome == FAILS else UNRESOLVED
+        blocking = [(stem, c) for stem, c, _ in verdicts if outcome != HOLDS and _outcome(c) == against]
+        why = _why_cell(blocking[0][0], [c for _, c in blocking]) if blocking else ""
+        data = _data_cell(described[c["data"]] for _, c, described in verdicts if c.get("data") in described)
+        counts = " · ".join(str(outcomes.count(o)) for o in OUTCOMES)
+        shown = f"**{outcome}**" if outcome in (HOLDS, FAILS) else outcome
+        stems = ", ".join(d["notebook"][:2] for d in mine) or "no notebook"
+        row = [f"[{n}]({paper_md}#claim-{n}) {title} ({stems})", shown, counts, data, why]
+        lines.append("| " + " | ".join(_cell(x) for x in row) + " |")
+    beyond = {d["notebook"]: [_outcome(c) for c in d["claims"] if not _for_paper(d, c)] for d in records}
+    answering = {d["notebook"] for d in records if answered_claims(d)}
+    if any(beyond.values()):
+        stems = [d["notebook"] for d in records if beyond[d["notebook"]]]
+        marked = [stem[:2] for stem in stems if stem in answering]
+        sources = [stem for stem in stems if stem not in answering]
+        if marked:
+            listed = marked[0] if len(marked) == 1 else f"{', '.join(marked[:-1])} and {marked[-1]}"
+            sources.append(f"the verdicts {listed} mark as beyond the paper")
+        outcomes = [o for found in beyond.values() for o in found]
+        lines += ["", f"Beyond the paper ({'; '.join(sources)}), tallied apart: {_tally(outcomes)}."]
+    return "\n".join(lines) + "\n"
+
+
+def _tally(outcomes: Sequence[str]) -> str:
+    return (
+        f"{len(outcomes)} verdict{'s' if len(outcomes) != 1 else ''}, {outcomes.count(HOLDS)} hold, {outcomes.count(FAILS)} do not hold, "
+        f"{outcomes.count(UNRESOLVED)} are indistinguishable from seed noise"
+    )
+
+
+def with_answer(readme: str, block: str) -> str:
+    """``readme`` with the text between its :data:`README_MARKERS` replaced by ``block`` (from :func:`answer`).
+
+    Raises:
+        ValueError: the markers are not there exactly once each, in order.
+    """
+    begin, end = README_MARKERS
+    if readme.count(begin) != 1 or readme.count(end) != 1 or readme.index(begin) > readme.index(end):
+        raise ValueError(
+            f"the README needs the answer's markers once each, in order, on lines of their own:\n{begin}\n{end}"
+        )
+    head, rest = readme.split(begin, 1)
+    return f"{head}{begin}\n\n{block}\n{end}{rest.split(end, 1)[1]}"
+
+
+def _link(target: Path, out: str | Path | None) -> str:
+    """``target`` (in the checkout) as a relative link from the folder of ``out``, or as the checkout names it when
+    ``out`` lies outside the checkout."""
+    root = repo_root()
+    if root is None or out is None or not Path(out).resolve().is_relative_to(root.resolve()):
+        return target.as_posix()
+    return Path(os.path.relpath(root.resolve() / target, Path(out).resolve().parent)).as_posix()
+
+
+def summarize(results_dir: str | Path, out: str | Path | None = None, *, readme: str | Path | None = None) -> str:
+    """One Markdown page of every claim verdict found under ``results_dir`` (``*.json`` from :func:`report`): the
+    one-screen answer to the paper's claims (:func:`answer`), then per notebook the data it used and one row per
+    verdict with its outcome, statistic and evidence. Written to ``out`` when given; with ``readme``, the answer
+    also replaces the text between that file's :data:`README_MARKERS` (the file is rewritten only when it changes).
+    The same claim files give the same bytes."""
     results_dir = Path(results_dir)
-    files = sorted(results_dir.glob("*.json"))
-    counts = dict.fromkeys(OUTCOMES, 0)
+    records = claim_files(results_dir)
+    paper = Path("docs/PAPER.md")
+    head = [
+        "# Claim verdicts",
+        "",
+        f"Which of the paper's claims reproduce, from the {len(records)} claim file(s) in `{results_dir}`.",
+        "",
+        answer(records, paper_md=_link(paper, out)).rstrip("\n"),
+        "",
+        "## Every verdict",
+        "",
+        f"Rule: {NOISE_RULE}.",
+        "",
+        f"The paper's claims: {_tally([_outcome(c) for d in records for c in d['claims'] if _for_paper(d, c)])}; "
+        f"beyond the paper: {_tally([_outcome(c) for d in records for c in d['claims'] if not _for_paper(d, c)])}.",
+    ]
     body = []
-    for f in files:
-        d = json.loads(f.read_text())
-        body += ["", f"## {d['notebook']}", ""]
-        for label, desc in d.get("data", {}).items():
-            body.append(f"- data **{label}**: {desc}")
+    for d in records:
+        answered = answered_claims(d)
+        which = f"the paper's claim{'s' if len(answered) > 1 else ''} {' and '.join(map(str, answered))}"
+        body += ["", f"### {d['notebook']} ({which if answered else 'beyond the paper'})", ""]
+        body += [f"- data **{label}**: {desc}" for label, desc in d.get("data", {}).items()]
         body += ["", "| claim | outcome | statistic | evidence |", "|---|---|---|---|"]
         for c in d.get("claims", []):
-            outcome = c.get("outcome", HOLDS if c.get("holds") else FAILS)
-            counts[outcome] = counts.get(outcome, 0) + 1
+            outcome = _outcome(c)
             ev = "; ".join(f"{k} = {_fmt(v, 3)}" for k, v in c.get("evidence", {}).items())
             if c.get("note"):
                 ev = f"{ev} (note: {c['note']})" if ev else f"note: {c['note']}"
             shown = outcome if outcome == HOLDS else f"**{outcome}**"
-            label = c.get("data", "")
-            statement = (
-                f"{label}: {c['statement']}" if label and not c["statement"].startswith(label) else c["statement"]
-            )
+            statement = _statement(c) if _for_paper(d, c) or not answered else f"(beyond the paper) {_statement(c)}"
             body.append(f"| {_cell(statement)} | {shown} | {_cell(c.get('statistic', ''))} | {_cell(ev)} |")
-    total = sum(counts.values())
-    head = [
-        "# Claim verdicts",
-        "",
-        f"From {len(files)} notebook result file(s) in `{results_dir}`. Rule: {NOISE_RULE}.",
-        "",
-        f"Of {total} claims: {counts[HOLDS]} hold, {counts[FAILS]} do not hold, {counts[UNRESOLVED]} are "
-        "indistinguishable from seed noise at this scale.",
-    ]
     text = "\n".join(head + body) + "\n"
     if out is not None:
         atomic_write_text(out, text)
+    if readme is not None:
+        old = Path(readme).read_text(encoding="utf-8")
+        new = with_answer(old, answer(records, paper_md=_link(paper, readme)))
+        if new != old:
+            atomic_write_text(readme, new)
     return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m repalign.run.claims summarize [--results DIR] [--out FILE] [--readme FILE]``."""
     parser = argparse.ArgumentParser(prog="python -m repalign.run.claims")
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("summarize", help="write a Markdown page of every claim verdict")
     s.add_argument("--results", default="results/claims")
     s.add_argument("--out", default="results/SUMMARY.md")
+    s.add_argument(
+        "--readme", help="also write the answer between this file's answer markers (make replicate: README.md)"
+    )
     args = parser.parse_args(argv)
     if args.command == "summarize":
-        text = summarize(args.results, args.out)
-        print(f"wrote {args.out} ({text.count(chr(10))} lines)")
+        text = summarize(args.results, args.out, readme=args.readme)
+        also = f" and the answer in {args.readme}" if args.readme else ""
+        print(f"wrote {args.out} ({text.count(chr(10))} lines){also}")
     return 0
 
 

@@ -339,7 +339,11 @@ def _parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     r.add_argument("notebook", help="03_architectures, 03_architectures.ipynb, notebooks/03_..., or 03")
     r.add_argument("assignments", nargs="*", metavar="key=value", help="parameters (YAML values: seeds=[0,1])")
-    r.add_argument("--scale", default="smoke", help="smoke (the parameters cell), replicate or paper")
+    r.add_argument(
+        "--scale",
+        default="smoke",
+        help="smoke (the parameters cell), replicate, paper or rehearsal (any folder under notebooks/params)",
+    )
     r.add_argument("--name", help="the run name: folder of its outputs (default <notebook>-<scale>-<hash>)")
     r.add_argument("--output", help="the executed copy (default build/custom/<run name>.ipynb)")
     r.add_argument("--scale-dirs", action="store_true", help=argparse.SUPPRESS)  # make replicate / make paper only
@@ -394,15 +398,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         params.require(f"repalign {args.command}", *NEEDS.get(args.command, ()))
         return int(args.func(args) or 0)
-    except (ParameterError, FileNotFoundError, ValueError, NotebookFailed) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except ModuleNotFoundError as err:
-        known = params.missing_module(err)
-        if known is None:
-            raise
-        print(f"error: {known}", file=sys.stderr)
-        return 2
+    except (ParameterError, FileNotFoundError, ValueError, NotebookFailed, ModuleNotFoundError) as err:
+        return params.user_error(err)
 
 
 if __name__ == "__main__":  # pragma: no cover

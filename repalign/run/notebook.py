@@ -127,31 +127,48 @@ def _custom_locations(root: Path, name: str, given: Mapping[str, Any], nbdir: Pa
 
 
 # ------------------------------------------------------------------------------------------------ running
-def _line_progress_engine(label: str) -> str:
-    """Register a papermill engine that prints one line as each code cell starts (busy told from hung)."""
+def _tracking_engine(label: str, lines: bool, state: dict[str, Any]) -> str:
+    """Register a papermill engine that notes the running code cell in ``state`` (``"cell"``: its number among the
+    code cells) and, with ``lines``, prints one line as each code cell starts (busy told from hung) and one when a
+    cell that took a minute or more ends."""
     from papermill.engines import NBClientEngine, papermill_engines
 
-    class LineProgress(NBClientEngine):
+    class Tracked(NBClientEngine):
         @classmethod
         def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, **kwargs: Any) -> Any:
-            start, t0 = nb_man.cell_start, time.monotonic()
+            start, complete, t0 = nb_man.cell_start, nb_man.cell_complete, time.monotonic()
             code = [i for i, c in enumerate(nb_man.nb.cells) if c.cell_type == "code"]
 
             def cell_start(cell: Any, cell_index: int | None = None, **kw: Any) -> Any:
                 if cell.cell_type == "code" and cell_index in code:
+                    state.update(cell=code.index(cell_index) + 1, started=time.monotonic())
                     first = next((ln for ln in cell.source.splitlines() if ln and not ln.startswith("#")), "")
-                    print(
-                        f"[{label}] cell {code.index(cell_index) + 1}/{len(code)} "
-                        f"({time.monotonic() - t0:.0f} s): {first[:70]}",
-                        flush=True,
-                    )
+                    if lines:
+                        print(f"[{label}] cell {state['cell']}/{len(code)} ({time.monotonic() - t0:.0f} s): "
+                              f"{first[:70]}", flush=True)  # fmt: skip
                 return start(cell, cell_index, **kw)
 
-            nb_man.cell_start = cell_start
+            def cell_complete(cell: Any, cell_index: int | None = None, **kw: Any) -> Any:
+                took = time.monotonic() - state.get("started", time.monotonic())
+                if lines and cell_index in code and took >= 60:
+                    print(f"[{label}] cell {code.index(cell_index) + 1}/{len(code)} done in {_duration(took)}",
+                          flush=True)  # fmt: skip
+                return complete(cell, cell_index, **kw)
+
+            nb_man.cell_start, nb_man.cell_complete = cell_start, cell_complete
             return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
 
-    papermill_engines.register("repalign-lines", LineProgress)
-    return "repalign-lines"
+    papermill_engines.register("repalign-tracked", Tracked)
+    return "repalign-tracked"
+
+
+def _duration(seconds: float) -> str:
+    """``"42 s"``, ``"12 min"``, ``"2 h 05 min"``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
 
 
 def kernel_manager_class(env: Mapping[str, str], cwd: str | os.PathLike[str], log: str | None = None) -> type:
@@ -242,10 +259,13 @@ def _run_planned(path: Path, chosen: Mapping[str, Any], out: Path, progress: str
 
 def _execute(path: Path, part: Path, chosen: Mapping[str, Any], env: Mapping[str, str], progress: str,
              log_output: bool, timeout: int | None) -> None:  # fmt: skip
-    """papermill on the notebook, its kernel started with ``env`` in the notebook's folder."""
+    """papermill on the notebook, its kernel started with ``env`` in the notebook's folder; ``timeout``: seconds a
+    cell may run (None: no limit), a cell past it ends in one :class:`NotebookFailed` line."""
     import papermill as pm
+    from nbclient.exceptions import CellTimeoutError
 
-    engine = _line_progress_engine(path.stem) if progress == "lines" else None
+    state: dict[str, Any] = {}
+    engine = _tracking_engine(path.stem, progress == "lines", state)
     _quiet_kernel_logs()
     try:
         pm.execute_notebook(
@@ -260,6 +280,13 @@ def _execute(path: Path, part: Path, chosen: Mapping[str, Any], env: Mapping[str
             engine_name=engine,
             extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
         )
+    except CellTimeoutError:
+        kept = f"\nthe executed part: {part}" if part.is_file() else ""
+        raise NotebookFailed(
+            f"{path.stem} stopped in cell {state.get('cell', '?')}: it ran past the per-cell limit of {timeout} s "
+            "(--timeout; make paper sets none unless PAPER_TIMEOUT is given). The units its recipes finished are "
+            f"cached: run it again without a limit, or with a larger one, and they are not recomputed{kept}"
+        ) from None
     except pm.PapermillExecutionError as err:
         if err.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel (same process group) before us
             raise KeyboardInterrupt from None
@@ -345,8 +372,10 @@ def _named_files(resolved: Mapping[str, Any], nbdir: Path, package: Path) -> dic
         for text in _strings(value):
             try:
                 where = base.source(text).where()
-            except (KeyError, ValueError):
-                where = Path(os.path.normpath(nbdir / text)) if ("/" in text or os.sep in text) else None
+            except (KeyError, ValueError):  # a path: relative to notebooks/ or under the data root ($REPALIGN_DATA)
+                where = (
+                    Path(os.path.normpath(nbdir / base.resolve_path(text))) if ("/" in text or os.sep in text) else None
+                )
             if where is None or (where := where.resolve()).is_relative_to(package) or str(where) in found:
                 continue
             found[str(where)] = _identity(where) if where.exists() else None

@@ -484,6 +484,21 @@ def require(command: str, *extras: str) -> None:
         )
 
 
+def user_error(err: Exception) -> int:
+    """Print a user's mistake as one ``error:`` line on stderr and return the exit status 2.
+
+    A ``ModuleNotFoundError`` is a user's mistake only for an optional package (:func:`missing_module` names the
+    extra to install); any other is re-raised, as it is a bug.
+    """
+    if isinstance(err, ModuleNotFoundError):
+        known = missing_module(err)
+        if known is None:
+            raise err
+        err = known
+    print(f"error: {err}", file=sys.stderr)
+    return 2
+
+
 def missing_module(err: ModuleNotFoundError) -> MissingExtraError | None:
     """The one-line error for an optional package found missing while working (None for any other module)."""
     name = (err.name or "").split(".")[0]

@@ -1101,15 +1101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: the finished points keep their records; run the same command again to finish")
         return 130
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ModuleNotFoundError as err:
-        known = _params.missing_module(err)
-        if known is None:
-            raise
-        print(f"error: {known}", file=sys.stderr)
-        return 2
+    except (ValueError, FileNotFoundError, ModuleNotFoundError) as exc:
+        return _params.user_error(exc)
 
 
 def _main(spec: SweepSpec, args: argparse.Namespace) -> int:
