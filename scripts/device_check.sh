@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The GPU checks, as one prepared run for a machine with a CUDA device (the device tool's `run`, or any GPU box):
-#   bash scripts/device_check.sh            # about 3-4 minutes; writes device_check.log (and to $OUT when set)
+#   bash scripts/device_check.sh            # about 6-8 minutes; writes device_check.log (and to $OUT when set)
 # Runs the CUDA tests (alignment, features, training, scores), the CUDA sections of the alignment and scores benchmarks
 # (50,000 x 2,048 on the device; target < 0.05 s) and repalign.networks.pretrain on a generated ImageFolder (NCCL, one
 # process per GPU, AMP; resnet18 and t2t_vit, about 1 minute: images/s per epoch, resume, the checkpoint loads).
+# Then the rehearsal of make paper's notebooks 08-11 on the device (rehearsal_check, below).
 # Uses the machine's python3 with PYTHONPATH=. so no install or network is needed where torch, numpy, scipy,
 # scikit-learn and tqdm are present; pure-Python extras (vit-pytorch and einops for t2t_vit) are picked up from
 # build/device_vendor/ when the machine lacks them (copy them there from a venv and carry that folder).
@@ -63,6 +64,21 @@ PYEOF
   rm -rf "$tmp"
 }
 
+# make paper's code paths on the GPU (issue #23): the rehearsal's 08-11 (generated data in the real formats, random
+# weight files, 09's tiny checkpoints) through the runner at the rehearsal scale, device: auto -> cuda; prints each
+# notebook's wall time. Needs papermill and nbclient on the machine (or in build/device_vendor).
+rehearsal_check() (
+  echo "== rehearsal 08-11 on the device (generated data, tiny sizes, device: auto)"
+  local r="$PWD/build/rehearsal" nb start
+  export REPALIGN_DATA="$r/data" TORCH_HOME="$r/torch" REPALIGN_CACHE="$r/cache" HF_HUB_OFFLINE=1
+  timeout 300 "$PY" -m repalign.run.rehearsal prepare --root build/rehearsal --steps data,weights,checkpoints || return 1
+  for nb in 08 09 10 11; do
+    start=$SECONDS
+    timeout 300 "$PY" -m repalign run "$nb" --scale rehearsal --name "device-check-$nb" >/dev/null \
+      && echo "rehearsal $nb on the device: $((SECONDS - start)) s" || echo "rehearsal $nb FAILED"
+  done
+)
+
 {
   echo "== $(date -u) $(uname -m)"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || echo "nvidia-smi: not found"
@@ -76,4 +92,5 @@ PYEOF
   PYTHONPATH=. "$PY" -m pytest -q -p no:cacheprovider -o addopts="" tests/test_scores.py -k cuda -rs
   PYTHONPATH=. timeout 180 "$PY" benchmarks/bench_scores.py --only cuda || echo "bench_scores FAILED"
   pretrain_check || echo "pretrain section FAILED (exit $?)"
+  rehearsal_check || echo "rehearsal section FAILED (exit $?)"
 } 2>&1 | tee "$log"

@@ -266,3 +266,16 @@ def test_every_notebook_has_a_prediction() -> None:
         values = {**params.defaults(stem), **params.scale_parameters(stem, "paper")}
         guess = durations.predict(stem, values, "cuda")
         assert guess is not None and guess.seconds > 0, stem
+
+
+def test_the_data_root_is_one_folder_for_paper_check_and_the_kernel(tmp_path, monkeypatch) -> None:
+    """Without $REPALIGN_DATA, a checkpoint under the data root and the kernel's data root are both ./data of the
+    folder the run starts from (before: paper-check looked in notebooks/data for checkpoints, in ./data for data)."""
+    from repalign.run import notebook
+
+    monkeypatch.delenv("REPALIGN_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert pretrain.resolve_path("$REPALIGN_DATA/pretrain/a") == tmp_path / "data" / "pretrain" / "a"
+    assert notebook.kernel_environment()["REPALIGN_DATA"] == str(tmp_path / "data")
+    monkeypatch.setenv("REPALIGN_DATA", str(tmp_path / "elsewhere"))
+    assert notebook.kernel_environment()["REPALIGN_DATA"] == str(tmp_path / "elsewhere")

@@ -59,7 +59,7 @@ except ImportError:  # pragma: no cover - Windows
 import numpy as np
 
 from repalign.core import closure
-from repalign.core.files import atomic_write_bytes, atomic_write_text
+from repalign.core.files import atomic_write_bytes, atomic_write_text, sha256_file
 from repalign.core.numerics import in_effect
 from repalign.core.provenance import provenance
 from repalign.core.version import __version__
@@ -315,14 +315,6 @@ def _locked(folder: Path, *, exclusive: bool) -> Iterator[None]:
             os.close(fd)  # releases the lock
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _read(manifest_path: Path, value_path: Path, payload: dict[str, Any]) -> tuple[str | None, Any]:
     """(None, value) for a valid entry; ("", None) when there is none; (what is wrong, None) for a damaged one."""
     if not manifest_path.exists():
@@ -335,7 +327,7 @@ def _read(manifest_path: Path, value_path: Path, payload: dict[str, Any]) -> tup
             problem = "its manifest was written for different parameters"
         elif not value_path.exists():
             problem = "its value file is missing"
-        elif value_path.stat().st_size != manifest["size"] or _sha256_file(value_path) != manifest["sha256"]:
+        elif value_path.stat().st_size != manifest["size"] or sha256_file(value_path) != manifest["sha256"]:
             problem = "its checksum does not match the manifest (corrupt or truncated file)"
         else:
             return None, _from_npz(value_path)

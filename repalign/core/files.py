@@ -7,6 +7,7 @@ an interrupted run never leaves a half-written file that a later run would load.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -24,6 +25,7 @@ __all__ = [
     "json_default",
     "atomic_write_json",
     "atomic_save_npz",
+    "sha256_file",
 ]
 
 
@@ -87,3 +89,12 @@ def atomic_save_npz(path: str | os.PathLike[str], arrays: Mapping[str, Any]) -> 
         with open(tmp, "wb") as fh:
             np.savez(fh, **{k: to_numpy(v) for k, v in arrays.items()})
     return path
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a file's bytes, as hex, read in 1 MiB blocks (a file of any size in constant memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -290,11 +290,13 @@ DATA_ROOT_TOKENS = ("${REPALIGN_DATA}", "$REPALIGN_DATA")
 def resolve_path(path: str | os.PathLike[str]) -> Path:
     """``path`` with a leading ``$REPALIGN_DATA`` (or ``${REPALIGN_DATA}``) replaced by :func:`data_root` and ``~``
     expanded; nothing else is expanded. So a notebook's parameters can name folders under the data root wherever it
-    is (``$REPALIGN_DATA/pretrain/resnet18_imagenet_natural``)."""
+    is (``$REPALIGN_DATA/pretrain/resnet18_imagenet_natural``). A path under the data root comes back absolute (a
+    relative data root is taken from the working folder), so it names the same folder in a notebook's kernel, whose
+    working folder is ``notebooks/``, as in paper-check."""
     text = os.fspath(path)
     for token in DATA_ROOT_TOKENS:
         if text == token or text.startswith(token + "/") or text.startswith(token + os.sep):
-            return data_root() / text[len(token) :].lstrip("/" + os.sep)
+            return data_root().absolute() / text[len(token) :].lstrip("/" + os.sep)
     return Path(text).expanduser()
 
 

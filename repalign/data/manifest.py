@@ -18,14 +18,13 @@ manifest vouches for is labelled generated in every claim file. A data root with
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from repalign.core.files import atomic_write_text
+from repalign.core.files import atomic_write_text, sha256_file
 
 __all__ = [
     "MANIFEST_NAME",
@@ -46,14 +45,6 @@ FORMAT = "repalign.rehearsal-data/1"
 GENERATED_NOTE = "rehearsal on generated data in its on-disk format"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_manifest(
     root: str | os.PathLike[str],
     files: Mapping[str, Iterable[str | os.PathLike[str]]],
@@ -69,7 +60,7 @@ def write_manifest(
     current = read_manifest(base) or {"format": FORMAT, "sources": {}}
     current.setdefault("recipes", {})
     for name, paths in files.items():
-        current["sources"][name] = {str(Path(p)): _sha256(base / p) for p in sorted(map(str, paths))}
+        current["sources"][name] = {str(Path(p)): sha256_file(base / p) for p in sorted(map(str, paths))}
         current["recipes"][name] = (recipes or {}).get(name)
     current["note"] = (
         "written by repalign.run.rehearsal: the files listed are generated, not the real data sets; "
@@ -111,7 +102,9 @@ def vouches_for(root: str | os.PathLike[str], name: str, paths: Iterable[str | o
     listed = (record or {}).get("sources", {}).get(name) or {}
     base = Path(root)
     wanted = [str(Path(p)) for p in paths]
-    return bool(wanted) and all(p in listed and (base / p).is_file() and _sha256(base / p) == listed[p] for p in wanted)
+    return bool(wanted) and all(
+        p in listed and (base / p).is_file() and sha256_file(base / p) == listed[p] for p in wanted
+    )
 
 
 def mark_generated(ds: Any, root: str | os.PathLike[str], name: str) -> bool:

@@ -56,7 +56,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from repalign.core.files import atomic_write_text, json_default
+from repalign.core.files import atomic_write_text, json_default, sha256_file
 from repalign.core.provenance import note_checkpoint, provenance
 from repalign.data.base import data_root, resolve_path
 from repalign.data.folders import image_folder, load_image
@@ -784,10 +784,6 @@ def checkpoint_identity(path_or_dir: str | os.PathLike[str], *, note: bool = Fal
     key = (str(path), stat.st_size, stat.st_mtime_ns) if stat else None
     if key is None or key not in _IDENTITIES:
         ckpt = _read_checkpoint(path)
-        digest = hashlib.sha256()
-        with open(ckpt["path"], "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
         config = ckpt["config"]
         identity = {
             "arch": config.get("arch"),
@@ -797,7 +793,7 @@ def checkpoint_identity(path_or_dir: str | os.PathLike[str], *, note: bool = Fal
             "epochs_planned": config.get("epochs"),
             "done": bool(ckpt["done"]),
             "image_size": config.get("image_size"),
-            "sha256": digest.hexdigest(),
+            "sha256": sha256_file(ckpt["path"]),
             "path": str(ckpt["path"]),
         }
         if key is None:

@@ -241,12 +241,22 @@ def plan(notebook: str | os.PathLike[str], given: Mapping[str, Any], *, scale: s
     return chosen, Path(output) if output else root / "build" / "custom" / f"{run}.ipynb"
 
 
+def kernel_environment() -> dict[str, str]:
+    """The environment a notebook's kernel starts with: the pinned numerics (:func:`pinned_environment`), progress
+    bars as plain text (no widget frozen at 0 %), and the data root as an absolute path (``$REPALIGN_DATA``, else
+    ``./data`` of the folder the run starts from), so that the kernel, whose working folder is ``notebooks/``, reads
+    the data that paper-check and the command line look for."""
+    from repalign.data.base import data_root  # lazily, as in build_key: the runner's import stays light
+
+    return {"REPALIGN_PROGRESS": "text", **pinned_environment(), "REPALIGN_DATA": str(data_root().absolute())}
+
+
 def _run_planned(path: Path, chosen: Mapping[str, Any], out: Path, progress: str, log_output: bool,
                  timeout: int | None) -> Path:  # fmt: skip
     """Execute a planned run; the executed copy is written atomically, and nothing at all on Ctrl-C."""
     out.parent.mkdir(parents=True, exist_ok=True)
     part = out.with_name(f".{out.stem}.part.ipynb")
-    env = {"REPALIGN_PROGRESS": "text", **pinned_environment()}  # bars: plain text, no widget frozen at 0 %
+    env = kernel_environment()
     try:
         _execute(path, part, chosen, env, progress, log_output, timeout)
     except KeyboardInterrupt:
