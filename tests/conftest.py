@@ -11,6 +11,8 @@ test of tests/ and nbval of notebooks/.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import pytest
 
 
@@ -19,3 +21,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if type(item).__module__.startswith("nbval"):
             item.add_marker(pytest.mark.notebook)
+
+
+@pytest.fixture(scope="session")
+def pretrain_in_process() -> Callable[[Sequence[str]], int]:
+    """``repalign.networks.pretrain.main(argv)`` in this process, on one thread (as each torchrun subprocess runs),
+    leaving the caller's torch RNG and thread count as they were; returns its exit status."""
+    import torch
+
+    from repalign.networks import pretrain
+
+    def run(argv: Sequence[str]) -> int:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with torch.random.fork_rng(devices=[]):
+                return pretrain.main(list(argv))
+        finally:
+            torch.set_num_threads(threads)
+
+    return run

@@ -397,3 +397,37 @@ def test_a_verdict_marked_beyond_the_paper_is_tallied_apart(tmp_path):
     )
     assert "| (beyond the paper) a contrast | **does not hold** |" in text
     assert "The paper's claims: 1 verdict, 1 hold, 0 do not hold" in text
+
+
+# ------------------------------------------------------------------------------------------------ all_more_where
+_UP = np.array([1.0, 1.1, 1.2, 1.05])
+_DOWN = np.array([0.0, 0.1, 0.05, 0.08])
+
+
+def test_all_more_where_with_every_configuration_counted_is_all_more() -> None:
+    a, b = {"x": _UP, "y": _UP}, {"x": _DOWN, "y": _DOWN}
+    got = claims.all_more_where("s", a, b, {"x": True, "y": True}, "why", summary="acc", resolution=0.01)
+    want = claims.all_more("s", a, b, summary="acc", resolution=0.01, not_counted={})
+    assert got == want and got.outcome == HOLDS
+
+
+def test_all_more_where_leaves_a_claim_unresolved_when_only_an_uncounted_configuration_blocks_nothing() -> None:
+    """The uncounted configuration would fail, the counted one holds: the claim may not hold on the counted alone."""
+    a, b = {"kept": _UP, "left": _DOWN}, {"kept": _DOWN, "left": _UP}
+    c = claims.all_more_where("s", a, b, {"kept": True, "left": False}, "whose labels were not memorised")
+    assert c.outcome == UNRESOLVED
+    assert "not counted: ['left'], whose labels were not memorised" in c.note
+    assert "left" in c.evidence["not_counted"] and c.evidence["configurations"] == 1
+
+
+def test_all_more_where_fails_on_a_counted_configuration_and_says_what_was_left_out() -> None:
+    a, b = {"kept": _DOWN, "left": _UP}, {"kept": _UP, "left": _DOWN}
+    c = claims.all_more_where("s", a, b, {"kept": True, "left": False}, "whose labels were not memorised")
+    assert c.outcome == FAILS and "kept" in c.note and "not counted: ['left']" in c.note
+
+
+def test_all_more_where_with_nothing_counted_is_unresolved_and_checks_its_labels() -> None:
+    a, b = {"x": _UP}, {"x": _DOWN}
+    assert claims.all_more_where("s", a, b, {"x": False}, "why").outcome == UNRESOLVED
+    with pytest.raises(ValueError, match="counted names other configurations"):
+        claims.all_more_where("s", a, b, {"z": True}, "why")

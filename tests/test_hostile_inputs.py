@@ -1106,18 +1106,6 @@ def _pretrain_argv(data: Path, out: Path, *extra: str) -> list[str]:
     return ["--data", str(data), "--out", str(out), *common.split(), *extra]
 
 
-def _pretrain(argv: list[str]) -> int:
-    from repalign.networks import pretrain
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            return pretrain.main(argv)
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1, lines
@@ -1158,32 +1146,34 @@ def test_checkpoint_info_refuses_a_bad_checkpoint(kind: str, tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("kind", ["planted-pickle", "truncated"])
-def test_resuming_from_a_planted_or_truncated_checkpoint_is_one_line(kind: str, tmp_path: Path, capsys) -> None:
+def test_resuming_from_a_planted_or_truncated_checkpoint_is_one_line(
+    kind: str, tmp_path: Path, capsys, pretrain_in_process
+) -> None:
     data, out = _image_folder(tmp_path / "data"), tmp_path / "run"
     out.mkdir()
     make, match = CHECKPOINTS[kind]
     os.replace(make(tmp_path), out / "checkpoint.pt")
-    assert _pretrain(_pretrain_argv(data, out)) == 2
+    assert pretrain_in_process(_pretrain_argv(data, out)) == 2
     assert re.search(match, _one_error_line(capsys))
     assert not (tmp_path / "ran").exists()
 
 
 @pytest.mark.parametrize("kind", sorted(WEIGHT_FILES))
-def test_pretrain_init_refuses_a_bad_weights_file(kind: str, tmp_path: Path, capsys) -> None:
+def test_pretrain_init_refuses_a_bad_weights_file(kind: str, tmp_path: Path, capsys, pretrain_in_process) -> None:
     make, match = WEIGHT_FILES[kind]
     data = _image_folder(tmp_path / "data")
-    assert _pretrain(_pretrain_argv(data, tmp_path / "run", "--init", make(tmp_path))) == 2
+    assert pretrain_in_process(_pretrain_argv(data, tmp_path / "run", "--init", make(tmp_path))) == 2
     assert re.search(match, _one_error_line(capsys))
     assert not (tmp_path / "ran").exists()
 
 
 @pytest.mark.parametrize("workers", [0, pytest.param(1, marks=pytest.mark.slow)])
-def test_pretrain_names_a_broken_image(workers: int, tmp_path: Path, capsys) -> None:
+def test_pretrain_names_a_broken_image(workers: int, tmp_path: Path, capsys, pretrain_in_process) -> None:
     data = _image_folder(tmp_path / "data")
     (data / "bee" / "3.png").write_bytes(_png(16)[:60])
     argv = _pretrain_argv(data, tmp_path / "run", "--batch-size", "24")
     argv[argv.index("--workers") + 1] = str(workers)
-    assert _pretrain(argv) == 2
+    assert pretrain_in_process(argv) == 2
     assert re.search(r"cannot read image .*bee/3\.png .*remove or replace it", _one_error_line(capsys))
 
 
@@ -1201,11 +1191,11 @@ def test_a_failed_checkpoint_write_leaves_no_temporary(tmp_path: Path, monkeypat
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def finished_run(tmp_path_factory: pytest.TempPathFactory, pretrain_in_process) -> tuple[Path, Path]:
     """A finished one-epoch run on a small folder: (data, run folder)."""
     root = tmp_path_factory.mktemp("pretrain")
     data, out = _image_folder(root / "data"), root / "run"
-    assert _pretrain(_pretrain_argv(data, out)) == 0
+    assert pretrain_in_process(_pretrain_argv(data, out)) == 0
     return data, out
 
 
@@ -1217,19 +1207,25 @@ def _copy(src: Path, dst: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_resume_refuses_swapped_classes(finished_run: tuple[Path, Path], tmp_path: Path, capsys) -> None:
+def test_resume_refuses_swapped_classes(
+    finished_run: tuple[Path, Path], tmp_path: Path, capsys, pretrain_in_process
+) -> None:
     data, out = _copy(finished_run[0], tmp_path / "data"), _copy(finished_run[1], tmp_path / "run")
     os.replace(data / "ant", data / "tmp")
     os.replace(data / "bee", data / "ant")
     os.replace(data / "tmp", data / "bee")
-    assert _pretrain(_pretrain_argv(data, out)) == 2
+    assert pretrain_in_process(_pretrain_argv(data, out)) == 2
     line = _one_error_line(capsys)
     assert "different configuration" in line and "training images" in line and "swapped" in line, line
-    assert _pretrain(_pretrain_argv(_copy(finished_run[0], tmp_path / "same"), out)) == 0  # an identical copy resumes
+    assert (
+        pretrain_in_process(_pretrain_argv(_copy(finished_run[0], tmp_path / "same"), out)) == 0
+    )  # an identical copy resumes
 
 
 @pytest.mark.slow
-def test_stale_temporaries_of_a_killed_write_are_removed(finished_run: tuple[Path, Path], tmp_path: Path) -> None:
+def test_stale_temporaries_of_a_killed_write_are_removed(
+    finished_run: tuple[Path, Path], tmp_path: Path, pretrain_in_process
+) -> None:
     from repalign.networks import pretrain
 
     out = _copy(finished_run[1], tmp_path / "run")
@@ -1239,7 +1235,7 @@ def test_stale_temporaries_of_a_killed_write_are_removed(finished_run: tuple[Pat
     partial.write_text("{")
     other = out / ".notes.txt.x.tmp"  # not a temporary of this run's files: left alone
     other.write_text("{}")
-    assert _pretrain(_pretrain_argv(finished_run[0], out)) == 0
+    assert pretrain_in_process(_pretrain_argv(finished_run[0], out)) == 0
     assert not stale.exists() and not partial.exists() and other.exists()
     assert pretrain.checkpoint_info(out)["done"]
 

@@ -58,17 +58,6 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _in_process(argv: list[str]) -> int:
-    """``pretrain.main`` here, single-threaded (as the subprocesses), leaving the caller's RNG untouched."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            return pretrain.main(argv)
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _weights(run: Path) -> dict[str, torch.Tensor]:
     return torch.load(pretrain.checkpoint_file(run), map_location="cpu", weights_only=True)["model"]
 
@@ -79,9 +68,9 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def reference(data: Path, tmp_path_factory: pytest.TempPathFactory, pretrain_in_process) -> Path:
     out = tmp_path_factory.mktemp("ref")
-    assert _in_process(_args(data, out)) == 0
+    assert pretrain_in_process(_args(data, out)) == 0
     return out
 
 
@@ -162,7 +151,9 @@ def test_augmentation_is_seeded_per_example(data: Path) -> None:
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_to_the_same_weights(killed_run: Path, reference: Path, data: Path, tmp_path: Path) -> None:
+def test_killed_run_resumes_to_the_same_weights(
+    killed_run: Path, reference: Path, data: Path, tmp_path: Path, pretrain_in_process
+) -> None:
     info = pretrain.checkpoint_info(killed_run)
     assert info["epoch"] == 1 and not info["done"]
     lines = (killed_run / pretrain.METRICS_NAME).read_text().splitlines()
@@ -174,7 +165,7 @@ def test_killed_run_resumes_to_the_same_weights(killed_run: Path, reference: Pat
     # a kill during the next checkpoint's write leaves its temporary beside the last complete checkpoint
     orphan = killed_run / ".checkpoint.pt.k1ll3d.tmp"
     orphan.write_bytes(pretrain.checkpoint_file(killed_run).read_bytes()[:1000])
-    assert _in_process(_args(data, killed_run)) == 0  # resumes from epoch 1 (0 workers now: does not matter)
+    assert pretrain_in_process(_args(data, killed_run)) == 0  # resumes from epoch 1 (0 workers now: does not matter)
     resumed, ref = _weights(killed_run), _weights(reference)
     assert all(torch.equal(resumed[k], ref[k]) for k in ref), (
         "resumed run is not bitwise equal to the uninterrupted one"
@@ -185,18 +176,20 @@ def test_killed_run_resumes_to_the_same_weights(killed_run: Path, reference: Pat
 
 
 @pytest.mark.slow
-def test_finished_run_is_not_redone(reference: Path, data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_finished_run_is_not_redone(
+    reference: Path, data: Path, capsys: pytest.CaptureFixture[str], pretrain_in_process
+) -> None:
     before = pretrain.checkpoint_file(reference).stat().st_mtime_ns
-    assert _in_process(_args(data, reference)) == 0
+    assert pretrain_in_process(_args(data, reference)) == 0
     assert "nothing to do" in capsys.readouterr().out
     assert pretrain.checkpoint_file(reference).stat().st_mtime_ns == before
 
 
 @pytest.mark.slow
 def test_resume_refuses_a_different_configuration(
-    reference: Path, data: Path, capsys: pytest.CaptureFixture[str]
+    reference: Path, data: Path, capsys: pytest.CaptureFixture[str], pretrain_in_process
 ) -> None:
-    assert _in_process(_args(data, reference, "--lr", "0.02")) == 2
+    assert pretrain_in_process(_args(data, reference, "--lr", "0.02")) == 2
     err = capsys.readouterr().err
     assert "different configuration" in err and "lr: checkpoint 0.01, now 0.02" in err and "--resume never" in err
 

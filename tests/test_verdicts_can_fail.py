@@ -45,7 +45,17 @@ SHORTEST = {
 #: the notebooks the negative control runs: every training notebook, so every rule on every configuration
 RUN = tuple(LEARNING_RATES)
 #: the functions of repalign.run.claims that make a verdict
-VERDICT_RULES = ("check", "more", "all_more", "increasing", "ordered", "ordered_each", "rank_correlated", "provided")
+VERDICT_RULES = (
+    "check",
+    "more",
+    "all_more",
+    "all_more_where",
+    "increasing",
+    "ordered",
+    "ordered_each",
+    "rank_correlated",
+    "provided",
+)
 
 
 def _rules(notebook: str) -> set[str]:

@@ -89,6 +89,7 @@ __all__ = [
     "check",
     "more",
     "all_more",
+    "all_more_where",
     "increasing",
     "ordered",
     "ordered_each",
@@ -514,6 +515,40 @@ def all_more(
     }
     note = _reason(note, outcome, _parts_reason(outcome, parts, "configurations", paired))
     return Claim(statement, outcome, _statistic(summary, k, paired) + ", every configuration", _plain(ev), note, data)
+
+
+def all_more_where(
+    statement: str,
+    a: Mapping[str, Any],
+    b: Mapping[str, Any],
+    counted: Mapping[str, bool],
+    why_not: str,
+    *,
+    resolution: float = AUC_RESOLUTION,
+    **options: Any,
+) -> Claim:
+    """:func:`all_more` over the configurations whose precondition holds (``counted[label]``, e.g. "the random labels
+    were memorised"); the others are kept in the evidence (``not_counted``) but decide nothing. A claim that would
+    hold without them is :data:`UNRESOLVED` (the note says which were left out and ``why_not``); one that does not
+    hold on a counted configuration does not hold (and says so); with none counted, the rule runs on all of them and
+    the claim is unresolved. ``options``: :func:`all_more`'s (``summary``, ``data``, evidence, ...).
+
+    Shape: a, b map a configuration's label to its (k,) values per seed; counted maps the same labels to bools.
+    """
+    if set(counted) != set(a):
+        raise ValueError(f"counted names other configurations than a: {sorted(set(counted) ^ set(a))}")
+    keep = [label for label in a if counted[label]]
+    left = {label: compare(a[label], b[label], resolution=resolution).text() for label in a if label not in keep}
+    rows = keep or list(a)
+    claim = all_more(statement, {k: a[k] for k in rows}, {k: b[k] for k in rows}, resolution=resolution,
+                     not_counted=left, **options)  # fmt: skip
+    if not left:
+        return claim
+    why = f"not counted: {list(left)}, {why_not}"
+    claim = provided(claim, bool(keep) and claim.outcome == FAILS, why)
+    if claim.outcome == FAILS:
+        claim.note = "; ".join(p for p in (claim.note, why) if p)
+    return claim
 
 
 def increasing(
