@@ -573,3 +573,22 @@ def test_feature_scores_hold_both_logmes_and_every_ridge_score() -> None:
     assert values["logme"] == pytest.approx(scores.logme(x, y), rel=1e-12)
     assert values["logme_published_code"] == pytest.approx(_published_logme(x, y)[0], rel=1e-10)
     assert abs(values["logme_published_code"] - values["logme"]) > 0.1  # d > n: the two differ
+
+
+def test_transrate_is_finite_on_features_with_a_huge_scale() -> None:
+    """Before, an LU log-determinant of I + ZZ^T/(n eps) lost the identity when the kernel was huge and singular
+    (two identical examples in a class, features ~1e5) and TransRate came out -inf (make rehearsal hit it on a random
+    ResNet-152); the rate from the eigenvalues stays finite, and equals the log-determinant where that is exact."""
+    rng = np.random.default_rng(0)
+    x = np.repeat(rng.standard_normal((5, 2048)) * 1e5, 2, axis=0)  # each class: two identical examples
+    labels = np.repeat(np.arange(5), 2)
+    assert np.isfinite(scores.transrate(x, labels))
+    z = rng.standard_normal((30, 4))
+    y = np.repeat(np.arange(3), 10)
+    zc = z - z.mean(0)
+
+    def rate(a: np.ndarray) -> float:
+        return 0.5 * np.linalg.slogdet(np.eye(4) + a.T @ a / (len(a) * 1e-4))[1]
+
+    exact = rate(zc) - np.mean([rate(zc[y == c]) for c in range(3)])
+    assert scores.transrate(z, y) == pytest.approx(exact, rel=1e-10)

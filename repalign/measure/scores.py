@@ -568,12 +568,15 @@ def leep(source_probs: Any, labels: Any) -> float:
 # TransRate
 # ----------------------------------------------------------------------------------------------------------------
 def _coding_rate(z: np.ndarray, eps: float) -> float:
-    r""":math:`R(Z) = \frac12\log\det(I_d + \frac{1}{n\varepsilon}Z^\top Z)`, via the smaller of the d × d Gram
-    and the n × n kernel (Sylvester's determinant identity)."""
+    r""":math:`R(Z) = \frac12\log\det(I_d + \frac{1}{n\varepsilon}Z^\top Z) = \frac12\sum_i \log(1 +
+    \lambda_i / (n\varepsilon))`, λ the eigenvalues of the smaller of the d × d Gram and the n × n kernel
+    (Sylvester's determinant identity), clipped at 0. From the eigenvalues, not an LU log-determinant: with large
+    features (λ/(nε) ~ 1e13) the identity is lost in the LU's rounding and ``slogdet`` returned −inf or a wrong sign
+    (a random-init ResNet-152 in make rehearsal)."""
     n, d = z.shape
     gram = z.T @ z if d <= n else z @ z.T
-    sign, logdet = np.linalg.slogdet(np.eye(gram.shape[0]) + gram / (n * eps))
-    return 0.5 * float(logdet)
+    lam = np.clip(np.linalg.eigvalsh(gram), 0.0, None)
+    return 0.5 * float(np.sum(np.log1p(lam / (n * eps))))
 
 
 def transrate(features: Any, labels: Any, *, eps: float = 1e-4) -> float:

@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -341,7 +342,9 @@ def write_weights(torch_home: str | os.PathLike[str], names: Iterable[str] = NET
         path = folder / os.path.basename(url)
         if not path.is_file():
             extra = {"aux_logits": True, "init_weights": False} if name in ("googlenet", "inception_v3") else {}
-            model = torchvision.models.get_model(name, weights=None, **extra)
+            with torch.random.fork_rng(devices=[]):  # seeded per network: the same files on every run
+                torch.manual_seed(zlib.crc32(name.encode()))
+                model = torchvision.models.get_model(name, weights=None, **extra)
             buf = io.BytesIO()
             torch.save(model.state_dict(), buf)
             atomic_write_bytes(path, buf.getvalue())
